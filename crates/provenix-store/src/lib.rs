@@ -1,0 +1,10 @@
+//! The I/O layer: a Nix store as data.
+//!
+//! A [`Store`] has a logical directory (part of every hash, default
+//! `/nix/store`) and a physical root where its files live: `--store ROOT`
+//! reads `ROOT/nix/store`, like Nix's `local?root=`.
+#![warn(missing_docs)]
+
+pub mod store;
+
+pub use store::{Store, StoreError};
