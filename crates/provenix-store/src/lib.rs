@@ -5,6 +5,8 @@
 //! reads `ROOT/nix/store`, like Nix's `local?root=`.
 #![warn(missing_docs)]
 
+pub mod drv;
+pub mod nar;
 pub mod store;
 
 pub use store::{Store, StoreError};

@@ -1,0 +1,1 @@
+//! Fuzz body for `derivation` (being written, #2).

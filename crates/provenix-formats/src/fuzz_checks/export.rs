@@ -1,0 +1,1 @@
+//! Fuzz body for `export` (being written, #2).

@@ -1,0 +1,1 @@
+//! Fuzz body for `hash` (being written, #2).

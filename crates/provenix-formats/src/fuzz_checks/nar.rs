@@ -1,0 +1,1 @@
+//! Fuzz body for `nar` (being written, #2).

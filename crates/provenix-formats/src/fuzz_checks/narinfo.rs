@@ -1,0 +1,1 @@
+//! Fuzz body for `narinfo` (being written, #2).

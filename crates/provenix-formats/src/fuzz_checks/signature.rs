@@ -1,0 +1,1 @@
+//! Fuzz body for `signature` (being written, #2).

@@ -1,0 +1,1 @@
+//! Fuzz body for `store_path` (being written, #2).

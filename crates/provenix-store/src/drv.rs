@@ -1,0 +1,1 @@
+//! Reading derivations from a store (being written, #2).

@@ -1,0 +1,1 @@
+//! NAR dump, hash and unpack of file trees (being written, #2).
