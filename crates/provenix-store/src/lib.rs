@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod drv;
+pub mod fs;
 pub mod nar;
 pub mod store;
 

@@ -1,0 +1,5 @@
+//! One module per subcommand; each exports its clap arguments and `run`.
+
+pub(crate) mod drv;
+pub(crate) mod key;
+pub(crate) mod nar;
