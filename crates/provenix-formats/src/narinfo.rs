@@ -453,6 +453,31 @@ impl<'a> Draft<'a> {
     }
 }
 
+/// The text Nix signs for a store path (its `ValidPathInfo::fingerprint`):
+/// `1;<path>;<algo>:<nar hash in nixbase32>;<nar size>;<references>`, with
+/// the references as full paths, sorted, deduplicated and joined by `,`.
+/// For store-path metadata from elsewhere than a narinfo, such as
+/// `nix path-info --json` or the Nix database.
+pub fn fingerprint<'r>(
+    store: &StoreDir,
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    references: impl IntoIterator<Item = &'r StorePath>,
+) -> String {
+    let mut refs: Vec<&StorePath> = references.into_iter().collect();
+    refs.sort();
+    refs.dedup();
+    let mut out = format!("1;{};{};{nar_size};", store.display(path), nar_hash.to_prefixed_nixbase32());
+    for (i, r) in refs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&store.display(r));
+    }
+    out
+}
+
 /// Space-separated base names; runs of spaces are allowed, as Nix's tokenizer skips empty tokens.
 fn parse_references(value: &str, line: usize) -> Result<Vec<StorePath>, NarInfoError> {
     let mut refs = Vec::new();
@@ -564,22 +589,7 @@ impl<'a> NarInfo<'a> {
     /// The text signatures cover:
     /// `1;<path>;sha256:<nixbase32>;<narSize>;<sorted refs, comma-joined>`.
     pub fn fingerprint(&self, store: &StoreDir) -> String {
-        let mut refs: Vec<&StorePath> = self.references().iter().collect();
-        refs.sort();
-        refs.dedup();
-        let mut out = format!(
-            "1;{};{};{};",
-            store.display(self.store_path()),
-            self.nar_hash().to_prefixed_nixbase32(),
-            self.nar_size()
-        );
-        for (i, r) in refs.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&store.display(r));
-        }
-        out
+        fingerprint(store, self.store_path(), self.nar_hash(), self.nar_size(), self.references())
     }
 
     /// Adds a signature line unless an identical one is present.
