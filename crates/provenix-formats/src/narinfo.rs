@@ -48,7 +48,8 @@
 //!   space, and reads a line without `:` into the next one. We require `": "`.
 //! - A repeated field: Nix keeps the last one, except that a second
 //!   non-empty `References` or second `CA` is an error. We refuse every
-//!   repeated field but `Sig`, naming both lines.
+//!   repeated field but `Sig`, naming both lines. (Both laxities are shown
+//!   against Nix in `tests/nix_narinfo.rs`.)
 //! - Nix parses `NarHash` with any algorithm, but can only import a path
 //!   whose NAR hash is sha256. We refuse other algorithms.
 //! - `Deriver: unknown-deriver` means none; Nix then omits the line when it
@@ -56,8 +57,10 @@
 //! - Nix keeps signatures in a set, sorted and deduplicated. We keep them
 //!   in input order; [`TrustedKeys::verify`] counts distinct trusted keys.
 //! - Nix trusts a content-addressed path (`CA` that matches the path)
-//!   without any signature when copying. This module only checks signatures;
-//!   that policy belongs to the caller.
+//!   without any signature when copying (shown in `tests/nix_narinfo.rs`).
+//!   This module only checks signatures; that policy belongs to the caller.
+//! - Nix has no `System` line in what `nix copy` writes in 2.8 (the field is
+//!   only filled by other tools); we keep it when present.
 
 use std::fmt;
 

@@ -34,7 +34,8 @@
 //!   `trusted-public-keys` (a whitespace-separated list) anyway.
 //! - Nix's base64 decoder stops at the first `=`, skips newlines and ignores
 //!   leftover bits, so `name:AAAA...==junk` verifies there. We accept only
-//!   canonical padded base64, so that parse -> render gives back the input.
+//!   canonical padded base64, so that parse -> render gives back the input
+//!   (`nix_accepts_lax_narinfo_that_we_refuse` in `tests/nix_narinfo.rs`).
 //! - Key files written by Nix have no trailing newline, but Nix reads a file
 //!   with one (its decoder skips `\n`). [`SecretKey::parse`] and
 //!   [`PublicKey::parse`] accept one trailing `\n`; signatures do not.

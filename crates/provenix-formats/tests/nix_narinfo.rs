@@ -175,3 +175,39 @@ fn nix_trusts_content_addressed_paths_without_signatures_but_we_report_none() {
     let rejection = info.verify_signatures(&store, &keys, 1).unwrap_err();
     assert_eq!(rejection.valid, 0);
 }
+
+/// Nix 2.8 is laxer than we are; each of these files is accepted by
+/// `nix copy --from` and refused by our parser (see the module docs of
+/// `narinfo` and `signature`).
+#[test]
+fn nix_accepts_lax_narinfo_that_we_refuse() {
+    let Some(h) = NixHarness::new() else { return };
+    let store = StoreDir::default();
+    let ours = SecretKey::from_seed("provenix-lax-1", [0x23; 32]).unwrap();
+    let top = build_closure(&h);
+    let cache = h.scratch().join("cache");
+    copy_to_cache(&h, &cache, "", &[&top]);
+    for file in narinfo_files(&cache) {
+        let bytes = std::fs::read(&file).unwrap();
+        let mut info = NarInfo::parse(&bytes, &store).unwrap();
+        info.sign(&store, &ours).unwrap();
+        std::fs::write(&file, info.to_string()).unwrap();
+    }
+    let top_file = cache.join(format!("{}.narinfo", store.parse_path(&top).unwrap().hash_part()));
+    let signed = std::fs::read_to_string(&top_file).unwrap();
+    let cases: [(&str, fn(&str) -> String, &str); 3] = [
+        ("junk after the signature's padding", |t| t.replace("==\n", "==junk!\n"), "invalid Sig"),
+        ("no space after the colon", |t| t.replacen("StorePath: ", "StorePath:_", 1), "expected `Key: value`"),
+        ("a repeated field", |t| t.replacen("URL: ", "URL: nar/missing.nar.xz\nURL: ", 1), "appears twice"),
+    ];
+    for (what, edit, our_error) in cases {
+        let lax = edit(&signed);
+        assert_ne!(lax, signed, "{what}");
+        let err = NarInfo::parse(lax.as_bytes(), &store).unwrap_err();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default());
+        assert!(chain.contains(our_error), "{what}: {chain}");
+        std::fs::write(&top_file, &lax).unwrap();
+        copy_into_fresh_store(&cache, &ours.to_public().to_string(), &top)
+            .unwrap_or_else(|e| panic!("Nix refused {what}: {e}"));
+    }
+}
