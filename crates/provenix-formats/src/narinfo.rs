@@ -59,8 +59,8 @@
 //! - Nix trusts a content-addressed path (`CA` that matches the path)
 //!   without any signature when copying (shown in `tests/nix_narinfo.rs`).
 //!   This module only checks signatures; that policy belongs to the caller.
-//! - Nix has no `System` line in what `nix copy` writes in 2.8 (the field is
-//!   only filled by other tools); we keep it when present.
+//! - `nix copy` in 2.8 writes no `System` line (Hydra-made caches do); we
+//!   keep it when present.
 
 use std::fmt;
 

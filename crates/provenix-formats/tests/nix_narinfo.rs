@@ -195,7 +195,8 @@ fn nix_accepts_lax_narinfo_that_we_refuse() {
     }
     let top_file = cache.join(format!("{}.narinfo", store.parse_path(&top).unwrap().hash_part()));
     let signed = std::fs::read_to_string(&top_file).unwrap();
-    let cases: [(&str, fn(&str) -> String, &str); 3] = [
+    type Edit = fn(&str) -> String;
+    let cases: [(&str, Edit, &str); 3] = [
         ("junk after the signature's padding", |t| t.replace("==\n", "==junk!\n"), "invalid Sig"),
         ("no space after the colon", |t| t.replacen("StorePath: ", "StorePath:_", 1), "expected `Key: value`"),
         ("a repeated field", |t| t.replacen("URL: ", "URL: nar/missing.nar.xz\nURL: ", 1), "appears twice"),
