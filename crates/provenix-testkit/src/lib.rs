@@ -174,3 +174,47 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub fn current_system() -> &'static str {
     if cfg!(target_arch = "aarch64") { "aarch64-linux" } else { "x86_64-linux" }
 }
+
+impl NixHarness {
+    /// Runs `nix --extra-experimental-features nix-command ARGS...` in this
+    /// store; panics with stderr if it fails.
+    pub fn nix<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.try_nix(args);
+        if !out.status.success() {
+            panic!("nix failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        out
+    }
+
+    /// Like [`NixHarness::nix`], but returns the output whatever the exit
+    /// status, for tests that expect Nix to refuse something.
+    pub fn try_nix<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command("nix");
+        cmd.args(["--extra-experimental-features", "nix-command"]);
+        cmd.args(args);
+        cmd.output().unwrap_or_else(|e| panic!("running nix: {e}"))
+    }
+}
+
+/// Copies the directory tree `from` to `to` (directories and regular files),
+/// e.g. a `file://` binary cache before a test tampers with it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy target");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}
