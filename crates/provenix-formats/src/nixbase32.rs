@@ -19,6 +19,7 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 const INVALID: u8 = 0xff;
 
 /// Maps a byte to its digit value, or [`INVALID`].
+#[allow(clippy::indexing_slicing)] // i < 32 and ALPHABET bytes < 256, checked at compile time
 const DECODE: [u8; 256] = {
     let mut table = [INVALID; 256];
     let mut i = 0;
