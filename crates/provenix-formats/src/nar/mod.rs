@@ -37,28 +37,32 @@
 //!
 //! # Strictness, and Nix 2.8's quirks
 //!
-//! Nix 2.8's parser (`parseDump`, used by `nix-store --restore` and
-//! `--import`) reads a node as a loop over keyword/value pairs and so accepts
-//! NARs no Nix ever writes. We accept exactly the canonical form, so that
-//! `render(parse(bytes)) == bytes` for every accepted input:
+//! Nix 2.8's parser (`parseDump`, behind `nix-store --restore` and
+//! `--import`) reads a node as a loop over keyword/value pairs and trusts the
+//! file system to catch the rest, so it accepts NARs no Nix ever writes. We
+//! accept exactly the canonical form, so that `render(parse(bytes)) == bytes`
+//! for every accepted input, and validation needs no file system. Observed
+//! with `nix-store --restore` (2.8.0) on the files of `tests/data/bad/nar/`:
 //!
-//! - `executable` must come before `contents` and its value must be empty
-//!   (Nix 2.8 also insists on the empty value, but accepts the marker after
-//!   `contents`, and a regular file without `contents`).
-//! - entry names must not be empty, `.`, `..`, or contain `/` or NUL, and must
-//!   be strictly increasing bytewise (Nix 2.8 checks these too when restoring;
-//!   we check them in the parser itself, so validation does not need a file
-//!   system).
-//! - symlink targets must be non-empty and NUL-free (Nix 2.8 accepts an
-//!   empty target in the stream; no file system can create one).
-//! - padding must be zero (as in Nix), lengths must respect the limits above
-//!   (Nix has none and allocates what the stream claims).
-//! - unknown keywords, a second `type`, and bytes after the root node are
-//!   errors. `nix-store --restore` stops reading at the end of the root node
-//!   and ignores what follows; our [`NarReader::finish`] rejects it, and
-//!   [`copy_embedded`] is the variant for NARs inside a larger stream.
-//! - Nix's optional case hack (`~nix~case~hack~N` suffixes, macOS only) is
-//!   not special: such names are ordinary bytes here, as on Linux Nix.
+//! | input | Nix 2.8 | here |
+//! |---|---|---|
+//! | entries out of order | accepted, restored as given | rejected |
+//! | the same entry name twice | fails only when the file exists ("File exists") | rejected |
+//! | name empty, `.`, `..`, with `/` or NUL | rejected ("invalid file name") | rejected |
+//! | `executable` after `contents`, or twice | accepted | rejected |
+//! | `executable` with a non-empty value | rejected | rejected |
+//! | regular file without `contents` | accepted (empty file) | rejected |
+//! | symlink target with NUL | accepted, target cut at the NUL | rejected |
+//! | empty symlink target | fails only when creating the link | rejected |
+//! | name longer than 255 bytes | fails only when creating the file | rejected |
+//! | huge length fields | tries to allocate them (`basic_string::_M_create`) | rejected before allocating |
+//! | non-zero padding, truncation, unknown keywords or types | rejected | rejected |
+//! | bytes after the root node | ignored | rejected by [`NarReader::finish`] and [`copy`] |
+//!
+//! [`copy_embedded`] is the variant for a NAR inside a larger stream (an
+//! export), which stops right after the root node. Nix's optional case hack
+//! (`~nix~case~hack~N` name suffixes, off on Linux) is not special here: such
+//! names are ordinary bytes, as for Linux Nix.
 //!
 //! Errors carry the byte offset of the offending item (its length field for
 //! strings) counted from the start of the NAR, or of the enclosing stream
@@ -424,6 +428,9 @@ impl<R: BufRead, W: Write> BufRead for Tee<R, W> {
     }
 
     fn consume(&mut self, amt: usize) {
+        if amt == 0 {
+            return;
+        }
         // The caller consumes bytes it has just seen from fill_buf, which are
         // still buffered, so fill_buf returns them again without reading.
         if let Ok(buf) = self.inner.fill_buf() {
