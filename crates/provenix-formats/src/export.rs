@@ -253,7 +253,13 @@ pub struct ExportReader<R> {
 impl<R: BufRead> ExportReader<R> {
     /// A reader for a stream whose paths are in `store_dir`.
     pub fn new(input: R, store_dir: &StoreDir) -> Self {
-        ExportReader { input: WireReader::new(input, 0), store_dir: store_dir.clone(), index: 0, done: false, buf: Vec::new() }
+        ExportReader {
+            input: WireReader::new(input, 0),
+            store_dir: store_dir.clone(),
+            index: 0,
+            done: false,
+            buf: Vec::new(),
+        }
     }
 
     /// Offset of the next unread byte.
@@ -333,7 +339,11 @@ impl<R: BufRead> ExportReader<R> {
                 return Ok(None);
             }
             let text = std::str::from_utf8(&buf).map_err(|_| invalid(at, ExportProblem::NotUtf8 { what }))?;
-            let path = self.store_dir.parse_path(text).map_err(|source| ExportError::StorePath { offset: at, what, source })?;
+            let path = self.store_dir.parse_path(text).map_err(|source| ExportError::StorePath {
+                offset: at,
+                what,
+                source,
+            })?;
             Ok(Some(path))
         });
         self.buf = buf;
@@ -342,8 +352,11 @@ impl<R: BufRead> ExportReader<R> {
 
     fn read_path(&mut self, what: &'static str) -> Result<StorePath, ExportError> {
         let at = self.offset();
-        self.read_optional_path(what)?
-            .ok_or_else(|| ExportError::StorePath { offset: at, what, source: StorePathError::TooShort(String::new()) })
+        self.read_optional_path(what)?.ok_or_else(|| ExportError::StorePath {
+            offset: at,
+            what,
+            source: StorePathError::TooShort(String::new()),
+        })
     }
 }
 
@@ -564,7 +577,6 @@ pub fn dependency_order(graph: &BTreeMap<StorePath, BTreeSet<StorePath>>) -> Res
     Ok(order)
 }
 
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::panic)]
@@ -574,6 +586,9 @@ mod tests {
 
     use super::*;
     use crate::nar::wire::put_u64;
+
+    /// Path, references, deriver, NAR.
+    type Sample = (StorePath, Vec<StorePath>, Option<StorePath>, Vec<u8>);
 
     fn sp(base: &str) -> StorePath {
         StorePath::from_base_name(base).unwrap()
@@ -591,7 +606,7 @@ mod tests {
     const TOP: &str = "vfd3y4xlvvx6hqma71k1sv4z1fx1hfb1-top";
     const TOP_DRV: &str = "asv17cgvpdyyf2lhqc5784nbz726l893-top.drv";
 
-    fn write_stream(entries: &[(StorePath, Vec<StorePath>, Option<StorePath>, Vec<u8>)]) -> Vec<u8> {
+    fn write_stream(entries: &[Sample]) -> Vec<u8> {
         let mut w = ExportWriter::new(Vec::new(), &StoreDir::default());
         for (path, refs, deriver, nar) in entries {
             w.write_path_nar(path, refs, deriver.as_ref(), &nar[..]).unwrap();
@@ -599,10 +614,15 @@ mod tests {
         w.finish().unwrap()
     }
 
-    fn sample() -> Vec<(StorePath, Vec<StorePath>, Option<StorePath>, Vec<u8>)> {
+    fn sample() -> Vec<Sample> {
         vec![
             (sp(DEP), vec![], None, nar_of(b"hello\n")),
-            (sp(TOP), vec![sp(DEP), sp(TOP)], Some(sp(TOP_DRV)), nar_of(b"/nix/store/h7jx3wrzn6m9vjl9604id854qx1xyqw6-dep")),
+            (
+                sp(TOP),
+                vec![sp(DEP), sp(TOP)],
+                Some(sp(TOP_DRV)),
+                nar_of(b"/nix/store/h7jx3wrzn6m9vjl9604id854qx1xyqw6-dep"),
+            ),
         ]
     }
 
@@ -681,8 +701,9 @@ mod tests {
     #[test]
     fn writer_refuses_an_incomplete_nar_from_the_closure() {
         let mut w = ExportWriter::new(Vec::new(), &StoreDir::default());
-        let err =
-            w.write_path_with(&sp(DEP), &[], None, |nar| nar.begin_directory().map_err(|source| ExportError::Nar { index: 0, source }));
+        let err = w.write_path_with(&sp(DEP), &[], None, |nar| {
+            nar.begin_directory().map_err(|source| ExportError::Nar { index: 0, source })
+        });
         assert!(matches!(err, Err(ExportError::Nar { index: 0, .. })), "{err:?}");
     }
 
@@ -769,32 +790,37 @@ mod tests {
     }
 
     fn arb_dag() -> impl Strategy<Value = BTreeMap<StorePath, BTreeSet<StorePath>>> {
-        (1usize..12).prop_flat_map(|n| {
-            let edges = proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..4), n);
-            (Just(n), any::<u64>(), edges)
-        })
-        .prop_map(|(n, seed, edges)| {
-            // Path i may only reference paths < i (a DAG), and hashes make the
-            // sorted order unrelated to i.
-            let paths: Vec<StorePath> = (0..n)
-                .map(|i| {
-                    let digest = Hash::compute(HashAlgo::Sha256, format!("{seed}-{i}").as_bytes());
-                    StorePath::from_digest(&crate::store_path::compress_hash(digest.digest()), &format!("p{i}")).unwrap()
-                })
-                .collect();
-            paths
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let mut refs: BTreeSet<StorePath> =
-                        if i == 0 { BTreeSet::new() } else { edges[i].iter().map(|x| paths[x.index(i)].clone()).collect() };
-                    if seed % 3 == 0 {
-                        refs.insert(p.clone());
-                    }
-                    (p.clone(), refs)
-                })
-                .collect()
-        })
+        (1usize..12)
+            .prop_flat_map(|n| {
+                let edges = proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..4), n);
+                (Just(n), any::<u64>(), edges)
+            })
+            .prop_map(|(n, seed, edges)| {
+                // Path i may only reference paths < i (a DAG), and hashes make the
+                // sorted order unrelated to i.
+                let paths: Vec<StorePath> = (0..n)
+                    .map(|i| {
+                        let digest = Hash::compute(HashAlgo::Sha256, format!("{seed}-{i}").as_bytes());
+                        StorePath::from_digest(&crate::store_path::compress_hash(digest.digest()), &format!("p{i}"))
+                            .unwrap()
+                    })
+                    .collect();
+                paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let mut refs: BTreeSet<StorePath> = if i == 0 {
+                            BTreeSet::new()
+                        } else {
+                            edges[i].iter().map(|x| paths[x.index(i)].clone()).collect()
+                        };
+                        if seed % 3 == 0 {
+                            refs.insert(p.clone());
+                        }
+                        (p.clone(), refs)
+                    })
+                    .collect()
+            })
     }
 
     proptest! {

@@ -1,6 +1,7 @@
 //! Every file in `tests/data/bad/export/` is rejected by the export reader with an
 //! error containing the substring listed for it in `REASONS.txt`, and
 //! without panicking. `REASONS.txt` lines: `<file>\t<expected substring>\t<why>`.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

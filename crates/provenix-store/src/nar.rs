@@ -224,7 +224,11 @@ pub fn dump_into<W: Write>(path: &Path, nar: &mut NarWriter<W>) -> Result<(), Na
 }
 
 /// Writes one node; for a directory, writes its start and returns its frame.
-fn dump_node<W: Write>(path: &Path, file_type: fs::FileType, nar: &mut NarWriter<W>) -> Result<Option<Frame>, NarFsError> {
+fn dump_node<W: Write>(
+    path: &Path,
+    file_type: fs::FileType,
+    nar: &mut NarWriter<W>,
+) -> Result<Option<Frame>, NarFsError> {
     if file_type.is_symlink() {
         let target = fs::read_link(path).map_err(io_err("reading symlink", path))?;
         nar.symlink(target.as_os_str().as_bytes()).map_err(dump_err(path))?;
@@ -326,7 +330,8 @@ fn unpack_into<R: BufRead>(
                 }
             }
             NarEvent::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), &next).map_err(io_err("creating symlink", &next))?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), &next)
+                    .map_err(io_err("creating symlink", &next))?;
                 *created_root |= at_root;
             }
             NarEvent::DirectoryStart => {
@@ -551,7 +556,10 @@ mod tests {
             fs::create_dir(&dst).unwrap();
         }
         let err = unpack(&nar[..], &dst).unwrap_err();
-        assert!(matches!(&err, NarFsError::Unpack { source, .. } if matches!(source.problem(), Some(NarProblem::Truncated { .. }))), "{err}");
+        assert!(
+            matches!(&err, NarFsError::Unpack { source, .. } if matches!(source.problem(), Some(NarProblem::Truncated { .. }))),
+            "{err}"
+        );
         if existing {
             assert!(is_empty_dir(&dst).unwrap());
         } else {

@@ -49,8 +49,7 @@ fn lines(text: &str) -> Vec<String> {
 /// Path metadata as Nix reports it.
 fn query(h: &NixHarness, dir: &StoreDir, path: &str) -> Info {
     let q = |flag: &str| h.run_text("nix-store", ["-q", flag, path]);
-    let mut references: Vec<StorePath> =
-        lines(&q("--references")).iter().map(|r| dir.parse_path(r).unwrap()).collect();
+    let mut references: Vec<StorePath> = lines(&q("--references")).iter().map(|r| dir.parse_path(r).unwrap()).collect();
     references.sort();
     let deriver = q("--deriver");
     let deriver = (deriver != "unknown-deriver").then(|| dir.parse_path(&deriver).unwrap());
@@ -70,9 +69,12 @@ fn our_export(h: &NixHarness, dir: &StoreDir, paths: &[StorePath], infos: &BTree
         let info = &infos[p];
         let physical = h.physical(&dir.display(p));
         let summary = w
-            .write_path_with(p, &info.references, info.deriver.as_ref(), |nar| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-                Ok(dump_into(&physical, nar)?)
-            })
+            .write_path_with(
+                p,
+                &info.references,
+                info.deriver.as_ref(),
+                |nar| -> Result<(), Box<dyn std::error::Error + Send + Sync>> { Ok(dump_into(&physical, nar)?) },
+            )
             .unwrap();
         assert_eq!(summary.hash.to_prefixed_nixbase32(), info.nar_hash, "{p}");
     }
@@ -119,7 +121,9 @@ fn check_closure(h: &NixHarness, roots: &[String]) {
         assert_eq!(entry.references, info.references, "{}", entry.path);
         assert_eq!(entry.deriver, info.deriver, "{}", entry.path);
         // `--dump` takes a file-system path, so the physical location.
-        let dumped = h.run("nix-store", [std::ffi::OsStr::new("--dump"), h.physical(&dir.display(&entry.path)).as_os_str()]).stdout;
+        let dumped = h
+            .run("nix-store", [std::ffi::OsStr::new("--dump"), h.physical(&dir.display(&entry.path)).as_os_str()])
+            .stdout;
         assert!(dumped == nar, "{}: NAR in the export differs from nix-store --dump", entry.path);
         order.push(entry.path);
     }

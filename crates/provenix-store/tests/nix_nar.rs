@@ -220,7 +220,10 @@ fn dump_hash_read_and_unpack_agree_with_nix(#[case] case: &str) {
     for algo in HashAlgo::ALL {
         let (hash, size) = hash_path(&root, algo).unwrap();
         assert_eq!(size, nix.len() as u64, "{case}: NAR size");
-        let base32 = h.run_text("nix-hash", [OsStr::new("--type"), OsStr::new(algo.name()), OsStr::new("--base32"), root.as_os_str()]);
+        let base32 = h.run_text(
+            "nix-hash",
+            [OsStr::new("--type"), OsStr::new(algo.name()), OsStr::new("--base32"), root.as_os_str()],
+        );
         assert_eq!(hash.to_nixbase32(), base32, "{case}: nix-hash --type {algo} --base32");
         if algo == HashAlgo::Sha256 {
             let base16 = h.run_text("nix-hash", [OsStr::new("--type"), OsStr::new("sha256"), root.as_os_str()]);
@@ -254,6 +257,9 @@ fn make_writable(root: &Path) {
     }
 }
 
+/// A directory being filled while reading: its name in its parent, its entries.
+type Frame = (Option<Vec<u8>>, BTreeMap<Vec<u8>, Tree>);
+
 /// A small file tree for property tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tree {
@@ -277,7 +283,7 @@ fn materialise(tree: &Tree, path: &Path) {
 
 fn read_tree(bytes: &[u8]) -> Tree {
     let mut r = NarReader::new(bytes);
-    let mut stack: Vec<(Option<Vec<u8>>, BTreeMap<Vec<u8>, Tree>)> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     let mut pending: Option<Vec<u8>> = None;
     let mut root = None;
     while let Some(event) = r.next().unwrap() {
@@ -316,14 +322,19 @@ fn read_tree(bytes: &[u8]) -> Tree {
 }
 
 fn arb_tree() -> impl Strategy<Value = Tree> {
-    let name = proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'B'), Just(b'.'), Just(b'-'), Just(b' '), Just(0xc3u8), Just(0xa4u8)], 1..4)
-        .prop_filter("not . or ..", |n| n != b"." && n != b"..");
+    let name = proptest::collection::vec(
+        prop_oneof![Just(b'a'), Just(b'B'), Just(b'.'), Just(b'-'), Just(b' '), Just(0xc3u8), Just(0xa4u8)],
+        1..4,
+    )
+    .prop_filter("not . or ..", |n| n != b"." && n != b"..");
     let leaf = prop_oneof![
         (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..20))
             .prop_map(|(executable, contents)| Tree::File { executable, contents }),
         proptest::collection::vec(prop_oneof![Just(b'x'), Just(b'/'), Just(b'.')], 1..12).prop_map(Tree::Symlink),
     ];
-    leaf.prop_recursive(3, 24, 5, move |inner| proptest::collection::btree_map(name.clone(), inner, 0..5).prop_map(Tree::Dir))
+    leaf.prop_recursive(3, 24, 5, move |inner| {
+        proptest::collection::btree_map(name.clone(), inner, 0..5).prop_map(Tree::Dir)
+    })
 }
 
 proptest! {

@@ -141,7 +141,9 @@ impl<R: BufRead> NarReader<R> {
             Some(Step::Regular { executable, size }) => Some(NarEvent::Regular { executable, size }),
             Some(Step::Symlink) => Some(NarEvent::Symlink { target: &self.target }),
             Some(Step::DirectoryStart) => Some(NarEvent::DirectoryStart),
-            Some(Step::Entry) => Some(NarEvent::Entry { name: self.stack.last().map(Vec::as_slice).unwrap_or_default() }),
+            Some(Step::Entry) => {
+                Some(NarEvent::Entry { name: self.stack.last().map(Vec::as_slice).unwrap_or_default() })
+            }
             Some(Step::DirectoryEnd) => Some(NarEvent::DirectoryEnd),
         })
     }

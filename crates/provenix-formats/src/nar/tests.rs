@@ -13,6 +13,9 @@ use super::wire::{put_string, put_u64};
 use super::*;
 use crate::hash::{Hash, HashAlgo};
 
+/// A directory being filled while reading: its name in its parent, its entries.
+type Frame = (Option<Vec<u8>>, BTreeMap<Vec<u8>, Tree>);
+
 /// A file tree held in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Tree {
@@ -25,7 +28,9 @@ pub(crate) enum Tree {
 pub(crate) fn write_tree(tree: &Tree) -> Vec<u8> {
     fn node(w: &mut NarWriter<Vec<u8>>, tree: &Tree) {
         match tree {
-            Tree::File { executable, contents } => w.regular(*executable, contents.len() as u64, &contents[..]).unwrap(),
+            Tree::File { executable, contents } => {
+                w.regular(*executable, contents.len() as u64, &contents[..]).unwrap()
+            }
             Tree::Symlink(t) => w.symlink(t).unwrap(),
             Tree::Dir(entries) => {
                 w.begin_directory().unwrap();
@@ -46,7 +51,7 @@ pub(crate) fn write_tree(tree: &Tree) -> Vec<u8> {
 pub(crate) fn read_tree(bytes: &[u8]) -> Result<Tree, NarError> {
     let mut r = NarReader::new(bytes);
     // Each frame: the directory being filled and the name it has in its parent.
-    let mut stack: Vec<(Option<Vec<u8>>, BTreeMap<Vec<u8>, Tree>)> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
     let mut name: Option<Vec<u8>> = None;
     let mut root = None;
     loop {
@@ -135,10 +140,9 @@ fn reads_nix_empty_file_and_directory() {
 #[test]
 fn executable_marker_comes_before_contents_with_empty_value() {
     let nar = write_tree(&Tree::File { executable: true, contents: b"#!/bin/sh\n".to_vec() });
-    let expected = [
-        tokens(&[b"nix-archive-1", b"(", b"type", b"regular", b"executable", b"", b"contents", b"#!/bin/sh\n", b")"]),
-    ]
-    .concat();
+    let expected =
+        [tokens(&[b"nix-archive-1", b"(", b"type", b"regular", b"executable", b"", b"contents", b"#!/bin/sh\n", b")"])]
+            .concat();
     assert_eq!(nar, expected);
 }
 
@@ -429,7 +433,8 @@ fn reader_rejects_hand_made_bad_nars(#[case] nar: &[u8], #[case] message: &str) 
 fn arb_name() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'.'), Just(b'-'), Just(b'A')], 1..4),
-        proptest::collection::vec(1u8..=255, 1..6).prop_map(|v| v.into_iter().map(|b| if b == b'/' { b'x' } else { b }).collect()),
+        proptest::collection::vec(1u8..=255, 1..6)
+            .prop_map(|v| v.into_iter().map(|b| if b == b'/' { b'x' } else { b }).collect()),
     ]
     .prop_filter("not . or ..", |n| n != b"." && n != b"..")
 }
