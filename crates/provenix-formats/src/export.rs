@@ -153,8 +153,9 @@ pub enum ExportProblem {
     /// Bytes follow the end-of-stream marker.
     #[error("trailing bytes after the end of the stream")]
     TrailingBytes,
-    /// The writer was used after an error left its output incomplete.
-    #[error("the writer failed earlier; its output is incomplete")]
+    /// The reader or writer was used again after an error, which left its
+    /// position in the stream unknown (reader) or its output incomplete (writer).
+    #[error("used again after an earlier error")]
     Poisoned,
 }
 
@@ -217,8 +218,6 @@ impl From<WireError> for ExportError {
             WireErrorKind::NonZeroPadding { what } => ExportProblem::NonZeroPadding { what },
             WireErrorKind::TooLong { what, len, max } => ExportProblem::TooLong { what, len, max },
             WireErrorKind::Io(source) => return ExportError::Io { offset, source },
-            #[allow(unreachable_patterns)] // WireErrorKind is non_exhaustive for other crates only
-            _ => ExportProblem::Truncated { what: "stream" },
         };
         ExportError::Invalid { offset, problem }
     }
@@ -247,6 +246,7 @@ pub struct ExportReader<R> {
     store_dir: StoreDir,
     index: usize,
     done: bool,
+    failed: bool,
     buf: Vec<u8>,
 }
 
@@ -258,6 +258,7 @@ impl<R: BufRead> ExportReader<R> {
             store_dir: store_dir.clone(),
             index: 0,
             done: false,
+            failed: false,
             buf: Vec::new(),
         }
     }
@@ -275,7 +276,17 @@ impl<R: BufRead> ExportReader<R> {
     /// Reads the next path, copying its NAR (validated) to `nar_out`.
     /// Returns `None` at the end of the stream, after checking that nothing
     /// follows it.
+    /// After an error, every further call fails with [`ExportProblem::Poisoned`].
     pub fn next_path<W: Write>(&mut self, nar_out: W) -> Result<Option<ExportEntry>, ExportError> {
+        if self.failed {
+            return Err(invalid(self.offset(), ExportProblem::Poisoned));
+        }
+        let result = self.read_path_entry(nar_out);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn read_path_entry<W: Write>(&mut self, nar_out: W) -> Result<Option<ExportEntry>, ExportError> {
         if self.done {
             return Ok(None);
         }
@@ -695,7 +706,7 @@ mod tests {
         let err = w.write_path_nar(&sp(DEP), &[], None, &b"not a nar at all"[..]).unwrap_err();
         assert!(matches!(err, ExportError::Nar { index: 0, .. }), "{err}");
         let err = w.finish().unwrap_err();
-        assert!(err.to_string().contains("failed earlier"), "{err}");
+        assert!(err.to_string().contains("after an earlier error"), "{err}");
     }
 
     #[test]
@@ -735,6 +746,17 @@ mod tests {
     fn reader_rejects_damaged_streams(#[case] edit: fn(&mut Vec<u8>), #[case] message: &str) {
         let text = error_chain(&stream_with(edit));
         assert!(text.contains(message), "{text}");
+    }
+
+    #[test]
+    fn reader_refuses_to_continue_after_an_error() {
+        let stream = stream_with(|s| s[0] = 2);
+        let mut r = ExportReader::new(&stream[..], &StoreDir::default());
+        assert!(matches!(
+            r.next_path(io::sink()),
+            Err(ExportError::Invalid { problem: ExportProblem::BadMarker { .. }, .. })
+        ));
+        assert!(matches!(r.next_path(io::sink()), Err(ExportError::Invalid { problem: ExportProblem::Poisoned, .. })));
     }
 
     #[test]

@@ -233,8 +233,9 @@ pub enum NarProblem {
         /// The bytes the body gave.
         found: u64,
     },
-    /// The writer was used after an error left its output inconsistent.
-    #[error("the writer failed earlier; its output is incomplete")]
+    /// The reader or writer was used again after an error, which left its
+    /// position in the input unknown (reader) or its output incomplete (writer).
+    #[error("used again after an earlier error")]
     Poisoned,
 }
 

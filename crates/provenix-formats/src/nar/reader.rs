@@ -23,6 +23,8 @@ enum State {
     Dir,
     /// The root node is complete.
     Done,
+    /// An error occurred; the position in the input is unknown.
+    Failed,
 }
 
 /// What [`NarReader::step`] produced; borrowed data stays in the reader.
@@ -135,8 +137,11 @@ impl<R: BufRead> NarReader<R> {
 
     /// The next event, or `None` once the root node is complete.
     #[allow(clippy::should_implement_trait)] // a lending iterator: events borrow the reader
+    ///
+    /// After an error, every further call fails with [`NarProblem::Poisoned`].
     pub fn next(&mut self) -> Result<Option<NarEvent<'_>>, NarError> {
-        Ok(match self.step()? {
+        let step = self.step();
+        Ok(match self.fail_on_error(step)? {
             None => None,
             Some(Step::Regular { executable, size }) => Some(NarEvent::Regular { executable, size }),
             Some(Step::Symlink) => Some(NarEvent::Symlink { target: &self.target }),
@@ -175,6 +180,7 @@ impl<R: BufRead> NarReader<R> {
                 }
                 State::Dir => return self.dir_item().map(Some),
                 State::Done => return Ok(None),
+                State::Failed => return Err(NarError::invalid(self.offset(), NarProblem::Poisoned)),
             }
         }
     }
@@ -255,6 +261,13 @@ impl<R: BufRead> NarReader<R> {
         Ok(Step::Entry)
     }
 
+    fn fail_on_error<T>(&mut self, result: Result<T, NarError>) -> Result<T, NarError> {
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
     fn token(&mut self, what: &'static str) -> Result<Token, NarError> {
         let offset = self.offset();
         let len = self.input.read_u64(what)?;
@@ -283,6 +296,11 @@ impl<R: BufRead> NarReader<R> {
     /// Reads up to `buf.len()` bytes of the current file's contents; 0 at
     /// their end (or outside a regular file).
     pub fn read_contents(&mut self, buf: &mut [u8]) -> Result<usize, NarError> {
+        let result = self.read_contents_inner(buf);
+        self.fail_on_error(result)
+    }
+
+    fn read_contents_inner(&mut self, buf: &mut [u8]) -> Result<usize, NarError> {
         let State::Contents { remaining, size } = self.state else { return Ok(0) };
         if remaining == 0 || buf.is_empty() {
             return Ok(0);
@@ -303,6 +321,11 @@ impl<R: BufRead> NarReader<R> {
     /// Copies the rest of the current file's contents to `out`, straight from
     /// the input's buffer; returns the bytes copied.
     pub fn copy_contents<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64, NarError> {
+        let result = self.copy_contents_inner(out);
+        self.fail_on_error(result)
+    }
+
+    fn copy_contents_inner<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<u64, NarError> {
         let State::Contents { mut remaining, size } = self.state else { return Ok(0) };
         let mut copied = 0u64;
         while remaining > 0 {

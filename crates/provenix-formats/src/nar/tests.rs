@@ -474,3 +474,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn reader_refuses_to_continue_after_an_error() {
+    let nar = tokens(&[b"nix-archive-1", b"(", b"type", b"directory", b"entry", b"(", b"name", b"..", b"node"]);
+    let mut r = NarReader::new(&nar[..]);
+    assert_eq!(r.next().unwrap(), Some(NarEvent::DirectoryStart));
+    assert!(r.next().is_err());
+    assert_eq!(r.next().unwrap_err().problem(), Some(&NarProblem::Poisoned));
+}
