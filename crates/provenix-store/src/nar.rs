@@ -5,9 +5,9 @@
 //!
 //! - The tree is walked without following symlinks: a symlink is stored as
 //!   its target bytes (`readlink`), whatever it points to, dangling or not.
-//! - Directory entries are sorted bytewise by name (Nix keeps them in a
-//!   `std::map<std::string, ...>`), so `A` < `_` < `a` < `a-b` < `a.b` <
-//!   `a0` < `ab` < `ä`; non-UTF-8 names are plain bytes.
+//! - Directory entries are sorted bytewise by name (Nix sorts them as byte
+//!   strings), so `A` < `_` < `a` < `a-b` < `a.b` < `a0` < `ab` < `ä`;
+//!   non-UTF-8 names are plain bytes.
 //! - A regular file is executable in the NAR if its owner execute bit
 //!   (`S_IXUSR`, 0o100) is set; group and other bits do not count (checked:
 //!   mode 0o654 dumps as non-executable, 0o100 as executable).
@@ -15,9 +15,9 @@
 //!   "file ... has an unsupported type", we with [`NarFsError::UnsupportedType`]
 //!   naming the file. Both have written part of the NAR by then; callers
 //!   discard the output on error.
-//! - A file whose size changes while it is read is an error (Nix: "file
-//!   changed while dumping"); bytes appended after the size was taken are
-//!   ignored, as Nix reads exactly the size it saw.
+//! - A file that shrinks while it is read is an error naming it (Nix fails
+//!   too); bytes appended after its size was taken are not read, as Nix
+//!   reads exactly the size it saw.
 //!
 //! Names longer than 255 bytes or symlink targets longer than 4095 bytes
 //! cannot exist on Linux; [`provenix_formats::nar`]'s limits match those, so a

@@ -6,8 +6,8 @@
 //! pad    = zero bytes up to the next multiple of 8 (0..=7 of them)
 //! ```
 //!
-//! Nix calls these `writeInt`/`writeString` in its serialiser. The reader is
-//! strict: padding must be zero, a length is checked against the caller's
+//! These are the primitives of Nix's serialiser (`serialise.hh`), shared by
+//! NARs, export streams and the worker protocol. The reader is strict: padding must be zero, a length is checked against the caller's
 //! limit before anything is allocated, and a short read is an error naming
 //! what was being read. Every position is a byte offset counted from where
 //! the [`WireReader`] was told it starts.
