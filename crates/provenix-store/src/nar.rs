@@ -1,1 +1,608 @@
-//! NAR dump, hash and unpack of file trees (being written, #2).
+//! NAR on the file system: dump a file tree as `nix-store --dump` does, hash
+//! it as `nix-hash` does, unpack a NAR safely, and hash a regular file flat.
+//!
+//! # How Nix 2.8 serialises a tree (and so do we)
+//!
+//! - The tree is walked without following symlinks: a symlink is stored as
+//!   its target bytes (`readlink`), whatever it points to, dangling or not.
+//! - Directory entries are sorted bytewise by name (Nix sorts them as byte
+//!   strings), so `A` < `_` < `a` < `a-b` < `a.b` < `a0` < `ab` < `ä`;
+//!   non-UTF-8 names are plain bytes.
+//! - A regular file is executable in the NAR if its owner execute bit
+//!   (`S_IXUSR`, 0o100) is set; group and other bits do not count (checked:
+//!   mode 0o654 dumps as non-executable, 0o100 as executable).
+//! - Sockets, FIFOs and device nodes cannot be stored: Nix fails with
+//!   "file ... has an unsupported type", we with [`NarFsError::UnsupportedType`]
+//!   naming the file. Both have written part of the NAR by then; callers
+//!   discard the output on error.
+//! - A file that shrinks while it is read is an error naming it (Nix fails
+//!   too); bytes appended after its size was taken are not read, as Nix
+//!   reads exactly the size it saw.
+//!
+//! Names longer than 255 bytes or symlink targets longer than 4095 bytes
+//! cannot exist on Linux; [`provenix_formats::nar`]'s limits match those, so a
+//! tree Linux can hold can be dumped, except one nested deeper than
+//! [`provenix_formats::nar::MAX_DEPTH`] directories.
+//!
+//! # Cost
+//!
+//! One pass over the tree; `readdir` gives the file types, so only regular
+//! files cost an `open` + `fstat`. File bodies stream through a 128 KiB
+//! buffer; nothing holds more than one directory listing per level.
+//!
+//! # Unpacking safely
+//!
+//! [`unpack`] reads a NAR with the strict reader, whose names can never be
+//! empty, `.`, `..` or contain `/`, and whose entries are unique, so every
+//! created path is a fresh child of a directory this call created. Files are
+//! created with `O_CREAT | O_EXCL` (which also refuses an existing symlink),
+//! directories with `mkdir`, links with `symlink`: nothing already on disk is
+//! opened, followed or overwritten. The target must not exist, or be an empty
+//! directory (not a symlink to one). On any error, everything created is
+//! removed again. Concurrent writers inside the target are not defended
+//! against; unpack into a directory only you can write.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use provenix_formats::hash::{Hash, HashAlgo, Hasher};
+use provenix_formats::nar::{NarError, NarEvent, NarReader, NarSummary, NarWriter, Tee};
+use thiserror::Error;
+
+/// Buffer for reading files (flat hashing) and writing dumps.
+const BUF_LEN: usize = 128 * 1024;
+
+/// Errors from dumping, hashing and unpacking file trees.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NarFsError {
+    /// A file-system operation failed.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What was being done (`reading`, `creating`, ...).
+        op: &'static str,
+        /// The file at fault.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file that a NAR cannot hold.
+    #[error("{}: {kind} cannot be stored in a NAR", path.display())]
+    UnsupportedType {
+        /// The file.
+        path: PathBuf,
+        /// `socket`, `FIFO`, `character device`, `block device`.
+        kind: &'static str,
+    },
+    /// A file was replaced while being dumped.
+    #[error("{}: changed while being dumped", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Serialising a file failed: a name or target the NAR format refuses,
+    /// a body that ended early, or the output failing.
+    #[error("dumping {}", path.display())]
+    Dump {
+        /// The file being written.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: NarError,
+    },
+    /// The NAR being unpacked is invalid (or reading it failed).
+    #[error("unpacking into {}", path.display())]
+    Unpack {
+        /// The target directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: NarError,
+    },
+    /// The unpack target exists and is not an empty directory.
+    #[error("{} already exists and is not an empty directory", path.display())]
+    TargetExists {
+        /// The target.
+        path: PathBuf,
+    },
+    /// Flat hashing needs a regular file.
+    #[error("{} is not a regular file", path.display())]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> NarFsError + 'a {
+    move |source| NarFsError::Io { op, path: path.to_path_buf(), source }
+}
+
+fn dump_err(path: &Path) -> impl FnOnce(NarError) -> NarFsError + '_ {
+    move |source| NarFsError::Dump { path: path.to_path_buf(), source }
+}
+
+/// Writes the NAR of the tree at `path` to `out` (buffered here), byte for
+/// byte what `nix-store --dump` writes. Returns the NAR's size.
+pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<u64, NarFsError> {
+    let mut nar = NarWriter::new(BufWriter::with_capacity(BUF_LEN, out));
+    dump_into(path, &mut nar)?;
+    let size = nar.offset();
+    nar.finish().map_err(dump_err(path))?;
+    Ok(size)
+}
+
+/// Hashes the NAR of the tree at `path` without building it: what
+/// `nix-hash --type <algo> PATH` prints. Returns the hash and the NAR size.
+pub fn hash_path(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError> {
+    let mut nar = NarWriter::new(HashingSink { hasher: Hasher::new(algo), size: 0 });
+    dump_into(path, &mut nar)?;
+    let sink = nar.finish().map_err(dump_err(path))?;
+    Ok((sink.hasher.finish(), sink.size))
+}
+
+/// Hashes the bytes of the regular file at `path` (a `flat` fixed-output
+/// hash, `nix-hash --flat`). Symlinks are not followed. Returns the hash and
+/// the file size.
+pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError> {
+    let meta = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?;
+    if !meta.is_file() {
+        return Err(NarFsError::NotRegularFile { path: path.to_path_buf() });
+    }
+    let mut file = File::open(path).map_err(io_err("opening", path))?;
+    let opened = file.metadata().map_err(io_err("reading metadata of", path))?;
+    if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+        return Err(NarFsError::Changed { path: path.to_path_buf() });
+    }
+    let mut hasher = Hasher::new(algo);
+    let mut buf = vec![0u8; BUF_LEN];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err("reading", path)(e)),
+        };
+        hasher.update(buf.get(..n).unwrap_or_default());
+        size += n as u64;
+    }
+    Ok((hasher.finish(), size))
+}
+
+/// Counts and hashes what a [`NarWriter`] writes.
+struct HashingSink {
+    hasher: Hasher,
+    size: u64,
+}
+
+impl Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An open directory being dumped: its path and the entries still to write.
+struct Frame {
+    path: PathBuf,
+    entries: std::vec::IntoIter<(std::ffi::OsString, fs::FileType)>,
+}
+
+/// Emits the tree at `path` as the next node of `nar` (the root, or the node
+/// of an entry just started). Walks with an explicit stack.
+pub fn dump_into<W: Write>(path: &Path, nar: &mut NarWriter<W>) -> Result<(), NarFsError> {
+    let file_type = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?.file_type();
+    let mut stack: Vec<Frame> = Vec::new();
+    if let Some(frame) = dump_node(path, file_type, nar)? {
+        stack.push(frame);
+    }
+    while let Some(frame) = stack.last_mut() {
+        match frame.entries.next() {
+            Some((name, file_type)) => {
+                let child = frame.path.join(&name);
+                nar.entry(name.as_bytes()).map_err(dump_err(&child))?;
+                if let Some(frame) = dump_node(&child, file_type, nar)? {
+                    stack.push(frame);
+                }
+            }
+            None => {
+                nar.end_directory().map_err(dump_err(&frame.path))?;
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one node; for a directory, writes its start and returns its frame.
+fn dump_node<W: Write>(
+    path: &Path,
+    file_type: fs::FileType,
+    nar: &mut NarWriter<W>,
+) -> Result<Option<Frame>, NarFsError> {
+    if file_type.is_symlink() {
+        let target = fs::read_link(path).map_err(io_err("reading symlink", path))?;
+        nar.symlink(target.as_os_str().as_bytes()).map_err(dump_err(path))?;
+        Ok(None)
+    } else if file_type.is_file() {
+        let file = File::open(path).map_err(io_err("opening", path))?;
+        let meta = file.metadata().map_err(io_err("reading metadata of", path))?;
+        if !meta.is_file() {
+            return Err(NarFsError::Changed { path: path.to_path_buf() });
+        }
+        let executable = meta.mode() & 0o100 != 0;
+        nar.regular(executable, meta.len(), file).map_err(dump_err(path))?;
+        Ok(None)
+    } else if file_type.is_dir() {
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(path).map_err(io_err("reading directory", path))? {
+            let entry = entry.map_err(io_err("reading directory", path))?;
+            let file_type = entry.file_type().map_err(io_err("reading metadata of", &entry.path()))?;
+            entries.push((entry.file_name(), file_type));
+        }
+        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        nar.begin_directory().map_err(dump_err(path))?;
+        Ok(Some(Frame { path: path.to_path_buf(), entries: entries.into_iter() }))
+    } else {
+        let kind = if file_type.is_fifo() {
+            "FIFO"
+        } else if file_type.is_socket() {
+            "socket"
+        } else if file_type.is_char_device() {
+            "character device"
+        } else if file_type.is_block_device() {
+            "block device"
+        } else {
+            "file of unknown type"
+        };
+        Err(NarFsError::UnsupportedType { path: path.to_path_buf(), kind })
+    }
+}
+
+/// Unpacks the NAR that is all of `input` at `dir` (see the module docs for
+/// the safety rules). Returns the NAR's size and sha256. On error, nothing
+/// created by this call remains.
+///
+/// Pass a [`io::BufReader`] with a large buffer (e.g. 256 KiB) for speed:
+/// file contents are written in chunks of the input's buffer.
+pub fn unpack<R: BufRead>(input: R, dir: &Path) -> Result<NarSummary, NarFsError> {
+    let preexisting = match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io_err("reading metadata of", dir)(e)),
+        Ok(meta) if meta.is_dir() && is_empty_dir(dir)? => true,
+        Ok(_) => return Err(NarFsError::TargetExists { path: dir.to_path_buf() }),
+    };
+    let mut created_root = false;
+    let result = unpack_into(input, dir, preexisting, &mut created_root);
+    if result.is_err() && (preexisting || created_root) {
+        remove_created(dir, preexisting);
+    }
+    result
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool, NarFsError> {
+    Ok(fs::read_dir(dir).map_err(io_err("reading directory", dir))?.next().is_none())
+}
+
+/// The unpack proper; sets `created_root` once `dir` itself was created.
+fn unpack_into<R: BufRead>(
+    input: R,
+    dir: &Path,
+    preexisting: bool,
+    created_root: &mut bool,
+) -> Result<NarSummary, NarFsError> {
+    let bad_nar = |source| NarFsError::Unpack { path: dir.to_path_buf(), source };
+    let mut reader = NarReader::new(Tee::new(input, io::sink(), HashAlgo::Sha256));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut next = dir.to_path_buf();
+    while let Some(event) = reader.next().map_err(bad_nar)? {
+        let at_root = dirs.is_empty();
+        if at_root && preexisting && !matches!(event, NarEvent::DirectoryStart) {
+            // An empty directory is there, but the NAR's root is no directory.
+            return Err(NarFsError::TargetExists { path: dir.to_path_buf() });
+        }
+        match event {
+            NarEvent::Regular { executable, .. } => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o666)
+                    .open(&next)
+                    .map_err(io_err("creating", &next))?;
+                *created_root |= at_root;
+                reader.copy_contents(&mut file).map_err(|source| match source {
+                    NarError::Io { source, .. } => io_err("writing", &next)(source),
+                    other => bad_nar(other),
+                })?;
+                if executable {
+                    let mode = file.metadata().map_err(io_err("reading metadata of", &next))?.permissions().mode();
+                    file.set_permissions(fs::Permissions::from_mode(mode | 0o111))
+                        .map_err(io_err("setting permissions of", &next))?;
+                }
+            }
+            NarEvent::Symlink { target } => {
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), &next)
+                    .map_err(io_err("creating symlink", &next))?;
+                *created_root |= at_root;
+            }
+            NarEvent::DirectoryStart => {
+                if !(preexisting && at_root) {
+                    fs::create_dir(&next).map_err(io_err("creating directory", &next))?;
+                    *created_root |= at_root;
+                }
+                dirs.push(next.clone());
+            }
+            NarEvent::Entry { name } => {
+                // Names are validated by the reader: no `/`, `.`, `..` or NUL.
+                next = dirs.last().map(|d| d.join(OsStr::from_bytes(name))).unwrap_or_default();
+            }
+            NarEvent::DirectoryEnd => {
+                dirs.pop();
+            }
+        }
+    }
+    let tee = reader.finish().map_err(bad_nar)?;
+    let (_, _, summary) = tee.finish().map_err(io_err("reading NAR for", dir))?;
+    Ok(summary)
+}
+
+/// Best-effort removal of what an unpack created (errors are ignored: the
+/// unpack error is the one to report).
+fn remove_created(dir: &Path, preexisting: bool) {
+    fn remove(path: &Path) {
+        // symlink_metadata: never follow a link out of the tree.
+        let _ = match fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+            Ok(_) => fs::remove_file(path),
+            Err(_) => Ok(()),
+        };
+    }
+    if preexisting {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                remove(&entry.path());
+            }
+        }
+    } else {
+        remove(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use provenix_formats::nar::{self, NarProblem};
+    use rstest::rstest;
+
+    use super::*;
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    fn dump(path: &Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        let size = dump_path(path, &mut out).unwrap();
+        assert_eq!(size, out.len() as u64);
+        out
+    }
+
+    fn write_mode(path: &Path, contents: &[u8], mode: u32) {
+        fs::write(path, contents).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn is_executable_in_nar(nar: &[u8]) -> bool {
+        nar.windows(10).any(|w| w == b"executable")
+    }
+
+    #[rstest]
+    #[case::owner_only(0o100, true)]
+    #[case::owner_rwx(0o744, true)]
+    #[case::group_and_other_only(0o655, false)]
+    #[case::group_only(0o610, false)]
+    #[case::none(0o644, false)]
+    fn executable_means_the_owner_execute_bit(#[case] mode: u32, #[case] executable: bool) {
+        let t = tmp();
+        let f = t.path().join("f");
+        write_mode(&f, b"x", mode);
+        assert_eq!(is_executable_in_nar(&dump(&f)), executable);
+    }
+
+    #[test]
+    fn symlinks_are_stored_not_followed() {
+        let t = tmp();
+        let target = t.path().join("big");
+        fs::write(&target, vec![b'x'; 1000]).unwrap();
+        let link = t.path().join("link");
+        symlink(&target, &link).unwrap();
+        let nar = dump(&link);
+        assert!(nar.len() < 200);
+        let mut r = NarReader::new(&nar[..]);
+        assert_eq!(r.next().unwrap(), Some(NarEvent::Symlink { target: target.as_os_str().as_bytes() }));
+    }
+
+    #[test]
+    fn a_fifo_is_refused_with_its_path() {
+        let t = tmp();
+        fs::create_dir(t.path().join("d")).unwrap();
+        let fifo = t.path().join("d/pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        let err = dump_path(&t.path().join("d"), io::sink()).unwrap_err();
+        assert_eq!(err.to_string(), format!("{}: FIFO cannot be stored in a NAR", fifo.display()));
+    }
+
+    #[test]
+    fn hash_path_equals_the_hash_of_the_dump() {
+        let t = tmp();
+        fs::create_dir(t.path().join("d")).unwrap();
+        write_mode(&t.path().join("d/x"), &vec![7u8; 300_000], 0o755);
+        symlink("x", t.path().join("d/y")).unwrap();
+        let nar = dump(&t.path().join("d"));
+        for algo in HashAlgo::ALL {
+            let (hash, size) = hash_path(&t.path().join("d"), algo).unwrap();
+            assert_eq!(hash, Hash::compute(algo, &nar));
+            assert_eq!(size, nar.len() as u64);
+        }
+    }
+
+    #[test]
+    fn flat_hash_is_the_hash_of_the_bytes() {
+        let t = tmp();
+        let f = t.path().join("f");
+        fs::write(&f, b"hello\n").unwrap();
+        let (hash, size) = hash_file_flat(&f, HashAlgo::Sha256).unwrap();
+        assert_eq!(hash.to_base16(), "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+        assert_eq!(size, 6);
+    }
+
+    #[test]
+    fn flat_hash_refuses_directories_and_symlinks() {
+        let t = tmp();
+        symlink("/etc/hostname", t.path().join("l")).unwrap();
+        for p in [t.path().to_path_buf(), t.path().join("l")] {
+            assert!(matches!(hash_file_flat(&p, HashAlgo::Sha256), Err(NarFsError::NotRegularFile { .. })));
+        }
+    }
+
+    fn sample_tree(root: &Path) {
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        write_mode(&root.join("a/b/run"), b"#!/bin/sh\n", 0o755);
+        fs::write(root.join("a/data"), b"data").unwrap();
+        symlink("../escape", root.join("a/link")).unwrap();
+        fs::create_dir(root.join("empty")).unwrap();
+    }
+
+    #[test]
+    fn unpack_then_dump_gives_the_same_nar() {
+        let t = tmp();
+        sample_tree(&t.path().join("src"));
+        let nar = dump(&t.path().join("src"));
+        let summary = unpack(&nar[..], &t.path().join("dst")).unwrap();
+        assert_eq!(summary.size, nar.len() as u64);
+        assert_eq!(summary.hash, Hash::compute(HashAlgo::Sha256, &nar));
+        assert_eq!(dump(&t.path().join("dst")), nar);
+        assert!(fs::symlink_metadata(t.path().join("dst/a/link")).unwrap().file_type().is_symlink());
+        assert!(!t.path().join("escape").exists());
+    }
+
+    #[test]
+    fn unpack_into_an_existing_empty_directory() {
+        let t = tmp();
+        sample_tree(&t.path().join("src"));
+        let nar = dump(&t.path().join("src"));
+        fs::create_dir(t.path().join("dst")).unwrap();
+        unpack(&nar[..], &t.path().join("dst")).unwrap();
+        assert_eq!(dump(&t.path().join("dst")), nar);
+    }
+
+    #[rstest]
+    #[case::non_empty_dir("dir")]
+    #[case::file("file")]
+    #[case::symlink_to_empty_dir("link")]
+    fn unpack_refuses_an_existing_target(#[case] kind: &str) {
+        let t = tmp();
+        let target = t.path().join("target");
+        match kind {
+            "dir" => {
+                fs::create_dir(&target).unwrap();
+                fs::write(target.join("keep"), b"").unwrap();
+            }
+            "file" => fs::write(&target, b"keep").unwrap(),
+            "link" => {
+                fs::create_dir(t.path().join("elsewhere")).unwrap();
+                symlink(t.path().join("elsewhere"), &target).unwrap();
+            }
+            other => unreachable!("{other}"),
+        }
+        let nar = dump(&t.path().join(if kind == "link" { "elsewhere" } else { "target" }));
+        let err = unpack(&nar[..], &target).unwrap_err();
+        assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
+        assert!(fs::symlink_metadata(&target).is_ok(), "target removed");
+    }
+
+    #[test]
+    fn unpack_refuses_a_file_root_over_an_empty_directory() {
+        let t = tmp();
+        fs::write(t.path().join("f"), b"x").unwrap();
+        let nar = dump(&t.path().join("f"));
+        fs::create_dir(t.path().join("dst")).unwrap();
+        assert!(matches!(unpack(&nar[..], &t.path().join("dst")), Err(NarFsError::TargetExists { .. })));
+        assert!(t.path().join("dst").is_dir());
+    }
+
+    #[rstest]
+    #[case::fresh_target(false)]
+    #[case::existing_empty_target(true)]
+    fn a_failed_unpack_leaves_nothing_behind(#[case] existing: bool) {
+        let t = tmp();
+        sample_tree(&t.path().join("src"));
+        let mut nar = dump(&t.path().join("src"));
+        // Cut the last bytes: everything but the closing tokens gets created first.
+        nar.truncate(nar.len() - 20);
+        let dst = t.path().join("dst");
+        if existing {
+            fs::create_dir(&dst).unwrap();
+        }
+        let err = unpack(&nar[..], &dst).unwrap_err();
+        assert!(
+            matches!(&err, NarFsError::Unpack { source, .. } if matches!(source.problem(), Some(NarProblem::Truncated { .. }))),
+            "{err}"
+        );
+        if existing {
+            assert!(is_empty_dir(&dst).unwrap());
+        } else {
+            assert!(fs::symlink_metadata(&dst).is_err());
+        }
+    }
+
+    #[test]
+    fn unpack_rejects_trailing_bytes_and_cleans_up() {
+        let t = tmp();
+        fs::write(t.path().join("f"), b"x").unwrap();
+        let mut nar = dump(&t.path().join("f"));
+        nar.extend_from_slice(&[0; 8]);
+        let err = unpack(&nar[..], &t.path().join("dst")).unwrap_err();
+        assert!(err.source_problem_is(|p| matches!(p, NarProblem::TrailingBytes)), "{err}");
+        assert!(!t.path().join("dst").exists());
+    }
+
+    #[test]
+    fn unpack_of_a_name_with_dot_dot_writes_nothing_outside() {
+        let t = tmp();
+        let mut w = nar::NarWriter::new(Vec::new());
+        w.begin_directory().unwrap();
+        w.entry(b"ok").unwrap();
+        w.regular(false, 1, &b"x"[..]).unwrap();
+        w.end_directory().unwrap();
+        let good = w.finish().unwrap();
+        // Same length names: swap "ok" for "..".
+        let pos = good.windows(2).position(|w| w == b"ok").unwrap();
+        let mut bad = good.clone();
+        bad[pos..pos + 2].copy_from_slice(b"..");
+        let dst = t.path().join("a/dst");
+        fs::create_dir(t.path().join("a")).unwrap();
+        assert!(unpack(&bad[..], &dst).is_err());
+        assert_eq!(fs::read_dir(t.path().join("a")).unwrap().count(), 0);
+    }
+
+    impl NarFsError {
+        fn source_problem_is(&self, f: impl Fn(&NarProblem) -> bool) -> bool {
+            match self {
+                NarFsError::Unpack { source, .. } | NarFsError::Dump { source, .. } => source.problem().is_some_and(f),
+                _ => false,
+            }
+        }
+    }
+}
