@@ -1,0 +1,325 @@
+//! The JSON of `nix show-derivation` (Nix 2.8), byte for byte.
+//!
+//! ```text
+//! { "<drv path>": { "outputs": { "<name>": { "path"?, "hashAlgo"?, "hash"?, "impure"? } },
+//!                   "inputSrcs": [...], "inputDrvs": { "<drv path>": [outputs] },
+//!                   "system": ..., "builder": ..., "args": [...], "env": { ... } } }
+//! ```
+//!
+//! Nix 2.8 indents by two spaces, writes `": "` after keys, `{}`/`[]` for empty
+//! containers, ends with a newline, and lists derivations sorted by store
+//! path. Its string escaping is its own: `"` `\` LF CR TAB as two-byte
+//! escapes, other bytes below 0x20 as `\u00xx`, every other byte (DEL,
+//! non-UTF-8) copied raw. A fixed output's `path` is the one recorded in the
+//! file (Nix recomputes it; they differ only for a tampered file).
+
+use std::io;
+
+use super::{Derivation, Output, method_prefix};
+use crate::store_path::{StoreDir, StorePath};
+
+/// Nix 2.8's pretty JSON writer: one `first` flag suffices because a
+/// container closes back into a parent that already has an element.
+struct Pretty {
+    out: Vec<u8>,
+    depth: usize,
+    first: bool,
+}
+
+impl Pretty {
+    fn open(&mut self, c: u8) {
+        self.out.push(c);
+        self.depth += 1;
+        self.first = true;
+    }
+
+    fn close(&mut self, c: u8) {
+        self.depth = self.depth.saturating_sub(1);
+        if !self.first {
+            self.newline();
+        }
+        self.out.push(c);
+        self.first = false;
+    }
+
+    fn newline(&mut self) {
+        self.out.push(b'\n');
+        self.out.resize(self.out.len() + 2 * self.depth, b' ');
+    }
+
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.newline();
+    }
+
+    fn key(&mut self, key: &[u8]) {
+        self.comma();
+        json_string(&mut self.out, key);
+        self.out.extend_from_slice(b": ");
+    }
+
+    fn attr(&mut self, key: &[u8], value: &[u8]) {
+        self.key(key);
+        json_string(&mut self.out, value);
+    }
+
+    fn elem(&mut self, value: &[u8]) {
+        self.comma();
+        json_string(&mut self.out, value);
+    }
+}
+
+/// Nix 2.8's `toJSON` for strings.
+fn json_string(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(s.get(start..i).unwrap_or_default());
+        start = i + 1;
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+                let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
+            }
+        }
+    }
+    out.extend_from_slice(s.get(start..).unwrap_or_default());
+    out.push(b'"');
+}
+
+fn path_bytes(store_dir: &StoreDir, path: &StorePath) -> Vec<u8> {
+    store_dir.display(path).into_bytes()
+}
+
+fn write_one(p: &mut Pretty, store_dir: &StoreDir, drv_path: &StorePath, drv: &Derivation) {
+    p.key(&path_bytes(store_dir, drv_path));
+    p.open(b'{');
+    p.key(b"outputs");
+    p.open(b'{');
+    for (name, output) in drv.outputs() {
+        p.key(name.as_str().as_bytes());
+        p.open(b'{');
+        if let Some(path) = output.path() {
+            p.attr(b"path", &path_bytes(store_dir, path));
+        }
+        if let Some((method, algo)) = output.method_algo() {
+            p.attr(b"hashAlgo", format!("{}{}", method_prefix(method), algo.name()).as_bytes());
+        }
+        match output {
+            Output::Fixed { hash, .. } => p.attr(b"hash", hash.to_base16().as_bytes()),
+            Output::Impure { .. } => {
+                p.key(b"impure");
+                p.out.extend_from_slice(b"true");
+            }
+            Output::InputAddressed { .. } | Output::Floating { .. } | Output::Deferred => {}
+        }
+        p.close(b'}');
+    }
+    p.close(b'}');
+    p.key(b"inputSrcs");
+    p.open(b'[');
+    for src in drv.input_srcs() {
+        p.elem(&path_bytes(store_dir, src));
+    }
+    p.close(b']');
+    p.key(b"inputDrvs");
+    p.open(b'{');
+    for (input, outputs) in drv.input_drvs() {
+        p.key(&path_bytes(store_dir, input));
+        p.open(b'[');
+        for output in outputs {
+            p.elem(output.as_str().as_bytes());
+        }
+        p.close(b']');
+    }
+    p.close(b'}');
+    p.attr(b"system", drv.platform());
+    p.attr(b"builder", drv.builder());
+    p.key(b"args");
+    p.open(b'[');
+    for arg in drv.args() {
+        p.elem(arg);
+    }
+    p.close(b']');
+    p.key(b"env");
+    p.open(b'{');
+    for (key, value) in drv.env() {
+        p.attr(key, value);
+    }
+    p.close(b'}');
+    p.close(b'}');
+}
+
+/// Writes what `nix show-derivation` (Nix 2.8) prints for these derivations,
+/// byte for byte, including raw non-UTF-8 bytes. Pass the derivations sorted
+/// by path, as Nix prints them (a `BTreeMap`'s order).
+pub fn write_show_json<'a>(
+    drvs: impl IntoIterator<Item = (&'a StorePath, &'a Derivation)>,
+    store_dir: &StoreDir,
+    mut w: impl io::Write,
+) -> io::Result<()> {
+    let mut p = Pretty { out: Vec::with_capacity(64 * 1024), depth: 0, first: true };
+    p.open(b'{');
+    for (path, drv) in drvs {
+        write_one(&mut p, store_dir, path, drv);
+        if p.out.len() >= 64 * 1024 {
+            w.write_all(&p.out)?;
+            p.out.clear();
+        }
+    }
+    p.close(b'}');
+    p.out.push(b'\n');
+    w.write_all(&p.out)
+}
+
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+    use super::super::{BString, Derivation, Output, method_prefix};
+    use crate::store_path::{StoreDir, StorePath};
+
+    /// One derivation in the shape of `nix show-derivation`'s value
+    /// (`{outputs, inputSrcs, inputDrvs, system, builder, args, env}`).
+    /// Non-UTF-8 bytes become U+FFFD, as if Nix's output were decoded lossily.
+    #[derive(Debug, Clone, Copy)]
+    pub struct ShowDerivation<'a> {
+        drv: &'a Derivation,
+        store_dir: &'a StoreDir,
+    }
+
+    impl<'a> ShowDerivation<'a> {
+        /// Views `drv` for serialisation.
+        pub fn new(drv: &'a Derivation, store_dir: &'a StoreDir) -> ShowDerivation<'a> {
+            ShowDerivation { drv, store_dir }
+        }
+    }
+
+    /// Several derivations keyed by `.drv` path: the whole `nix show-derivation` object.
+    #[derive(Debug, Clone)]
+    pub struct ShowDerivations<'a> {
+        drvs: Vec<(&'a StorePath, &'a Derivation)>,
+        store_dir: &'a StoreDir,
+    }
+
+    impl<'a> ShowDerivations<'a> {
+        /// Views these derivations for serialisation, in the order given.
+        pub fn new(
+            drvs: impl IntoIterator<Item = (&'a StorePath, &'a Derivation)>,
+            store_dir: &'a StoreDir,
+        ) -> ShowDerivations<'a> {
+            ShowDerivations { drvs: drvs.into_iter().collect(), store_dir }
+        }
+    }
+
+    struct Lossy<'a>(&'a [u8]);
+
+    impl Serialize for Lossy<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&String::from_utf8_lossy(self.0))
+        }
+    }
+
+    /// Serialises an iterator as a JSON array.
+    struct Seq<I>(I);
+
+    impl<I, T> Serialize for Seq<I>
+    where
+        I: Iterator<Item = T> + Clone,
+        T: Serialize,
+    {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(None)?;
+            for item in self.0.clone() {
+                seq.serialize_element(&item)?;
+            }
+            seq.end()
+        }
+    }
+
+    /// Serialises an iterator of pairs as a JSON object.
+    struct Map<I>(I);
+
+    impl<I, K, V> Serialize for Map<I>
+    where
+        I: Iterator<Item = (K, V)> + Clone,
+        K: Serialize,
+        V: Serialize,
+    {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(None)?;
+            for (k, v) in self.0.clone() {
+                map.serialize_entry(&k, &v)?;
+            }
+            map.end()
+        }
+    }
+
+    struct ShowOutput<'a>(&'a Output, &'a StoreDir);
+
+    impl Serialize for ShowOutput<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let ShowOutput(output, store_dir) = self;
+            let mut map = s.serialize_map(None)?;
+            if let Some(path) = output.path() {
+                map.serialize_entry("path", &store_dir.display(path))?;
+            }
+            if let Some((method, algo)) = output.method_algo() {
+                map.serialize_entry("hashAlgo", &format!("{}{}", method_prefix(method), algo.name()))?;
+            }
+            match output {
+                Output::Fixed { hash, .. } => map.serialize_entry("hash", &hash.to_base16())?,
+                Output::Impure { .. } => map.serialize_entry("impure", &true)?,
+                Output::InputAddressed { .. } | Output::Floating { .. } | Output::Deferred => {}
+            }
+            map.end()
+        }
+    }
+
+    fn lossy(b: &BString) -> Lossy<'_> {
+        Lossy(b.as_bytes())
+    }
+
+    impl Serialize for ShowDerivation<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let (drv, dir) = (self.drv, self.store_dir);
+            let mut map = s.serialize_map(Some(7))?;
+            map.serialize_entry("outputs", &Map(drv.outputs().iter().map(|(n, o)| (n.as_str(), ShowOutput(o, dir)))))?;
+            map.serialize_entry("inputSrcs", &Seq(drv.input_srcs().iter().map(|p| dir.display(p))))?;
+            map.serialize_entry(
+                "inputDrvs",
+                &Map(drv.input_drvs().iter().map(|(p, outs)| (dir.display(p), Seq(outs.iter().map(|o| o.as_str()))))),
+            )?;
+            map.serialize_entry("system", &lossy(drv.platform()))?;
+            map.serialize_entry("builder", &lossy(drv.builder()))?;
+            map.serialize_entry("args", &Seq(drv.args().iter().map(lossy)))?;
+            map.serialize_entry("env", &Map(drv.env().iter().map(|(k, v)| (lossy(k), lossy(v)))))?;
+            map.end()
+        }
+    }
+
+    impl Serialize for ShowDerivations<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut map = s.serialize_map(Some(self.drvs.len()))?;
+            for (path, drv) in &self.drvs {
+                map.serialize_entry(&self.store_dir.display(path), &ShowDerivation::new(drv, self.store_dir))?;
+            }
+            map.end()
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+pub use serde_impl::{ShowDerivation, ShowDerivations};
