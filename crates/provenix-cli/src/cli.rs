@@ -1,19 +1,132 @@
-//! Command-line definition and dispatch.
+//! Command-line definition, global options and dispatch.
+//!
+//! Exit codes (DESIGN.md): 0 ok, 1 a verification ran and failed, 2 usage or
+//! I/O error. Errors print as `error: <context>: <cause>` on stderr and name
+//! the file or path at fault. A closed stdout (e.g. `| head`) exits quietly.
 
+use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use provenix_formats::store_path::StoreDir;
+use provenix_store::Store;
+
+use crate::cmd;
 
 /// Make the supply chain of Nix-built software demonstrable.
 #[derive(Debug, Parser)]
-#[command(name = "provenix", version)]
+#[command(name = "provenix", version, propagate_version = true, max_term_width = 100)]
 pub(crate) struct Cli {
-    /// Print results as JSON.
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GlobalArgs {
+    /// Print results as JSON (stable, documented fields).
     #[arg(long, global = true)]
     json: bool,
+    /// Read the store under ROOT/nix/store (a copied, mounted or chroot store).
+    #[arg(long, global = true, value_name = "ROOT")]
+    store: Option<PathBuf>,
+    /// The logical store directory, part of every hash.
+    #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store")]
+    store_dir: String,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Nix ARchives: dump, hash, check, unpack.
+    #[command(subcommand)]
+    Nar(cmd::nar::Command),
+    /// Derivations: show, recompute paths.
+    #[command(subcommand)]
+    Drv(cmd::drv::Command),
+    /// Signing keys in Nix's `name:base64` format.
+    #[command(subcommand)]
+    Key(cmd::key::Command),
+}
+
+/// What every command gets: the checked global configuration.
+pub(crate) struct Ctx {
+    /// Render JSON instead of human text.
+    pub(crate) json: bool,
+    /// Suppress informational stderr output.
+    pub(crate) quiet: bool,
+    /// The store to read.
+    pub(crate) store: Store,
+}
+
+/// How a command that ran to the end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// All good: exit 0.
+    Ok,
+    /// The check ran and failed: exit 1.
+    Failed,
 }
 
 pub(crate) fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let g = &cli.global;
+    let dir = StoreDir::new(&g.store_dir).context("--store-dir")?;
+    if let Some(root) = &g.store {
+        anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
+    }
+    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, g.store.clone()) };
+    match &cli.command {
+        Command::Nar(c) => cmd::nar::run(c, &ctx),
+        Command::Drv(c) => cmd::drv::run(c, &ctx),
+        Command::Key(c) => cmd::key::run(c, &ctx),
+    }
+}
+
+fn init_logging(g: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("PROVENIX_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).without_time().try_init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+/// Writes `value` as pretty JSON plus a newline to stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }

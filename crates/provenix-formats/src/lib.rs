@@ -26,5 +26,5 @@ pub mod nixbase32;
 pub mod signature;
 pub mod store_path;
 
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
