@@ -67,7 +67,7 @@ pub enum DrvError {
         path: StorePath,
         /// Why.
         #[source]
-        source: DerivationError,
+        source: Box<DerivationError>,
     },
     /// The input derivations form a cycle (only possible in a tampered store).
     #[error("derivation `{path}` depends on itself through its inputs")]
@@ -88,7 +88,7 @@ pub enum DrvError {
         path: StorePath,
         /// Why.
         #[source]
-        source: DerivationError,
+        source: Box<DerivationError>,
     },
 }
 
@@ -129,8 +129,8 @@ fn read_with_hash(store: &Store, path: &StorePath) -> Result<(Derivation, Hash),
         return Err(DrvError::NotDerivation { path: path.clone() });
     }
     let bytes = read_bounded(store, path)?;
-    let drv =
-        Derivation::parse(&bytes, store.dir()).map_err(|source| DrvError::Parse { path: path.clone(), source })?;
+    let drv = Derivation::parse(&bytes, store.dir())
+        .map_err(|source| DrvError::Parse { path: path.clone(), source: Box::new(source) })?;
     Ok((drv, Hash::compute(HashAlgo::Sha256, &bytes)))
 }
 
@@ -223,7 +223,7 @@ impl DrvClosure {
         });
         let mut errors = loader.errors.into_inner().unwrap_or_else(PoisonError::into_inner);
         // Report the same error whatever the scheduling: the first by path.
-        errors.sort_by(|a, b| error_path(a).cmp(&error_path(b)));
+        errors.sort_by_key(error_path);
         if let Some(err) = errors.into_iter().next() {
             return Err(err);
         }
@@ -352,7 +352,7 @@ impl DrvClosure {
             let (path, drv, name) = self.name_of(id)?;
             let hash = drv
                 .hash_modulo(name, self.store.dir(), false, |p| self.memoised(&memo, p))
-                .map_err(|source| DrvError::Hash { path: path.clone(), source })?;
+                .map_err(|source| DrvError::Hash { path: path.clone(), source: Box::new(source) })?;
             if let Some(slot) = memo.get_mut(id.index()) {
                 *slot = Some(hash);
             }
@@ -379,7 +379,7 @@ impl DrvClosure {
             .into_par_iter()
             .map(|i| {
                 let (path, drv, name) = self.name_of(node_id(i))?;
-                let fail = |source| DrvError::Hash { path: path.clone(), source };
+                let fail = |source| DrvError::Hash { path: path.clone(), source: Box::new(source) };
                 let content_hash = self.content_hashes.get(i).ok_or(DrvError::UnknownNode { id: node_id(i) })?;
                 let drv_path = drv_path_of(self.store.dir(), name, content_hash, drv.references()).map_err(fail)?;
                 let outputs =
