@@ -3,13 +3,16 @@
 //! [`DrvClosure::load`] reads the `.drv` closure of some roots: every input
 //! derivation, and every input source that is itself a `.drv` (Nix adds those
 //! for `drvPath` string context), transitively. Files are read and parsed in
-//! parallel with rayon, each exactly once; each file's sha256 is taken from
-//! the bytes read, so the recomputed `.drv` path reflects the file on disk.
-//! The result is sorted by store path, so output never depends on scheduling.
+//! parallel with rayon, each exactly once, level by level (breadth-first), and
+//! merged in order, so neither the result nor the first error reported
+//! depends on scheduling. The result is sorted by store path. The parser only
+//! accepts bytes that its writer gives back exactly, so the `.drv` path
+//! recomputed from the parsed value is the one of the file on disk.
 //!
 //! Algorithm and cost, for V derivations and E input edges:
 //!
-//! 1. load: a rayon task per file, a shared visited set; O(V) reads/parses;
+//! 1. load: breadth-first levels, each read and parsed with a rayon parallel
+//!    iterator, a visited set merged between levels; O(V) reads and parses;
 //! 2. topological order (inputs first): Kahn's algorithm on `NodeId`s with
 //!    a FIFO seeded in path order, iterative, O(V + E), detects cycles (which
 //!    a tampered store can contain);
@@ -24,15 +27,14 @@
 //! can only be other sources (Nix's `builtins.toFile` and path literals
 //! cannot refer to derivations), so the `.drv` set is the same.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 
 use provenix_formats::derivation::{
-    Derivation, DerivationError, HashModulo, MAX_DRV_LEN, OutputName, drv_name, drv_path_of,
+    Derivation, DerivationError, HashModulo, MAX_DRV_LEN, OutputName, SHOW_JSON_OPEN, drv_name,
+    render_show_json_entries, show_json_close,
 };
-use provenix_formats::hash::{Hash, HashAlgo};
 use provenix_formats::store_path::StorePath;
 use rayon::prelude::*;
 use thiserror::Error;
@@ -120,60 +122,17 @@ fn read_bounded(store: &Store, path: &StorePath) -> Result<Vec<u8>, DrvError> {
 
 /// Reads and parses one `.drv` file of `store`.
 pub fn read_derivation(store: &Store, path: &StorePath) -> Result<Derivation, DrvError> {
-    Ok(read_with_hash(store, path)?.0)
-}
-
-/// Reads and parses a `.drv`, also returning the sha256 of its bytes.
-fn read_with_hash(store: &Store, path: &StorePath) -> Result<(Derivation, Hash), DrvError> {
     if !path.is_derivation() {
         return Err(DrvError::NotDerivation { path: path.clone() });
     }
     let bytes = read_bounded(store, path)?;
-    let drv = Derivation::parse(&bytes, store.dir())
-        .map_err(|source| DrvError::Parse { path: path.clone(), source: Box::new(source) })?;
-    Ok((drv, Hash::compute(HashAlgo::Sha256, &bytes)))
+    Derivation::parse_owned(bytes, store.dir())
+        .map_err(|source| DrvError::Parse { path: path.clone(), source: Box::new(source) })
 }
 
 /// Store paths a derivation's `.drv` closure continues to.
 fn drv_inputs(drv: &Derivation) -> impl Iterator<Item = &StorePath> {
     drv.input_drvs().keys().chain(drv.input_srcs().iter().filter(|p| p.is_derivation()))
-}
-
-/// Shared state of the parallel loader.
-struct Loader<'a> {
-    store: &'a Store,
-    seen: Mutex<HashSet<StorePath>>,
-    loaded: Mutex<Vec<(StorePath, Derivation, Hash)>>,
-    errors: Mutex<Vec<DrvError>>,
-}
-
-impl<'a> Loader<'a> {
-    /// True the first time `path` is offered.
-    fn first_visit(&self, path: &StorePath) -> bool {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).insert(path.clone())
-    }
-
-    fn failed(&self) -> bool {
-        !self.errors.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
-    }
-
-    fn visit<'s>(&'s self, scope: &rayon::Scope<'s>, path: StorePath) {
-        if self.failed() {
-            return;
-        }
-        match read_with_hash(self.store, &path) {
-            Ok((drv, hash)) => {
-                for input in drv_inputs(&drv) {
-                    if self.first_visit(input) {
-                        let input = input.clone();
-                        scope.spawn(move |scope| self.visit(scope, input));
-                    }
-                }
-                self.loaded.lock().unwrap_or_else(PoisonError::into_inner).push((path, drv, hash));
-            }
-            Err(err) => self.errors.lock().unwrap_or_else(PoisonError::into_inner).push(err),
-        }
-    }
 }
 
 /// The `.drv` closure of some roots, sorted by path, with a topological order.
@@ -182,7 +141,8 @@ pub struct DrvClosure {
     store: Store,
     paths: Vec<StorePath>,
     drvs: Vec<Derivation>,
-    content_hashes: Vec<Hash>,
+    /// Node of each path (a hash lookup; the closure's hot path).
+    index: HashMap<StorePath, NodeId>,
     /// Per node, its inputs within the closure, sorted and deduplicated.
     inputs: Vec<Vec<NodeId>>,
     order: Vec<NodeId>,
@@ -201,52 +161,40 @@ pub struct DrvPaths {
 impl DrvClosure {
     /// Loads the `.drv` closure of `roots` from `store`, in parallel.
     pub fn load(store: &Store, roots: &[StorePath]) -> Result<DrvClosure, DrvError> {
-        let loader = Loader {
-            store,
-            seen: Mutex::new(HashSet::new()),
-            loaded: Mutex::new(Vec::new()),
-            errors: Mutex::new(Vec::new()),
-        };
-        for root in roots {
-            if !root.is_derivation() {
-                return Err(DrvError::NotDerivation { path: root.clone() });
-            }
+        if let Some(root) = roots.iter().find(|r| !r.is_derivation()) {
+            return Err(DrvError::NotDerivation { path: root.clone() });
         }
-        rayon::scope(|scope| {
-            for root in roots {
-                if loader.first_visit(root) {
-                    let root = root.clone();
-                    let loader = &loader;
-                    scope.spawn(move |scope| loader.visit(scope, root));
-                }
+        // Breadth-first by levels: each level is read and parsed in parallel,
+        // then merged in order, so no locks are shared and the first error
+        // reported does not depend on scheduling.
+        let mut seen: HashSet<StorePath> = HashSet::with_capacity(roots.len());
+        let mut frontier: Vec<StorePath> = roots.iter().filter(|r| seen.insert((*r).clone())).cloned().collect();
+        let mut loaded: Vec<(StorePath, Derivation)> = Vec::new();
+        while !frontier.is_empty() {
+            let level: Vec<Result<(StorePath, Derivation), DrvError>> =
+                frontier.into_par_iter().map(|path| read_derivation(store, &path).map(|drv| (path, drv))).collect();
+            let mut next = Vec::new();
+            for result in level {
+                let (path, drv) = result?;
+                next.extend(drv_inputs(&drv).filter(|input| seen.insert((*input).clone())).cloned());
+                loaded.push((path, drv));
             }
-        });
-        let mut errors = loader.errors.into_inner().unwrap_or_else(PoisonError::into_inner);
-        // Report the same error whatever the scheduling: the first by path.
-        errors.sort_by_key(error_path);
-        if let Some(err) = errors.into_iter().next() {
-            return Err(err);
+            frontier = next;
         }
-        let mut loaded = loader.loaded.into_inner().unwrap_or_else(PoisonError::into_inner);
         loaded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut paths = Vec::with_capacity(loaded.len());
-        let mut drvs = Vec::with_capacity(loaded.len());
-        let mut content_hashes = Vec::with_capacity(loaded.len());
-        for (path, drv, hash) in loaded {
-            paths.push(path);
-            drvs.push(drv);
-            content_hashes.push(hash);
-        }
+        let (paths, drvs): (Vec<StorePath>, Vec<Derivation>) = loaded.into_iter().unzip();
+        let index: HashMap<StorePath, NodeId> =
+            paths.iter().enumerate().map(|(i, p)| (p.clone(), node_id(i))).collect();
         let inputs = drvs
             .iter()
             .map(|drv| {
-                let mut ids: Vec<NodeId> = drv_inputs(drv).filter_map(|p| node_of(&paths, p)).collect();
+                let mut ids: Vec<NodeId> = drv_inputs(drv).filter_map(|p| index.get(p).copied()).collect();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
             })
             .collect();
-        let mut closure = DrvClosure { store: store.clone(), paths, drvs, content_hashes, inputs, order: Vec::new() };
+        let mut closure = DrvClosure { store: store.clone(), paths, drvs, index, inputs, order: Vec::new() };
         closure.order = closure.topological_order()?;
         tracing::debug!(derivations = closure.len(), "loaded .drv closure");
         Ok(closure)
@@ -274,22 +222,17 @@ impl DrvClosure {
 
     /// The derivation at `path`, if in the closure.
     pub fn get(&self, path: &StorePath) -> Option<&Derivation> {
-        node_of(&self.paths, path).and_then(|id| self.drvs.get(id.index()))
+        self.node(path).and_then(|id| self.drvs.get(id.index()))
     }
 
     /// The node of `path`, if in the closure.
     pub fn node(&self, path: &StorePath) -> Option<NodeId> {
-        node_of(&self.paths, path)
+        self.index.get(path).copied()
     }
 
     /// The path of a node.
     pub fn path(&self, id: NodeId) -> Option<&StorePath> {
         self.paths.get(id.index())
-    }
-
-    /// The sha256 of the `.drv` file's bytes as read.
-    pub fn content_hash(&self, id: NodeId) -> Option<&Hash> {
-        self.content_hashes.get(id.index())
     }
 
     /// Nodes with every input before its dependents.
@@ -367,7 +310,7 @@ impl DrvClosure {
     }
 
     fn memoised<'s>(&'s self, memo: &[Option<HashModulo>], path: &StorePath) -> Option<(&'s Derivation, HashModulo)> {
-        let id = node_of(&self.paths, path)?;
+        let id = self.node(path)?;
         Some((self.drvs.get(id.index())?, (*memo.get(id.index())?)?))
     }
 
@@ -380,8 +323,9 @@ impl DrvClosure {
             .map(|i| {
                 let (path, drv, name) = self.name_of(node_id(i))?;
                 let fail = |source| DrvError::Hash { path: path.clone(), source: Box::new(source) };
-                let content_hash = self.content_hashes.get(i).ok_or(DrvError::UnknownNode { id: node_id(i) })?;
-                let drv_path = drv_path_of(self.store.dir(), name, content_hash, drv.references()).map_err(fail)?;
+                // Accepted bytes are exactly what the writer gives back, so this is
+                // the sha256 of the file as read.
+                let drv_path = drv.compute_drv_path(name, self.store.dir()).map_err(fail)?;
                 let outputs =
                     drv.compute_output_paths(name, self.store.dir(), |p| self.memoised(&memo, p)).map_err(fail)?;
                 Ok((path.clone(), DrvPaths { drv_path, outputs }))
@@ -390,32 +334,34 @@ impl DrvClosure {
         Ok(computed?.into_iter().collect())
     }
 
-    /// Writes `nix show-derivation`'s JSON (Nix 2.8 bytes) for the whole closure.
-    pub fn write_show_json(&self, w: impl std::io::Write) -> std::io::Result<()> {
-        provenix_formats::derivation::write_show_json(self.iter(), self.store.dir(), w)
+    /// Writes `nix show-derivation`'s JSON (Nix 2.8 bytes) for the whole
+    /// closure. Batches of derivations are rendered in parallel, a window of
+    /// batches at a time into reused buffers, and written in order.
+    pub fn write_show_json(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        const BATCH: usize = 128;
+        let dir = self.store.dir();
+        let window = 4 * rayon::current_num_threads().max(1);
+        let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); window];
+        w.write_all(SHOW_JSON_OPEN)?;
+        let batches: Vec<(&[StorePath], &[Derivation])> =
+            self.paths.chunks(BATCH).zip(self.drvs.chunks(BATCH)).collect();
+        for (w_index, group) in batches.chunks(window).enumerate() {
+            buffers.par_iter_mut().zip(group.par_iter()).enumerate().for_each(|(i, (buf, (paths, drvs)))| {
+                buf.clear();
+                let first = w_index == 0 && i == 0;
+                render_show_json_entries(paths.iter().zip(drvs.iter()), dir, first, buf);
+            });
+            for buf in buffers.iter().take(group.len()) {
+                w.write_all(buf)?;
+            }
+        }
+        w.write_all(show_json_close(self.is_empty()))
     }
 }
 
 fn node_id(i: usize) -> NodeId {
     // A closure never holds 2^32 derivations: each is a file read into memory.
     NodeId(u32::try_from(i).unwrap_or(u32::MAX))
-}
-
-fn node_of(paths: &[StorePath], path: &StorePath) -> Option<NodeId> {
-    paths.binary_search(path).ok().map(node_id)
-}
-
-fn error_path(err: &DrvError) -> Option<String> {
-    match err {
-        DrvError::Store(StoreError::Io { path, .. }) => Some(path.display().to_string()),
-        DrvError::Store(StoreError::NotStorePath { path, .. }) => Some(path.clone()),
-        DrvError::TooLarge { file, .. } => Some(file.display().to_string()),
-        DrvError::NotDerivation { path }
-        | DrvError::Parse { path, .. }
-        | DrvError::Cycle { path }
-        | DrvError::Hash { path, .. } => Some(path.to_string()),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

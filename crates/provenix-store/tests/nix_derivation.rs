@@ -258,8 +258,9 @@ fn covers_every_output_kind_and_fixed_output_mode() {
     for kind in ["input-addressed", "floating", "deferred", "impure"] {
         assert!(kinds.contains_key(kind), "no {kind} output: {kinds:?}");
     }
-    let non_utf8 =
-        closure.iter().filter(|(_, d)| d.env().iter().any(|(k, v)| k.to_str().is_none() || v.to_str().is_none()));
+    let non_utf8 = closure.iter().filter(|(_, d)| {
+        d.env().iter().any(|(k, v)| std::str::from_utf8(k).is_err() || std::str::from_utf8(v).is_err())
+    });
     assert!(non_utf8.count() >= 3, "non-UTF-8 env keys and values are covered");
     assert!(closure.iter().any(|(_, d)| d.has_structured_attrs() && d.is_fixed_output()));
     assert!(closure.iter().any(|(p, _)| p.name().len() == 211), "a 211-byte .drv name is covered");

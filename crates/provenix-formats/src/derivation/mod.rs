@@ -16,9 +16,13 @@
 //! raw       = DQUOTE *byte DQUOTE                   ; no escaping at all
 //! ```
 //!
-//! Lists have no spaces and no trailing comma. Env values, args, the
+//! Lists have no spaces and no trailing comma. Env keys and values, args, the
 //! builder and the platform are **bytes**, not UTF-8 (`builtins.readFile` of
-//! a latin-1 file puts raw bytes there); they are [`BString`]s here.
+//! a latin-1 file puts raw bytes there): accessors give `&[u8]` ([`Env`],
+//! [`Args`]), and [`DerivationParts`] holds [`BString`]s. A parsed derivation
+//! keeps its file's bytes as the one buffer these strings live in (escapes
+//! resolved in place), so parsing allocates little; maps are sorted vectors
+//! ([`SortedMap`], [`SortedSet`]).
 //!
 //! Outputs, by their `hashAlgo` and `hash` fields ([`Output`]):
 //!
@@ -82,7 +86,8 @@
 //! # `nix show-derivation` (`show.rs`)
 //!
 //! [`write_show_json`] writes the exact bytes of Nix 2.8's `nix
-//! show-derivation`. Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
+//! show-derivation` (and [`render_show_json_entries`] lets a caller render
+//! batches in parallel). Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
 //! below 0x20 (as `\u00XX`) and copies every other byte, so non-UTF-8 bytes
 //! appear **raw** and its output is then not valid UTF-8 JSON. With the
 //! `serde` feature, [`ShowDerivation`] serialises the same shape into any serde
@@ -90,7 +95,6 @@
 //! `String::from_utf8_lossy` does to Nix's output).
 
 use std::borrow::{Borrow, Cow};
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Deref;
 
@@ -102,15 +106,19 @@ use crate::store_path::{ContentAddressMethod, MAX_NAME_LEN, StorePath, StorePath
 mod hash;
 mod parse;
 mod show;
+mod sorted;
+mod strings;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
 pub use hash::{HashModulo, drv_path_of};
-pub use show::write_show_json;
+pub use show::{SHOW_JSON_OPEN, render_show_json_entries, show_json_close, write_show_json};
 #[cfg(feature = "serde")]
 pub use show::{ShowDerivation, ShowDerivations};
+pub use sorted::{SortedMap, SortedSet};
+pub use strings::{Args, Env};
 
 /// Largest `.drv` file accepted, in bytes (256 MiB). Nix has no limit; the
 /// largest real `.drv` files are a few MiB.
@@ -533,11 +541,11 @@ pub enum DerivationKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DerivationParts {
     /// Outputs by name.
-    pub outputs: BTreeMap<OutputName, Output>,
+    pub outputs: SortedMap<OutputName, Output>,
     /// Input derivations and the outputs used from each.
-    pub input_drvs: BTreeMap<StorePath, BTreeSet<OutputName>>,
+    pub input_drvs: SortedMap<StorePath, SortedSet<OutputName>>,
     /// Input sources.
-    pub input_srcs: BTreeSet<StorePath>,
+    pub input_srcs: SortedSet<StorePath>,
     /// The `system` (`x86_64-linux`).
     pub platform: BString,
     /// The builder program.
@@ -545,18 +553,38 @@ pub struct DerivationParts {
     /// The builder's arguments.
     pub args: Vec<BString>,
     /// The builder's environment.
-    pub env: BTreeMap<BString, BString>,
+    pub env: SortedMap<BString, BString>,
 }
 
 /// A valid derivation. Maps keep Nix's order; all fields are checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The byte strings (platform, builder, args, env) live in one buffer, for a
+/// parsed derivation the `.drv` file's own bytes; see [`Env`] and [`Args`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct Derivation {
-    parts: DerivationParts,
+    outputs: SortedMap<OutputName, Output>,
+    input_drvs: SortedMap<StorePath, SortedSet<OutputName>>,
+    input_srcs: SortedSet<StorePath>,
+    strings: strings::Strings,
     kind: DerivationKind,
 }
 
+impl fmt::Debug for Derivation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Derivation")
+            .field("outputs", &self.outputs)
+            .field("input_drvs", &self.input_drvs)
+            .field("input_srcs", &self.input_srcs)
+            .field("platform", &strings::ByteStr(self.platform()))
+            .field("builder", &strings::ByteStr(self.builder()))
+            .field("args", &self.args())
+            .field("env", &self.env())
+            .finish()
+    }
+}
+
 /// Checks the outputs together, like Nix's `BasicDerivation::type`.
-fn classify(outputs: &BTreeMap<OutputName, Output>) -> Result<DerivationKind, &'static str> {
+fn classify(outputs: &SortedMap<OutputName, Output>) -> Result<DerivationKind, &'static str> {
     let mut iter = outputs.iter();
     let Some((first_name, first)) = iter.next() else {
         return Err("a derivation must have at least one output");
@@ -612,62 +640,72 @@ impl Derivation {
             check_output(output).map_err(invalid)?;
         }
         let kind = classify(&parts.outputs).map_err(invalid)?;
-        Ok(Derivation { parts, kind })
-    }
-
-    /// Assembles a derivation whose parts were checked by the parser.
-    fn from_checked(parts: DerivationParts, kind: DerivationKind) -> Derivation {
-        Derivation { parts, kind }
+        let strings = strings::Strings::from_values(
+            &parts.platform,
+            &parts.builder,
+            parts.args.iter().map(BString::as_bytes),
+            parts.env.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+        );
+        Ok(Derivation {
+            outputs: parts.outputs,
+            input_drvs: parts.input_drvs,
+            input_srcs: parts.input_srcs,
+            strings,
+            kind,
+        })
     }
 
     /// The parts, for modification and [`Derivation::new`].
     pub fn into_parts(self) -> DerivationParts {
-        self.parts
-    }
-
-    /// The parts, borrowed.
-    pub fn parts(&self) -> &DerivationParts {
-        &self.parts
+        DerivationParts {
+            platform: BString::from(self.platform()),
+            builder: BString::from(self.builder()),
+            args: self.args().iter().map(BString::from).collect(),
+            env: self.env().iter().map(|(k, v)| (BString::from(k), BString::from(v))).collect(),
+            outputs: self.outputs,
+            input_drvs: self.input_drvs,
+            input_srcs: self.input_srcs,
+        }
     }
 
     /// Outputs by name.
-    pub fn outputs(&self) -> &BTreeMap<OutputName, Output> {
-        &self.parts.outputs
+    pub fn outputs(&self) -> &SortedMap<OutputName, Output> {
+        &self.outputs
     }
 
     /// Input derivations and the outputs used from each.
-    pub fn input_drvs(&self) -> &BTreeMap<StorePath, BTreeSet<OutputName>> {
-        &self.parts.input_drvs
+    pub fn input_drvs(&self) -> &SortedMap<StorePath, SortedSet<OutputName>> {
+        &self.input_drvs
     }
 
     /// Input sources.
-    pub fn input_srcs(&self) -> &BTreeSet<StorePath> {
-        &self.parts.input_srcs
+    pub fn input_srcs(&self) -> &SortedSet<StorePath> {
+        &self.input_srcs
     }
 
-    /// The `system`.
-    pub fn platform(&self) -> &BString {
-        &self.parts.platform
+    /// The `system`, as bytes.
+    pub fn platform(&self) -> &[u8] {
+        self.strings.platform()
     }
 
-    /// The builder.
-    pub fn builder(&self) -> &BString {
-        &self.parts.builder
+    /// The builder, as bytes.
+    pub fn builder(&self) -> &[u8] {
+        self.strings.builder()
     }
 
     /// The builder's arguments.
-    pub fn args(&self) -> &[BString] {
-        &self.parts.args
+    pub fn args(&self) -> Args<'_> {
+        self.strings.args()
     }
 
     /// The environment.
-    pub fn env(&self) -> &BTreeMap<BString, BString> {
-        &self.parts.env
+    pub fn env(&self) -> Env<'_> {
+        self.strings.env()
     }
 
     /// One environment variable.
-    pub fn env_var(&self, key: &[u8]) -> Option<&BString> {
-        self.parts.env.get(key)
+    pub fn env_var(&self, key: &[u8]) -> Option<&[u8]> {
+        self.env().get(key)
     }
 
     /// The kind, from the outputs.
@@ -682,7 +720,7 @@ impl Derivation {
 
     /// The FOD's method, hash and recorded path, if this is one.
     pub fn fixed_output(&self) -> Option<(ContentAddressMethod, &Hash, &StorePath)> {
-        self.parts.outputs.values().find_map(|o| match o {
+        self.outputs.values().find_map(|o| match o {
             Output::Fixed { method, hash, path } => Some((*method, hash, path)),
             _ => None,
         })
@@ -690,24 +728,24 @@ impl Derivation {
 
     /// The `name` env var, which Nix sets from the `name` attribute. For the
     /// name that goes into paths, use [`drv_name`] on the `.drv` path.
-    pub fn name(&self) -> Option<&BString> {
+    pub fn name(&self) -> Option<&[u8]> {
         self.env_var(b"name")
     }
 
     /// True if built with `__structuredAttrs = true` (a `__json` env var).
     pub fn has_structured_attrs(&self) -> bool {
-        self.parts.env.contains_key(b"__json".as_slice())
+        self.env().contains_key(b"__json")
     }
 
     /// The structured attributes: the JSON text of the `__json` env var.
     /// Nix 2.8 copies string bytes into it unchanged, so it can be non-UTF-8.
     pub fn structured_attrs(&self) -> Option<&[u8]> {
-        self.env_var(b"__json").map(|v| v.as_bytes())
+        self.env_var(b"__json")
     }
 
     /// Store paths this `.drv` file refers to: input sources and input derivations.
     pub fn references(&self) -> impl Iterator<Item = &StorePath> {
-        self.parts.input_srcs.iter().chain(self.parts.input_drvs.keys())
+        self.input_srcs.iter().chain(self.input_drvs.keys())
     }
 }
 

@@ -1,11 +1,10 @@
 //! The ATerm reader: a byte cursor over the input, memchr for scanning.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use memchr::{memchr, memchr2, memchr3};
 
+use super::strings::{RawSpan, Span, Strings, unescaped_bytes};
 use super::{
-    BString, Derivation, DerivationError, DerivationParts, MAX_DRV_LEN, Output, OutputName, check_output, classify,
+    BString, Derivation, DerivationError, MAX_DRV_LEN, Output, OutputName, SortedMap, SortedSet, check_output, classify,
 };
 use crate::hash::{Hash, HashAlgo};
 use crate::store_path::{ContentAddressMethod, StoreDir, StorePath};
@@ -68,9 +67,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// An escaped string; only the escapes Nix writes are accepted.
-    fn string(&mut self) -> Result<BString> {
+    fn string(&mut self) -> Result<RawSpan> {
         self.tag(b"\"", "`\"`")?;
-        let mut out = Vec::new();
+        let start = self.pos;
+        let mut escaped = false;
         loop {
             let rest = self.rest();
             let stop = memchr2(b'"', b'\\', rest).ok_or_else(|| self.end("closing `\"`"))?;
@@ -79,23 +79,25 @@ impl<'a> Cursor<'a> {
                 let found = chunk.get(i).copied().unwrap_or_default();
                 return Err(DerivationError::UnescapedControl { offset: self.pos + i, found });
             }
-            out.extend_from_slice(chunk);
             self.pos += stop;
             if rest.get(stop) == Some(&b'"') {
+                let span = Span::new(start, self.pos);
                 self.pos += 1;
-                return Ok(BString::new(out));
+                return Ok(RawSpan { span, escaped });
             }
-            let unescaped = match rest.get(stop + 1) {
+            match rest.get(stop + 1) {
                 None => return Err(self.end("an escaped byte")),
-                Some(b'n') => b'\n',
-                Some(b'r') => b'\r',
-                Some(b't') => b'\t',
-                Some(&c @ (b'"' | b'\\')) => c,
+                Some(b'n' | b'r' | b't' | b'"' | b'\\') => {}
                 Some(&found) => return Err(DerivationError::BadEscape { offset: self.pos, found }),
-            };
-            out.push(unescaped);
+            }
+            escaped = true;
             self.pos += 2;
         }
+    }
+
+    /// The bytes of a string found by [`Cursor::string`], still escaped.
+    fn slice(&self, span: RawSpan) -> &'a [u8] {
+        self.input.get(span.span.start()..span.span.end()).unwrap_or_default()
     }
 
     /// `[` elem *(`,` elem) `]`, or `[]`.
@@ -133,6 +135,48 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Keys that can be named in errors.
+trait ShowKey {
+    fn show(&self) -> String;
+}
+
+impl ShowKey for OutputName {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ShowKey for StorePath {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ShowKey for BString {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Parses a list of entries whose keys must be strictly increasing, as Nix
+/// writes its maps and sets. The result is sorted, so it becomes a
+/// [`SortedMap`] or [`SortedSet`] as it is.
+fn sorted_list<K: Ord + ShowKey, V>(
+    cur: &mut Cursor<'_>,
+    field: &'static str,
+    mut entry: impl FnMut(&mut Cursor<'_>) -> Result<(K, V)>,
+) -> Result<Vec<(K, V)>> {
+    let mut entries: Vec<(K, V)> = Vec::new();
+    cur.list(|cur| {
+        let at = cur.offset();
+        let (key, value) = entry(cur)?;
+        check_order(entries.last().map(|(k, _)| k), &key, at, field, ShowKey::show)?;
+        entries.push((key, value));
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
 /// Checks that `key` sorts strictly after the last key so far.
 fn check_order<K: Ord>(
     last: Option<&K>,
@@ -149,11 +193,17 @@ fn check_order<K: Ord>(
 }
 
 fn store_path(store_dir: &StoreDir, text: &[u8], offset: usize, field: &'static str) -> Result<StorePath> {
-    store_dir.parse_path(&String::from_utf8_lossy(text)).map_err(|source| DerivationError::StorePath {
-        offset,
-        field,
-        source,
-    })
+    // Store paths are ASCII; the lossy decoding is only for the error message.
+    let parsed = match std::str::from_utf8(text) {
+        Ok(text) => store_dir.parse_path(text),
+        Err(_) => store_dir.parse_path(&String::from_utf8_lossy(text)),
+    };
+    parsed.map_err(|source| DerivationError::StorePath { offset, field, source })
+}
+
+/// True if `text` is the lowercase base16 form of an `algo` digest, the only form Nix writes.
+fn is_canonical_base16(text: &[u8], algo: HashAlgo) -> bool {
+    text.len() == algo.base16_len() && text.iter().all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 fn output_name(text: &[u8], offset: usize) -> Result<OutputName> {
@@ -213,7 +263,7 @@ fn output(cur: &mut Cursor<'_>, store_dir: &StoreDir) -> Result<(OutputName, Out
                     output: name.to_string(),
                     source,
                 })?;
-                if parsed.to_base16().as_bytes() != hash {
+                if !is_canonical_base16(hash, algo) {
                     return Err(DerivationError::NonCanonicalHash { offset: hash_at, output: name.to_string() });
                 }
                 let path = store_path(store_dir, path, path_at, "an output path")?;
@@ -226,71 +276,70 @@ fn output(cur: &mut Cursor<'_>, store_dir: &StoreDir) -> Result<(OutputName, Out
 }
 
 /// Parses `(drvPath,[outputs...])` after its `(`.
-fn input_drv(cur: &mut Cursor<'_>, store_dir: &StoreDir) -> Result<(StorePath, BTreeSet<OutputName>)> {
+fn input_drv(cur: &mut Cursor<'_>, store_dir: &StoreDir) -> Result<(StorePath, SortedSet<OutputName>)> {
     let at = cur.offset();
     let path = store_path(store_dir, cur.raw("an input derivation path")?, at, "an input derivation")?;
     if !path.is_derivation() {
         return Err(DerivationError::NotDrvPath { offset: at, path });
     }
     cur.tag(b",", "`,`")?;
-    let mut outputs = BTreeSet::new();
-    cur.list(|cur| {
+    let outputs = sorted_list(cur, "input derivation output", |cur| {
         let at = cur.offset();
-        let name = output_name(cur.raw("an output name")?, at + 1)?;
-        check_order(outputs.last(), &name, at, "input derivation output", |n| n.to_string())?;
-        outputs.insert(name);
-        Ok(())
+        Ok((output_name(cur.raw("an output name")?, at + 1)?, ()))
     })?;
     cur.tag(b")", "`)`")?;
-    Ok((path, outputs))
+    Ok((path, SortedSet::from_sorted(outputs.into_iter().map(|(name, ())| name).collect())))
+}
+
+/// Compares two strings as they read once unescaped.
+fn cmp_unescaped(a: &[u8], a_escaped: bool, b: &[u8], b_escaped: bool) -> std::cmp::Ordering {
+    if a_escaped || b_escaped { unescaped_bytes(a).cmp(unescaped_bytes(b)) } else { a.cmp(b) }
 }
 
 impl Derivation {
     /// Parses an ATerm `Derive(...)` as Nix 2.8 writes it (see the module
     /// docs for what is rejected). Offsets in errors count bytes from the
-    /// start of `input`.
+    /// start of `input`. Copies `input` once; see [`Derivation::parse_owned`].
     pub fn parse(input: &[u8], store_dir: &StoreDir) -> Result<Derivation> {
         if input.len() > MAX_DRV_LEN {
             return Err(DerivationError::TooLarge { len: input.len() });
         }
-        let mut cur = Cursor::new(input);
+        Self::parse_owned(input.to_vec(), store_dir)
+    }
+
+    /// Like [`Derivation::parse`], keeping `input` as the buffer its strings
+    /// live in (no copy).
+    pub fn parse_owned(input: Vec<u8>, store_dir: &StoreDir) -> Result<Derivation> {
+        if input.len() > MAX_DRV_LEN {
+            return Err(DerivationError::TooLarge { len: input.len() });
+        }
+        let mut cur = Cursor::new(&input);
         cur.tag(b"Derive(", "`Derive(`")?;
 
         let outputs_at = cur.offset();
-        let mut outputs = BTreeMap::new();
-        cur.list(|cur| {
-            let at = cur.offset();
+        let outputs = SortedMap::from_sorted(sorted_list(&mut cur, "output", |cur| {
             cur.tag(b"(", "`(`")?;
-            let (name, output) = output(cur, store_dir)?;
-            check_order(outputs.last_key_value().map(|(k, _)| k), &name, at, "output", |n| n.to_string())?;
-            outputs.insert(name, output);
-            Ok(())
-        })?;
+            output(cur, store_dir)
+        })?);
         let kind = classify(&outputs).map_err(|problem| DerivationError::Shape { offset: outputs_at, problem })?;
 
         cur.tag(b",", "`,`")?;
-        let mut input_drvs = BTreeMap::new();
-        cur.list(|cur| {
-            let at = cur.offset();
+        let input_drvs = SortedMap::from_sorted(sorted_list(&mut cur, "input derivation", |cur| {
             cur.tag(b"(", "`(`")?;
-            let (path, used) = input_drv(cur, store_dir)?;
-            check_order(input_drvs.last_key_value().map(|(k, _)| k), &path, at, "input derivation", |p| p.to_string())?;
-            input_drvs.insert(path, used);
-            Ok(())
-        })?;
+            input_drv(cur, store_dir)
+        })?);
 
         cur.tag(b",", "`,`")?;
-        let mut input_srcs = BTreeSet::new();
-        cur.list(|cur| {
+        let input_srcs = sorted_list(&mut cur, "input source", |cur| {
             let at = cur.offset();
-            let path = store_path(store_dir, cur.raw("an input source")?, at, "an input source")?;
-            check_order(input_srcs.last(), &path, at, "input source", |p| p.to_string())?;
-            input_srcs.insert(path);
-            Ok(())
+            Ok((store_path(store_dir, cur.raw("an input source")?, at, "an input source")?, ()))
         })?;
+        let input_srcs = SortedSet::from_sorted(input_srcs.into_iter().map(|(path, ())| path).collect());
 
         cur.tag(b",", "`,`")?;
-        let platform = BString::from(cur.raw("the platform")?);
+        let platform_at = cur.offset() + 1;
+        let platform = cur.raw("the platform")?;
+        let platform = Span::new(platform_at, platform_at + platform.len());
         cur.tag(b",", "`,`")?;
         let builder = cur.string()?;
 
@@ -302,7 +351,7 @@ impl Derivation {
         })?;
 
         cur.tag(b",", "`,`")?;
-        let mut env = BTreeMap::new();
+        let mut env: Vec<(RawSpan, RawSpan)> = Vec::new();
         cur.list(|cur| {
             let at = cur.offset();
             cur.tag(b"(", "`(`")?;
@@ -310,14 +359,26 @@ impl Derivation {
             cur.tag(b",", "`,`")?;
             let value = cur.string()?;
             cur.tag(b")", "`)`")?;
-            check_order(env.last_key_value().map(|(k, _)| k), &key, at, "env", |k| k.to_string())?;
-            env.insert(key, value);
+            if let Some((last, _)) = env.last() {
+                let order = cmp_unescaped(cur.slice(key), key.escaped, cur.slice(*last), last.escaped);
+                let show = || BString::new(unescaped_bytes(cur.slice(key)).collect()).to_string();
+                match order {
+                    std::cmp::Ordering::Equal => {
+                        return Err(DerivationError::Duplicate { offset: at, field: "env", key: show() });
+                    }
+                    std::cmp::Ordering::Less => {
+                        return Err(DerivationError::Unsorted { offset: at, field: "env", key: show() });
+                    }
+                    std::cmp::Ordering::Greater => {}
+                }
+            }
+            env.push((key, value));
             Ok(())
         })?;
         cur.tag(b")", "`)`")?;
         cur.expect_end()?;
 
-        let parts = DerivationParts { outputs, input_drvs, input_srcs, platform, builder, args, env };
-        Ok(Derivation::from_checked(parts, kind))
+        let strings = Strings::from_parsed(input, platform, builder, &args, &env);
+        Ok(Derivation { outputs, input_drvs, input_srcs, strings, kind })
     }
 }

@@ -20,13 +20,13 @@ use crate::store_path::{StoreDir, StorePath};
 
 /// Nix 2.8's pretty JSON writer: one `first` flag suffices because a
 /// container closes back into a parent that already has an element.
-struct Pretty {
-    out: Vec<u8>,
+struct Pretty<'o> {
+    out: &'o mut Vec<u8>,
     depth: usize,
     first: bool,
 }
 
-impl Pretty {
+impl Pretty<'_> {
     fn open(&mut self, c: u8) {
         self.out.push(c);
         self.depth += 1;
@@ -57,32 +57,55 @@ impl Pretty {
 
     fn key(&mut self, key: &[u8]) {
         self.comma();
-        json_string(&mut self.out, key);
+        json_string(self.out, key);
+        self.out.extend_from_slice(b": ");
+    }
+
+    fn key_path(&mut self, store_dir: &StoreDir, path: &StorePath) {
+        self.comma();
+        json_path(self.out, store_dir, path);
         self.out.extend_from_slice(b": ");
     }
 
     fn attr(&mut self, key: &[u8], value: &[u8]) {
         self.key(key);
-        json_string(&mut self.out, value);
+        json_string(self.out, value);
+    }
+
+    fn attr_path(&mut self, key: &[u8], store_dir: &StoreDir, path: &StorePath) {
+        self.key(key);
+        json_path(self.out, store_dir, path);
     }
 
     fn elem(&mut self, value: &[u8]) {
         self.comma();
-        json_string(&mut self.out, value);
+        json_string(self.out, value);
+    }
+
+    fn elem_path(&mut self, store_dir: &StoreDir, path: &StorePath) {
+        self.comma();
+        json_path(self.out, store_dir, path);
     }
 }
 
-/// Nix 2.8's `toJSON` for strings.
-fn json_string(out: &mut Vec<u8>, s: &[u8]) {
+/// True for bytes Nix 2.8's `toJSON` escapes: `"`, `\` and everything below 0x20.
+const fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Nix 2.8's `toJSON` escaping, without the quotes; clean runs are copied whole.
+fn json_escape_into(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        out.extend_from_slice(s.get(start..i).unwrap_or_default());
-        start = i + 1;
+    // Most strings need no escaping; a non-short-circuiting fold vectorises.
+    if !s.iter().fold(false, |any, &b| any | needs_escape(b)) {
+        out.extend_from_slice(s);
+        return;
+    }
+    let mut rest = s;
+    while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
+        let (clean, tail) = rest.split_at(i);
+        out.extend_from_slice(clean);
+        let Some((&b, tail)) = tail.split_first() else { break };
         match b {
             b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -94,17 +117,31 @@ fn json_string(out: &mut Vec<u8>, s: &[u8]) {
                 out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hi, lo]);
             }
         }
+        rest = tail;
     }
-    out.extend_from_slice(s.get(start..).unwrap_or_default());
+    out.extend_from_slice(rest);
+}
+
+/// A JSON string as Nix 2.8 writes it.
+fn json_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    json_escape_into(out, s);
     out.push(b'"');
 }
 
-fn path_bytes(store_dir: &StoreDir, path: &StorePath) -> Vec<u8> {
-    store_dir.display(path).into_bytes()
+/// A store path as a JSON string, written in place (only the directory can need escaping).
+fn json_path(out: &mut Vec<u8>, store_dir: &StoreDir, path: &StorePath) {
+    out.push(b'"');
+    json_escape_into(out, store_dir.as_str().as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(path.hash_part().as_bytes());
+    out.push(b'-');
+    out.extend_from_slice(path.name().as_bytes());
+    out.push(b'"');
 }
 
-fn write_one(p: &mut Pretty, store_dir: &StoreDir, drv_path: &StorePath, drv: &Derivation) {
-    p.key(&path_bytes(store_dir, drv_path));
+fn write_one(p: &mut Pretty<'_>, store_dir: &StoreDir, drv_path: &StorePath, drv: &Derivation) {
+    p.key_path(store_dir, drv_path);
     p.open(b'{');
     p.key(b"outputs");
     p.open(b'{');
@@ -112,10 +149,14 @@ fn write_one(p: &mut Pretty, store_dir: &StoreDir, drv_path: &StorePath, drv: &D
         p.key(name.as_str().as_bytes());
         p.open(b'{');
         if let Some(path) = output.path() {
-            p.attr(b"path", &path_bytes(store_dir, path));
+            p.attr_path(b"path", store_dir, path);
         }
         if let Some((method, algo)) = output.method_algo() {
-            p.attr(b"hashAlgo", format!("{}{}", method_prefix(method), algo.name()).as_bytes());
+            p.key(b"hashAlgo");
+            p.out.push(b'"');
+            p.out.extend_from_slice(method_prefix(method).as_bytes());
+            p.out.extend_from_slice(algo.name().as_bytes());
+            p.out.push(b'"');
         }
         match output {
             Output::Fixed { hash, .. } => p.attr(b"hash", hash.to_base16().as_bytes()),
@@ -131,13 +172,13 @@ fn write_one(p: &mut Pretty, store_dir: &StoreDir, drv_path: &StorePath, drv: &D
     p.key(b"inputSrcs");
     p.open(b'[');
     for src in drv.input_srcs() {
-        p.elem(&path_bytes(store_dir, src));
+        p.elem_path(store_dir, src);
     }
     p.close(b']');
     p.key(b"inputDrvs");
     p.open(b'{');
     for (input, outputs) in drv.input_drvs() {
-        p.key(&path_bytes(store_dir, input));
+        p.key_path(store_dir, input);
         p.open(b'[');
         for output in outputs {
             p.elem(output.as_str().as_bytes());
@@ -149,46 +190,73 @@ fn write_one(p: &mut Pretty, store_dir: &StoreDir, drv_path: &StorePath, drv: &D
     p.attr(b"builder", drv.builder());
     p.key(b"args");
     p.open(b'[');
-    for arg in drv.args() {
+    for arg in drv.args().iter() {
         p.elem(arg);
     }
     p.close(b']');
     p.key(b"env");
     p.open(b'{');
-    for (key, value) in drv.env() {
+    for (key, value) in drv.env().iter() {
         p.attr(key, value);
     }
     p.close(b'}');
     p.close(b'}');
 }
 
+/// Appends the members of the top-level object for `drvs`, with separators.
+/// `starts_document` is true if the first of them is the document's first
+/// member. [`SHOW_JSON_OPEN`], batches rendered separately (in parallel, say)
+/// in order, and [`show_json_close`] give the same bytes as [`write_show_json`].
+pub fn render_show_json_entries<'a>(
+    drvs: impl IntoIterator<Item = (&'a StorePath, &'a Derivation)>,
+    store_dir: &StoreDir,
+    starts_document: bool,
+    out: &mut Vec<u8>,
+) {
+    let mut p = Pretty { out, depth: 1, first: starts_document };
+    for (path, drv) in drvs {
+        write_one(&mut p, store_dir, path, drv);
+    }
+}
+
+/// The bytes that open the document, before the members from
+/// [`render_show_json_entries`].
+pub const SHOW_JSON_OPEN: &[u8] = b"{";
+
+/// The bytes that close the document; `empty` if it has no members.
+pub fn show_json_close(empty: bool) -> &'static [u8] {
+    if empty { b"}\n" } else { b"\n}\n" }
+}
+
 /// Writes what `nix show-derivation` (Nix 2.8) prints for these derivations,
 /// byte for byte, including raw non-UTF-8 bytes. Pass the derivations sorted
-/// by path, as Nix prints them (a `BTreeMap`'s order).
+/// by path, as Nix prints them (a map's order).
 pub fn write_show_json<'a>(
     drvs: impl IntoIterator<Item = (&'a StorePath, &'a Derivation)>,
     store_dir: &StoreDir,
     mut w: impl io::Write,
 ) -> io::Result<()> {
-    let mut p = Pretty { out: Vec::with_capacity(64 * 1024), depth: 0, first: true };
-    p.open(b'{');
+    const BATCH: usize = 64 * 1024;
+    w.write_all(SHOW_JSON_OPEN)?;
+    let mut buf = Vec::with_capacity(2 * BATCH);
+    let mut empty = true;
     for (path, drv) in drvs {
-        write_one(&mut p, store_dir, path, drv);
-        if p.out.len() >= 64 * 1024 {
-            w.write_all(&p.out)?;
-            p.out.clear();
+        render_show_json_entries([(path, drv)], store_dir, empty, &mut buf);
+        empty = false;
+        if buf.len() >= BATCH {
+            w.write_all(&buf)?;
+            buf.clear();
         }
     }
-    p.close(b'}');
-    p.out.push(b'\n');
-    w.write_all(&p.out)
+    w.write_all(&buf)?;
+    w.write_all(show_json_close(empty))
 }
 
 #[cfg(feature = "serde")]
 mod serde_impl {
     use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-    use super::super::{BString, Derivation, Output, method_prefix};
+    use super::super::{Derivation, Output, method_prefix};
     use crate::store_path::{StoreDir, StorePath};
 
     /// One derivation in the shape of `nix show-derivation`'s value
@@ -288,8 +356,8 @@ mod serde_impl {
         }
     }
 
-    fn lossy(b: &BString) -> Lossy<'_> {
-        Lossy(b.as_bytes())
+    fn lossy(b: &[u8]) -> Lossy<'_> {
+        Lossy(b)
     }
 
     impl Serialize for ShowDerivation<'_> {

@@ -176,19 +176,19 @@ fn reports_input_outputs_the_input_lacks() {
 #[test]
 fn gives_bytes_of_env_values_not_text() {
     let drv = parse(T1.1);
-    assert_eq!(drv.env_var(b"b").unwrap().as_bytes(), b"caf\xe9 \xff end\x01\x7f");
-    assert_eq!(drv.env_var(b"s").unwrap().as_bytes(), "quote\" back\\ nl\n tab\t cr\r uni é ☃".as_bytes());
-    assert_eq!(drv.args()[1].as_bytes(), b"echo \"q\" \\ x\n\t\r y");
-    assert_eq!(drv.name().unwrap().as_bytes(), b"t1");
-    assert_eq!(drv.platform().as_bytes(), b"x86_64-linux");
+    assert_eq!(drv.env_var(b"b").unwrap(), b"caf\xe9 \xff end\x01\x7f");
+    assert_eq!(drv.env_var(b"s").unwrap(), "quote\" back\\ nl\n tab\t cr\r uni é ☃".as_bytes());
+    assert_eq!(drv.args().get(1).unwrap(), b"echo \"q\" \\ x\n\t\r y");
+    assert_eq!(drv.name().unwrap(), b"t1");
+    assert_eq!(drv.platform(), b"x86_64-linux");
     assert!(!drv.is_fixed_output());
 }
 
 #[test]
 fn keeps_the_raw_newline_nix_writes_in_the_platform() {
     let drv = parse(PLAT.1);
-    assert_eq!(drv.platform().as_bytes(), b"x\ny\tz");
-    assert_eq!(drv.env_var(b"system").unwrap().as_bytes(), b"x\ny\tz");
+    assert_eq!(drv.platform(), b"x\ny\tz");
+    assert_eq!(drv.env_var(b"system").unwrap(), b"x\ny\tz");
 }
 
 #[test]
@@ -312,6 +312,18 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[test]
+fn orders_env_keys_by_their_unescaped_bytes_like_nix() {
+    // `"` (0x22) sorts before `#` (0x23), although its escape `\"` starts with 0x5c.
+    let sorted = drv_with(OUT, "", "", "x", "", "(\"a\\\"\",\"1\"),(\"a#\",\"2\")");
+    let drv = parse(&sorted);
+    assert_eq!(drv.env().keys().collect::<Vec<_>>(), [b"a\"".as_slice(), b"a#"]);
+    assert_eq!(drv.to_bytes(&dir()), sorted);
+    let unsorted = drv_with(OUT, "", "", "x", "", "(\"a#\",\"2\"),(\"a\\\"\",\"1\")");
+    let err = Derivation::parse(&unsorted, &dir()).unwrap_err();
+    assert!(matches!(err, DerivationError::Unsorted { field: "env", .. }), "{err}");
 }
 
 #[test]
@@ -501,13 +513,13 @@ fn arb_derivation() -> impl Strategy<Value = Derivation> {
     )
         .prop_map(|(outputs, input_drvs, input_srcs, platform, builder, args, env)| {
             let parts = DerivationParts {
-                outputs,
-                input_drvs,
-                input_srcs,
+                outputs: outputs.into_iter().collect(),
+                input_drvs: input_drvs.into_iter().map(|(p, outs)| (p, outs.into_iter().collect())).collect(),
+                input_srcs: input_srcs.into_iter().collect(),
                 platform: BString::new(platform),
                 builder,
                 args,
-                env,
+                env: env.into_iter().collect(),
             };
             Derivation::new(parts).unwrap()
         })
@@ -536,6 +548,26 @@ proptest! {
         bytes[i] = byte;
         crate::fuzz_checks::derivation::derivation(&bytes);
     }
+}
+
+#[test]
+fn sorted_map_keeps_keys_unique_and_in_order() {
+    let mut map: SortedMap<BString, u32> =
+        [(BString::from("b"), 1), (BString::from("a"), 2), (BString::from("b"), 3)].into_iter().collect();
+    assert_eq!(map.len(), 2);
+    assert_eq!(map.get(b"b".as_slice()), Some(&3), "the last duplicate wins, as in a BTreeMap");
+    assert_eq!(map.insert(BString::from("0"), 4), None);
+    assert_eq!(map.insert(BString::from("a"), 5), Some(2));
+    let keys: Vec<String> = map.keys().map(ToString::to_string).collect();
+    assert_eq!(keys, ["0", "a", "b"]);
+    assert_eq!(map.remove(b"a".as_slice()), Some(5));
+    assert!(!map.contains_key(b"a".as_slice()));
+    let mut set: SortedSet<u8> = [3, 1, 3, 2].into_iter().collect();
+    assert_eq!(set.as_slice(), [1, 2, 3]);
+    assert!(!set.insert(2));
+    assert!(set.insert(0));
+    assert!(set.remove(&1));
+    assert_eq!(set.as_slice(), [0, 2, 3]);
 }
 
 #[test]

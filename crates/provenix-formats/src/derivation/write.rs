@@ -145,9 +145,9 @@ pub(super) fn write_aterm(
     sink.put(b",");
     put_escaped(sink, drv.builder());
     sink.put(b",");
-    put_list(sink, drv.args(), |s, arg| put_escaped(s, arg));
+    put_list(sink, drv.args().iter(), |s, arg| put_escaped(s, arg));
     sink.put(b",");
-    put_list(sink, drv.env(), |s, (key, value)| {
+    put_list(sink, drv.env().iter(), |s, (key, value)| {
         s.put(b"(");
         put_escaped(s, key);
         s.put(b",");
