@@ -17,10 +17,10 @@
 //!    a FIFO seeded in path order, iterative, O(V + E), detects cycles (which
 //!    a tampered store can contain);
 //! 3. hash modulo: once per node in that order, each input's value memoised;
-//!    O(total bytes), lookups by binary search on the sorted paths;
+//!    O(total bytes), nodes found by a hash map from path;
 //! 4. paths: per node in parallel, the masked hash modulo gives
-//!    input-addressed output paths, the file's sha256 and references give
-//!    the `.drv` path.
+//!    input-addressed output paths; the sha256 of the re-serialised bytes
+//!    (equal to the file's) and the references give the `.drv` path.
 //!
 //! Unlike `nix show-derivation -r`, which follows all references through the
 //! Nix database, non-`.drv` input sources are not followed: their references
