@@ -1,6 +1,7 @@
 //! The `provenix` binary's `nar` and `key` commands: exit codes, stdout,
 //! stderr naming the culprit, and agreement with the Nix CLI.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -156,7 +157,8 @@ fn key_generate_writes_nix_format_pair_and_never_overwrites() {
     assert!(stderr(&again).contains("k.sec"), "{}", stderr(&again));
     assert_eq!(std::fs::read(&sec).unwrap(), before);
 
-    let bad = provenix(&["key", "generate", "bad:name", "--secret-out", &format!("{s}2"), "--public-out", &format!("{p}2")]);
+    let bad =
+        provenix(&["key", "generate", "bad:name", "--secret-out", &format!("{s}2"), "--public-out", &format!("{p}2")]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(!Path::new(&format!("{s}2")).exists());
 }
@@ -167,15 +169,37 @@ fn generated_keys_are_accepted_by_nix() {
     let tmp = tempfile::tempdir().unwrap();
     let sec = tmp.path().join("k.sec");
     let public = tmp.path().join("k.pub");
-    let o = provenix(&["key", "generate", "cli-test-1", "--secret-out", sec.to_str().unwrap(), "--public-out", public.to_str().unwrap()]);
+    let o = provenix(&[
+        "key",
+        "generate",
+        "cli-test-1",
+        "--secret-out",
+        sec.to_str().unwrap(),
+        "--public-out",
+        public.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let file = h.scratch().join("payload");
     std::fs::write(&file, b"payload").unwrap();
     let path = h.add(&file);
-    h.run("nix", ["--extra-experimental-features", "nix-command", "store", "sign", "--key-file", sec.to_str().unwrap(), &path]);
+    h.run(
+        "nix",
+        ["--extra-experimental-features", "nix-command", "store", "sign", "--key-file", sec.to_str().unwrap(), &path],
+    );
     let pub_text = std::fs::read_to_string(&public).unwrap();
-    h.run("nix", [
-        "--extra-experimental-features", "nix-command", "store", "verify", "--no-contents",
-        "--trusted-public-keys", pub_text.trim(), "--sigs-needed", "1", &path,
-    ]);
+    h.run(
+        "nix",
+        [
+            "--extra-experimental-features",
+            "nix-command",
+            "store",
+            "verify",
+            "--no-contents",
+            "--trusted-public-keys",
+            pub_text.trim(),
+            "--sigs-needed",
+            "1",
+            &path,
+        ],
+    );
 }

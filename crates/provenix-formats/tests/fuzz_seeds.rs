@@ -3,6 +3,8 @@
 //! (`tests/data/bad/<format>/`) through the fuzz target bodies, so
 //! `cargo test` catches any regression a fuzzer once found.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use provenix_formats::fuzz_checks as checks;

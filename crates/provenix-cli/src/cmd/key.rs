@@ -106,7 +106,8 @@ fn key_text(arg: &str) -> anyhow::Result<String> {
     let path = std::path::Path::new(arg);
     if path.exists() {
         std::fs::read_to_string(path).with_context(|| format!("reading key file {arg}"))
-    } else if arg.contains(':') && !arg.contains('/') {
+    } else if arg.split_once(':').is_some_and(|(name, _)| !name.contains('/')) {
+        // `name:base64`: the base64 may contain `/`, the name may not.
         Ok(arg.to_owned())
     } else {
         anyhow::bail!("key file {arg} does not exist")

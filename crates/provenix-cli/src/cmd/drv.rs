@@ -1,0 +1,159 @@
+//! `provenix drv`: show derivations as `nix show-derivation` does, and
+//! recompute their `.drv` and output paths from the bytes.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write as _};
+
+use anyhow::Context as _;
+use provenix_formats::derivation::write_show_json;
+use provenix_formats::store_path::StorePath;
+use provenix_store::drv::{DrvClosure, read_derivation};
+use serde::Serialize;
+
+use crate::cli::{Ctx, Outcome, print_json};
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Print derivations as JSON of the same shape and bytes as `nix show-derivation`.
+    Show(ShowArgs),
+    /// Recompute a derivation's `.drv` path and output paths from its bytes and inputs.
+    Paths(PathsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// `.drv` store paths (logical `/nix/store/…`, or physical under `--store`).
+    #[arg(required = true)]
+    drvs: Vec<String>,
+    /// Include every derivation in the build closure of the given ones.
+    #[arg(short, long)]
+    recursive: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PathsArgs {
+    /// A `.drv` store path.
+    drv: String,
+}
+
+pub(crate) fn run(cmd: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    match cmd {
+        Command::Show(args) => show(args, ctx),
+        Command::Paths(args) => paths(args, ctx),
+    }
+}
+
+fn parse_drvs(ctx: &Ctx, args: &[String]) -> anyhow::Result<Vec<StorePath>> {
+    args.iter().map(|a| ctx.store.parse_user_path(a).map_err(anyhow::Error::from)).collect()
+}
+
+fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let roots = parse_drvs(ctx, &args.drvs)?;
+    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    if args.recursive {
+        let closure = DrvClosure::load(&ctx.store, &roots)?;
+        closure.write_show_json(&mut out)?;
+    } else {
+        let mut drvs = BTreeMap::new();
+        for root in roots {
+            let drv = read_derivation(&ctx.store, &root)?;
+            drvs.insert(root, drv);
+        }
+        write_show_json(&drvs, ctx.store.dir(), &mut out)?;
+    }
+    writeln!(out)?;
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+/// One disagreement between what a `.drv` claims and what follows from it.
+#[derive(Debug, Serialize)]
+pub(crate) struct Finding {
+    /// Stable kind: `drv-path-mismatch` or `output-path-mismatch`.
+    kind: &'static str,
+    /// The `.drv` at fault.
+    path: String,
+    /// What disagrees.
+    detail: String,
+    /// The path the file or its name claims.
+    claimed: String,
+    /// The path recomputed from the bytes.
+    computed: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PathsReport {
+    #[serde(rename = "drvPath")]
+    drv_path: String,
+    outputs: BTreeMap<String, Option<String>>,
+    /// Derivations read (the `.drv` closure of the argument).
+    #[serde(rename = "closureSize")]
+    closure_size: usize,
+    findings: Vec<Finding>,
+}
+
+fn paths(args: &PathsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let root = ctx.store.parse_user_path(&args.drv)?;
+    let closure = DrvClosure::load(&ctx.store, std::slice::from_ref(&root))?;
+    let computed = closure.compute_paths().with_context(|| format!("recomputing paths of {}", args.drv))?;
+    let dir = ctx.store.dir();
+    let mut findings = Vec::new();
+    for (path, paths) in &computed {
+        if &paths.drv_path != path {
+            findings.push(Finding {
+                kind: "drv-path-mismatch",
+                path: dir.display(path),
+                detail: "the file's bytes do not hash to its name".to_owned(),
+                claimed: dir.display(path),
+                computed: dir.display(&paths.drv_path),
+            });
+        }
+        let Some(drv) = closure.get(path) else { continue };
+        for (name, output) in drv.outputs() {
+            let (Some(claimed), Some(Some(ours))) = (output.path(), paths.outputs.get(name)) else { continue };
+            if claimed != ours {
+                findings.push(Finding {
+                    kind: "output-path-mismatch",
+                    path: dir.display(path),
+                    detail: format!("output `{}` does not follow from the derivation", name.as_str()),
+                    claimed: dir.display(claimed),
+                    computed: dir.display(ours),
+                });
+            }
+        }
+    }
+    let root_paths = computed.get(&root).with_context(|| format!("{} missing from its own closure", args.drv))?;
+    let report = PathsReport {
+        drv_path: dir.display(&root_paths.drv_path),
+        outputs: root_paths
+            .outputs
+            .iter()
+            .map(|(name, path)| (name.as_str().to_owned(), path.as_ref().map(|p| dir.display(p))))
+            .collect(),
+        closure_size: closure.len(),
+        findings,
+    };
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        print_paths(&report)?;
+    }
+    Ok(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed })
+}
+
+fn print_paths(report: &PathsReport) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "drvPath  {}", report.drv_path)?;
+    for (name, path) in &report.outputs {
+        writeln!(out, "{name:<8} {}", path.as_deref().unwrap_or("(deferred: content-addressed)"))?;
+    }
+    if report.findings.is_empty() {
+        writeln!(out, "ok: {} derivations checked, every path follows from the bytes", report.closure_size)?;
+    } else {
+        for f in &report.findings {
+            writeln!(out, "{}: {}: {}\n  claimed  {}\n  computed {}", f.kind, f.path, f.detail, f.claimed, f.computed)?;
+        }
+        writeln!(out, "{} finding(s) in {} derivations", report.findings.len(), report.closure_size)?;
+    }
+    Ok(())
+}
