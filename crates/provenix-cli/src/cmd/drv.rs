@@ -61,7 +61,6 @@ fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         write_show_json(&drvs, ctx.store.dir(), &mut out)?;
     }
-    writeln!(out)?;
     out.flush()?;
     Ok(Outcome::Ok)
 }
