@@ -52,10 +52,13 @@ impl Store {
         self.root.as_deref()
     }
 
-    /// Physical location of the logical store directory.
+    /// Physical location of the logical store directory: `ROOT/nix/store`
+    /// whatever the logical directory is, as Nix's `local?root=ROOT` lays
+    /// it out (Nix 2.8 puts `store=/gnu/store` files under `ROOT/nix/store`
+    /// too), or the logical directory itself without a root.
     pub fn physical_dir(&self) -> PathBuf {
         match &self.root {
-            Some(root) => root.join(self.dir.as_str().trim_start_matches('/')),
+            Some(root) => root.join("nix/store"),
             None => PathBuf::from(self.dir.as_str()),
         }
     }
@@ -97,6 +100,15 @@ mod tests {
         assert_eq!(store.physical(&p), PathBuf::from(format!("/tmp/r/nix/store/{BASE}")));
         assert_eq!(store.parse_user_path(&format!("/tmp/r/nix/store/{BASE}")).unwrap(), p);
         assert_eq!(store.parse_user_path(&format!("/nix/store/{BASE}")).unwrap(), p);
+    }
+
+    #[test]
+    fn keeps_files_under_root_nix_store_for_other_store_dirs() {
+        let store = Store::new(StoreDir::new("/gnu/store").unwrap(), Some(PathBuf::from("/tmp/r")));
+        let p = StorePath::from_base_name(BASE).unwrap();
+        assert_eq!(store.physical(&p), PathBuf::from(format!("/tmp/r/nix/store/{BASE}")));
+        assert_eq!(store.parse_user_path(&format!("/tmp/r/nix/store/{BASE}")).unwrap(), p);
+        assert_eq!(store.parse_user_path(&format!("/gnu/store/{BASE}")).unwrap(), p);
     }
 
     #[test]
