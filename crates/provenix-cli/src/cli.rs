@@ -130,3 +130,51 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// Renders the help of every command as Markdown, for `docs/cli.md`.
+#[cfg(test)]
+fn render_cli_docs() -> String {
+    use clap::CommandFactory;
+    fn walk(cmd: &mut clap::Command, prefix: &str, out: &mut String) {
+        let name = if prefix.is_empty() { cmd.get_name().to_owned() } else { format!("{prefix} {}", cmd.get_name()) };
+        let help = cmd.render_long_help().to_string();
+        out.push_str(&format!("## `{name}`\n\n```text\n{}\n```\n\n", help.trim_end()));
+        let mut subs: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
+        for sub in &mut subs {
+            if sub.get_name() != "help" {
+                walk(sub, &name, out);
+            }
+        }
+    }
+    let mut cmd = Cli::command().term_width(100);
+    cmd.build();
+    let mut out = String::from(
+        "# provenix command line\n\nGenerated from the clap definitions by the test \
+         `cli::tests::docs_cli_md_is_up_to_date`\n(run it with `UPDATE_DOCS=1` to refresh). \
+         JSON fields are described in `json.md`.\n\n",
+    );
+    walk(&mut cmd, "", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn docs_cli_md_is_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+        let rendered = render_cli_docs();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == rendered, "docs/cli.md is stale: run `UPDATE_DOCS=1 cargo test -p provenix-cli docs_cli`");
+    }
+}
