@@ -114,7 +114,10 @@ mod write;
 mod tests;
 
 pub use hash::{HashModulo, drv_path_of};
-pub use show::{SHOW_JSON_OPEN, render_show_json_entries, show_json_close, write_show_json};
+pub use show::{
+    SHOW_JSON_OPEN, SHOW_JSON_SEPARATOR, render_show_json_entries, render_show_json_member, show_json_close,
+    write_show_json, write_show_json_members,
+};
 #[cfg(feature = "serde")]
 pub use show::{ShowDerivation, ShowDerivations};
 pub use sorted::{SortedMap, SortedSet};

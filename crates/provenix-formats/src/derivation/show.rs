@@ -219,9 +219,38 @@ pub fn render_show_json_entries<'a>(
     }
 }
 
+/// Appends one member of the top-level object for `drv`, without the
+/// separator that goes before every member but the first
+/// ([`SHOW_JSON_SEPARATOR`]). See [`write_show_json_members`].
+pub fn render_show_json_member(path: &StorePath, drv: &Derivation, store_dir: &StoreDir, out: &mut Vec<u8>) {
+    let mut p = Pretty { out, depth: 1, first: true };
+    write_one(&mut p, store_dir, path, drv);
+}
+
+/// Writes the document of members rendered by [`render_show_json_member`],
+/// in order: the same bytes as [`write_show_json`].
+pub fn write_show_json_members<'m>(
+    members: impl IntoIterator<Item = &'m [u8]>,
+    mut w: impl io::Write,
+) -> io::Result<()> {
+    w.write_all(SHOW_JSON_OPEN)?;
+    let mut empty = true;
+    for member in members {
+        if !empty {
+            w.write_all(SHOW_JSON_SEPARATOR)?;
+        }
+        w.write_all(member)?;
+        empty = false;
+    }
+    w.write_all(show_json_close(empty))
+}
+
 /// The bytes that open the document, before the members from
 /// [`render_show_json_entries`].
 pub const SHOW_JSON_OPEN: &[u8] = b"{";
+
+/// The bytes between two members from [`render_show_json_member`].
+pub const SHOW_JSON_SEPARATOR: &[u8] = b",";
 
 /// The bytes that close the document; `empty` if it has no members.
 pub fn show_json_close(empty: bool) -> &'static [u8] {
