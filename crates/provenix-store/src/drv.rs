@@ -2,23 +2,30 @@
 //!
 //! [`DrvClosure::load`] reads the `.drv` closure of some roots: every input
 //! derivation, and every input source that is itself a `.drv` (Nix adds those
-//! for `drvPath` string context), transitively. Files are read and parsed in
-//! parallel with rayon, each exactly once, level by level (breadth-first), and
-//! merged in order, so neither the result nor the first error reported
-//! depends on scheduling. The result is sorted by store path. The parser only
-//! accepts bytes that its writer gives back exactly, so the `.drv` path
-//! recomputed from the parsed value is the one of the file on disk.
+//! for `drvPath` string context), transitively, each file exactly once. The
+//! result is sorted by store path, and neither it nor the error reported
+//! depends on scheduling. The parser only accepts bytes that its writer gives
+//! back exactly, so the `.drv` path recomputed from the parsed value is the
+//! one of the file on disk. [`DrvClosure::load_mapped`] walks the same way but
+//! keeps only a value computed from each derivation (its JSON, say).
 //!
 //! Algorithm and cost, for V derivations and E input edges:
 //!
-//! 1. load: breadth-first levels, each read and parsed with a rayon parallel
-//!    iterator, a visited set merged between levels; O(V) reads and parses;
-//! 2. topological order (inputs first): Kahn's algorithm on `NodeId`s with
+//! 1. walk: the calling thread opens each file relative to the store
+//!    directory (`openat`, one path component to resolve) and reads it into a
+//!    reused buffer; batches of files go to rayon workers, which parse them
+//!    and number their inputs in a sharded hash index. Only one thread opens
+//!    files because the kernel's per-process file table is shared: two
+//!    readers spend much of their time contending for it, while parsing
+//!    scales. O(V) reads and parses, O(E) index lookups. The walk goes on
+//!    past a failure and reports the failing file with the smallest path;
+//! 2. assemble: sort by path, renumber, inputs as one flat array; O(V log V + E);
+//! 3. topological order (inputs first): Kahn's algorithm on `NodeId`s with
 //!    a FIFO seeded in path order, iterative, O(V + E), detects cycles (which
 //!    a tampered store can contain);
-//! 3. hash modulo: once per node in that order, each input's value memoised;
+//! 4. hash modulo: once per node in that order, each input's value memoised;
 //!    O(total bytes), nodes found by a hash map from path;
-//! 4. paths: per node in parallel, the masked hash modulo gives
+//! 5. paths: per node in parallel, the masked hash modulo gives
 //!    input-addressed output paths; the sha256 of the re-serialised bytes
 //!    (equal to the file's) and the references give the `.drv` path.
 //!
@@ -340,7 +347,7 @@ fn walk<W: Send>(
 ) -> Result<(Graph, Vec<W>), DrvError> {
     /// Files read per parse task: enough to amortise spawning, few enough
     /// to start the workers early.
-    const BATCH: usize = 16;
+    const BATCH: usize = 32;
     if let Some(root) = roots.iter().find(|r| !r.is_derivation()) {
         return Err(DrvError::NotDerivation { path: root.clone() });
     }
@@ -803,6 +810,37 @@ mod tests {
         let (_root, store) = store_with(&[(A, simple(&[B])), (B, "Derive(".to_owned())]);
         let err = DrvClosure::load(&store, &[sp(A)]).unwrap_err();
         assert!(matches!(&err, DrvError::Parse { path, .. } if *path == sp(B)), "{err}");
+    }
+
+    #[test]
+    fn load_mapped_walks_the_same_closure_in_the_same_order() {
+        let (_root, store) =
+            store_with(&[(A, simple(&[B, C])), (B, simple(&[D])), (C, simple(&[D])), (D, simple(&[]))]);
+        let closure = DrvClosure::load(&store, &[sp(A)]).unwrap();
+        let mapped =
+            DrvClosure::load_mapped(&store, &[sp(A)], |path, drv| (path.clone(), drv.input_drvs().len())).unwrap();
+        let expected: Vec<(StorePath, (StorePath, usize))> =
+            closure.iter().map(|(p, d)| (p.clone(), (p.clone(), d.input_drvs().len()))).collect();
+        assert_eq!(mapped, expected);
+    }
+
+    #[test]
+    fn reports_the_failure_with_the_smallest_path() {
+        // B is missing and C does not parse: B's path sorts first.
+        let (_root, store) = store_with(&[(A, simple(&[B, C])), (C, "Derive(".to_owned())]);
+        for _ in 0..20 {
+            let err = DrvClosure::load(&store, &[sp(A)]).unwrap_err();
+            assert!(err.to_string().contains(B), "{err}");
+        }
+    }
+
+    #[test]
+    fn numbers_a_root_given_twice_once() {
+        let (_root, store) = store_with(&[(A, simple(&[B])), (B, simple(&[]))]);
+        let closure = DrvClosure::load(&store, &[sp(A), sp(A), sp(B)]).unwrap();
+        assert_eq!(closure.len(), 2);
+        assert_eq!(closure.node(&sp(B)).map(NodeId::index), Some(1));
+        assert_eq!(closure.node(&sp(C)), None);
     }
 
     #[test]

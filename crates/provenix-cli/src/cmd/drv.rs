@@ -54,11 +54,10 @@ thread_local! {
 
 fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let roots = parse_drvs(ctx, &args.drvs)?;
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let dir = ctx.store.dir();
     if args.recursive {
         // Each derivation is rendered by the worker that parsed it and then
         // dropped, so only the JSON is kept until it is written in path order.
-        let dir = ctx.store.dir();
         let members = DrvClosure::load_mapped(&ctx.store, &roots, |path, drv| {
             MEMBER.with_borrow_mut(|member| {
                 member.clear();
@@ -66,6 +65,8 @@ fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 member.to_vec()
             })
         })?;
+        // Large vectored writes, so no `BufWriter` that would copy them.
+        let mut out = io::stdout().lock();
         write_show_json_members(members.iter().map(|(_, m)| m.as_slice()), &mut out)?;
         out.flush()?;
         // The process is about to exit: freeing every member is wasted work.
@@ -76,7 +77,8 @@ fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             let drv = read_derivation(&ctx.store, &root)?;
             drvs.insert(root, drv);
         }
-        write_show_json(&drvs, ctx.store.dir(), &mut out)?;
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        write_show_json(&drvs, dir, &mut out)?;
         out.flush()?;
     }
     Ok(Outcome::Ok)

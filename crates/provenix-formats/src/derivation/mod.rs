@@ -87,7 +87,8 @@
 //!
 //! [`write_show_json`] writes the exact bytes of Nix 2.8's `nix
 //! show-derivation` (and [`render_show_json_entries`] lets a caller render
-//! batches in parallel). Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
+//! batches in parallel; [`render_show_json_member`] renders one derivation
+//! and [`write_show_json_members`] joins such members). Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
 //! below 0x20 (as `\u00XX`) and copies every other byte, so non-UTF-8 bytes
 //! appear **raw** and its output is then not valid UTF-8 JSON. With the
 //! `serde` feature, [`ShowDerivation`] serialises the same shape into any serde

@@ -228,21 +228,45 @@ pub fn render_show_json_member(path: &StorePath, drv: &Derivation, store_dir: &S
 }
 
 /// Writes the document of members rendered by [`render_show_json_member`],
-/// in order: the same bytes as [`write_show_json`].
+/// in order: the same bytes as [`write_show_json`]. Writes are vectored,
+/// so the members are not copied again.
 pub fn write_show_json_members<'m>(
     members: impl IntoIterator<Item = &'m [u8]>,
     mut w: impl io::Write,
 ) -> io::Result<()> {
-    w.write_all(SHOW_JSON_OPEN)?;
+    /// Slices per write (Linux's `IOV_MAX` is 1024).
+    const SLICES: usize = 1024;
+    let mut slices: Vec<io::IoSlice<'m>> = Vec::with_capacity(SLICES);
+    slices.push(io::IoSlice::new(SHOW_JSON_OPEN));
     let mut empty = true;
     for member in members {
-        if !empty {
-            w.write_all(SHOW_JSON_SEPARATOR)?;
+        if slices.len() + 2 > SLICES {
+            write_all_vectored(&mut w, &mut slices)?;
+            slices.clear();
         }
-        w.write_all(member)?;
+        if !empty {
+            slices.push(io::IoSlice::new(SHOW_JSON_SEPARATOR));
+        }
+        slices.push(io::IoSlice::new(member));
         empty = false;
     }
-    w.write_all(show_json_close(empty))
+    slices.push(io::IoSlice::new(show_json_close(empty)));
+    write_all_vectored(&mut w, &mut slices)
+}
+
+/// `write_all` for vectored writes.
+fn write_all_vectored(w: &mut impl io::Write, slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    let mut rest = slices;
+    io::IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The bytes that open the document, before the members from
