@@ -4,8 +4,8 @@ mod cli;
 mod cmd;
 
 /// mimalloc: loading a `.drv` closure makes hundreds of thousands of small
-/// allocations across threads, and glibc's malloc spent about 15% of
-/// `drv show -r` in its arenas and in page faults from growing them.
+/// allocations across threads; glibc's malloc made `drv show -r` on 10,000
+/// derivations 29% slower (arena locks, page faults from growing heaps).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
