@@ -2,23 +2,30 @@
 //!
 //! [`DrvClosure::load`] reads the `.drv` closure of some roots: every input
 //! derivation, and every input source that is itself a `.drv` (Nix adds those
-//! for `drvPath` string context), transitively. Files are read and parsed in
-//! parallel with rayon, each exactly once, level by level (breadth-first), and
-//! merged in order, so neither the result nor the first error reported
-//! depends on scheduling. The result is sorted by store path. The parser only
-//! accepts bytes that its writer gives back exactly, so the `.drv` path
-//! recomputed from the parsed value is the one of the file on disk.
+//! for `drvPath` string context), transitively, each file exactly once. The
+//! result is sorted by store path, and neither it nor the error reported
+//! depends on scheduling. The parser only accepts bytes that its writer gives
+//! back exactly, so the `.drv` path recomputed from the parsed value is the
+//! one of the file on disk. [`DrvClosure::load_mapped`] walks the same way but
+//! keeps only a value computed from each derivation (its JSON, say).
 //!
 //! Algorithm and cost, for V derivations and E input edges:
 //!
-//! 1. load: breadth-first levels, each read and parsed with a rayon parallel
-//!    iterator, a visited set merged between levels; O(V) reads and parses;
-//! 2. topological order (inputs first): Kahn's algorithm on `NodeId`s with
+//! 1. walk: the calling thread opens each file relative to the store
+//!    directory (`openat`, one path component to resolve) and reads it into a
+//!    reused buffer; batches of files go to rayon workers, which parse them
+//!    and number their inputs in a sharded hash index. Only one thread opens
+//!    files because the kernel's per-process file table is shared: two
+//!    readers spend much of their time contending for it, while parsing
+//!    scales. O(V) reads and parses, O(E) index lookups. The walk goes on
+//!    past a failure and reports the failing file with the smallest path;
+//! 2. assemble: sort by path, renumber, inputs as one flat array; O(V log V + E);
+//! 3. topological order (inputs first): Kahn's algorithm on `NodeId`s with
 //!    a FIFO seeded in path order, iterative, O(V + E), detects cycles (which
 //!    a tampered store can contain);
-//! 3. hash modulo: once per node in that order, each input's value memoised;
+//! 4. hash modulo: once per node in that order, each input's value memoised;
 //!    O(total bytes), nodes found by a hash map from path;
-//! 4. paths: per node in parallel, the masked hash modulo gives
+//! 5. paths: per node in parallel, the masked hash modulo gives
 //!    input-addressed output paths; the sha256 of the re-serialised bytes
 //!    (equal to the file's) and the references give the `.drv` path.
 //!
@@ -27,9 +34,12 @@
 //! can only be other sources (Nix's `builtins.toFile` and path literals
 //! cannot refer to derivations), so the `.drv` set is the same.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher as _;
 use std::io::Read as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError, mpsc};
 
 use provenix_formats::derivation::{
     Derivation, DerivationError, HashModulo, MAX_DRV_LEN, OutputName, SHOW_JSON_OPEN, drv_name,
@@ -105,29 +115,96 @@ impl NodeId {
     }
 }
 
-/// Reads a whole `.drv` file, refusing files over [`MAX_DRV_LEN`] before reading.
-fn read_bounded(store: &Store, path: &StorePath) -> Result<Vec<u8>, DrvError> {
-    let file = store.physical(path);
-    let io = |source| DrvError::Store(StoreError::Io { path: file.clone(), source });
-    let handle = std::fs::File::open(&file).map_err(io)?;
-    let len = handle.metadata().map_err(io)?.len();
-    if len > MAX_DRV_LEN as u64 {
-        return Err(DrvError::TooLarge { file, len });
+/// Reads `.drv` files of one store. On Unix the store directory is opened
+/// once and files are opened relative to it (`openat`), so the kernel
+/// resolves one path component per file instead of the whole physical path.
+struct DrvFiles<'s> {
+    store: &'s Store,
+    #[cfg(unix)]
+    dir: Option<rustix::fd::OwnedFd>,
+}
+
+/// Per-thread scratch space for [`DrvFiles::read`].
+#[derive(Default)]
+struct ReadBuffers {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+impl ReadBuffers {
+    fn new() -> ReadBuffers {
+        ReadBuffers { name: String::with_capacity(256), bytes: Vec::with_capacity(64 * 1024) }
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    // `take` bounds the read even if the file grows after `metadata`.
-    handle.take(MAX_DRV_LEN as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes)
+}
+
+impl<'s> DrvFiles<'s> {
+    fn new(store: &'s Store) -> DrvFiles<'s> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{Mode, OFlags};
+            // Without it (no read permission on the directory, say), files
+            // are opened by their full path, with the same errors as before.
+            let dir = rustix::fs::open(
+                store.physical_dir(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok();
+            DrvFiles { store, dir }
+        }
+        #[cfg(not(unix))]
+        DrvFiles { store }
+    }
+
+    fn open(&self, path: &StorePath, name: &mut String) -> std::io::Result<std::fs::File> {
+        #[cfg(unix)]
+        if let Some(dir) = &self.dir {
+            use rustix::fs::{Mode, OFlags};
+            name.clear();
+            name.push_str(path.hash_part());
+            name.push('-');
+            name.push_str(path.name());
+            let fd = rustix::fs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+            return Ok(std::fs::File::from(fd));
+        }
+        let _ = name;
+        std::fs::File::open(self.store.physical(path))
+    }
+
+    /// Reads the whole file of `path` into `bufs.bytes`, refusing files over
+    /// [`MAX_DRV_LEN`].
+    fn read<'b>(&self, path: &StorePath, bufs: &'b mut ReadBuffers) -> Result<&'b [u8], DrvError> {
+        let io = |source| DrvError::Store(StoreError::Io { path: self.store.physical(path), source });
+        let file = self.open(path, &mut bufs.name).map_err(io)?;
+        bufs.bytes.clear();
+        // `take` bounds the read whatever the file's size.
+        (&file).take(MAX_DRV_LEN as u64 + 1).read_to_end(&mut bufs.bytes).map_err(io)?;
+        if bufs.bytes.len() > MAX_DRV_LEN {
+            let len = file.metadata().map_or(bufs.bytes.len() as u64, |m| m.len());
+            return Err(DrvError::TooLarge { file: self.store.physical(path), len });
+        }
+        Ok(&bufs.bytes)
+    }
+
+    /// Parses the bytes of the `.drv` file of `path`.
+    fn parse(&self, path: &StorePath, bytes: Vec<u8>) -> Result<Derivation, DrvError> {
+        Derivation::parse_owned(bytes, self.store.dir())
+            .map_err(|source| DrvError::Parse { path: path.clone(), source: Box::new(source) })
+    }
+
+    /// Reads and parses the `.drv` file of `path`.
+    fn derivation(&self, path: &StorePath, bufs: &mut ReadBuffers) -> Result<Derivation, DrvError> {
+        if !path.is_derivation() {
+            return Err(DrvError::NotDerivation { path: path.clone() });
+        }
+        let bytes = self.read(path, bufs)?.to_vec();
+        self.parse(path, bytes)
+    }
 }
 
 /// Reads and parses one `.drv` file of `store`.
 pub fn read_derivation(store: &Store, path: &StorePath) -> Result<Derivation, DrvError> {
-    if !path.is_derivation() {
-        return Err(DrvError::NotDerivation { path: path.clone() });
-    }
-    let bytes = read_bounded(store, path)?;
-    Derivation::parse_owned(bytes, store.dir())
-        .map_err(|source| DrvError::Parse { path: path.clone(), source: Box::new(source) })
+    DrvFiles::new(store).derivation(path, &mut ReadBuffers::default())
 }
 
 /// Store paths a derivation's `.drv` closure continues to.
@@ -135,133 +212,348 @@ fn drv_inputs(drv: &Derivation) -> impl Iterator<Item = &StorePath> {
     drv.input_drvs().keys().chain(drv.input_srcs().iter().filter(|p| p.is_derivation()))
 }
 
-/// The `.drv` closure of some roots, sorted by path, with a topological order.
+/// Maps keyed by store path: hashed with a fast hasher seeded per process,
+/// since a closure's hot path is looking up every input edge.
+type PathMap<V> = HashMap<StorePath, V, foldhash::fast::RandomState>;
+
+/// Shards of the path index, so that parse workers number the inputs they
+/// find without waiting for each other.
+const SHARDS: usize = 16;
+
+/// Store path to number, sharded by hash.
 #[derive(Debug, Clone)]
-pub struct DrvClosure {
-    store: Store,
+struct PathIndex {
+    hasher: foldhash::fast::RandomState,
+    shards: Vec<PathMap<u32>>,
+}
+
+impl PathIndex {
+    fn shard_of(hasher: &foldhash::fast::RandomState, path: &StorePath) -> usize {
+        // The low bits of a 64-bit hash; the remainder fits `usize`.
+        (hasher.hash_one(path) % SHARDS as u64) as usize
+    }
+
+    fn get(&self, path: &StorePath) -> Option<u32> {
+        self.shards.get(Self::shard_of(&self.hasher, path))?.get(path).copied()
+    }
+}
+
+/// The path index while the walk runs: paths get numbers in the order the
+/// workers first see them.
+struct SharedIndex {
+    hasher: foldhash::fast::RandomState,
+    shards: Vec<Mutex<PathMap<u32>>>,
+    next: AtomicU32,
+}
+
+impl SharedIndex {
+    fn new() -> SharedIndex {
+        SharedIndex {
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(PathMap::default())).collect(),
+            next: AtomicU32::new(0),
+        }
+    }
+
+    /// The number of `path`; a new one is also pushed to `discovered`.
+    fn number(&self, path: &StorePath, discovered: &mut Vec<(u32, StorePath)>) -> u32 {
+        let Some(shard) = self.shards.get(PathIndex::shard_of(&self.hasher, path)) else { return u32::MAX };
+        // A worker that panicked while holding the lock fails the whole walk
+        // anyway (the scope re-raises it), so the map is never used after.
+        let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&k) = map.get(path) {
+            return k;
+        }
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        map.insert(path.clone(), k);
+        discovered.push((k, path.clone()));
+        k
+    }
+
+    fn into_index(self) -> PathIndex {
+        let shards = self.shards.into_iter().map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner)).collect();
+        PathIndex { hasher: self.hasher, shards }
+    }
+}
+
+/// The `.drv` closure's graph: paths sorted, inputs, topological order.
+#[derive(Debug, Clone)]
+struct Graph {
     paths: Vec<StorePath>,
-    drvs: Vec<Derivation>,
-    /// Node of each path (a hash lookup; the closure's hot path).
-    index: HashMap<StorePath, NodeId>,
-    /// Per node, its inputs within the closure, sorted and deduplicated.
-    inputs: Vec<Vec<NodeId>>,
+    /// Node (rank) of each path.
+    index: PathIndex,
+    /// Inputs of node `i` within the closure, sorted and deduplicated:
+    /// `input_ids[input_start[i]..input_start[i + 1]]`.
+    input_start: Vec<usize>,
+    input_ids: Vec<NodeId>,
     order: Vec<NodeId>,
 }
 
-/// Recomputed paths of one derivation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrvPaths {
-    /// The `.drv` path from the file's bytes and references.
-    pub drv_path: StorePath,
-    /// Each output's path as Nix computes it; `None` where it is not known
-    /// before building (floating, impure, deferred).
-    pub outputs: BTreeMap<OutputName, Option<StorePath>>,
+/// What a parse task sends back for its batch of files.
+struct Parsed<W> {
+    /// Per file: its number, path, and the value kept or the error.
+    items: Vec<(u32, StorePath, Result<W, DrvError>)>,
+    /// Per file, the range of its input numbers in `targets`.
+    ranges: Vec<(usize, usize)>,
+    targets: Vec<u32>,
+    /// Inputs numbered for the first time.
+    discovered: Vec<(u32, StorePath)>,
 }
 
-impl DrvClosure {
-    /// Loads the `.drv` closure of `roots` from `store`, in parallel.
-    pub fn load(store: &Store, roots: &[StorePath]) -> Result<DrvClosure, DrvError> {
-        if let Some(root) = roots.iter().find(|r| !r.is_derivation()) {
-            return Err(DrvError::NotDerivation { path: root.clone() });
-        }
-        // Breadth-first by levels: each level is read and parsed in parallel,
-        // then merged in order, so no locks are shared and the first error
-        // reported does not depend on scheduling.
-        let mut seen: HashSet<StorePath> = HashSet::with_capacity(roots.len());
-        let mut frontier: Vec<StorePath> = roots.iter().filter(|r| seen.insert((*r).clone())).cloned().collect();
-        let mut loaded: Vec<(StorePath, Derivation)> = Vec::new();
-        while !frontier.is_empty() {
-            let level: Vec<Result<(StorePath, Derivation), DrvError>> =
-                frontier.into_par_iter().map(|path| read_derivation(store, &path).map(|drv| (path, drv))).collect();
-            let mut next = Vec::new();
-            for result in level {
-                let (path, drv) = result?;
-                next.extend(drv_inputs(&drv).filter(|input| seen.insert((*input).clone())).cloned());
-                loaded.push((path, drv));
+/// Parses a batch of files, keeps values and numbers their inputs.
+fn parse_batch<W: Send>(
+    files: &DrvFiles<'_>,
+    index: &SharedIndex,
+    keep: impl Fn(&StorePath, Derivation) -> W,
+    batch: Vec<(u32, StorePath, Vec<u8>)>,
+) -> Parsed<W> {
+    let mut parsed = Parsed {
+        items: Vec::with_capacity(batch.len()),
+        ranges: Vec::with_capacity(batch.len()),
+        targets: Vec::new(),
+        discovered: Vec::new(),
+    };
+    for (k, path, bytes) in batch {
+        let start = parsed.targets.len();
+        let result = files.parse(&path, bytes).map(|drv| {
+            for input in drv_inputs(&drv) {
+                let to = index.number(input, &mut parsed.discovered);
+                parsed.targets.push(to);
             }
-            frontier = next;
+            keep(&path, drv)
+        });
+        parsed.ranges.push((start, parsed.targets.len()));
+        parsed.items.push((k, path, result));
+    }
+    parsed
+}
+
+/// Reads the `.drv` closure of `roots` and keeps `keep(path, drv)` of each
+/// derivation, computed in the worker that parsed it. Returns the graph and
+/// the kept values sorted by path.
+///
+/// The calling thread reads every file and hands batches of bytes to rayon
+/// workers, which parse them, keep values and number new inputs in a
+/// sharded index. A single reader keeps open/read/close off the workers,
+/// where they would contend in the kernel for the shared file table.
+/// Paths are read about breadth-first, but numbers and results come in any
+/// order, so everything is indexed by number, then sorted by path. The walk
+/// goes on past failures and reports the one with the smallest path, so the
+/// error does not depend on scheduling.
+fn walk<W: Send>(
+    store: &Store,
+    roots: &[StorePath],
+    keep: impl Fn(&StorePath, Derivation) -> W + Sync,
+) -> Result<(Graph, Vec<W>), DrvError> {
+    /// Files read per parse task: enough to amortise spawning, few enough
+    /// to start the workers early.
+    const BATCH: usize = 32;
+    if let Some(root) = roots.iter().find(|r| !r.is_derivation()) {
+        return Err(DrvError::NotDerivation { path: root.clone() });
+    }
+    let shared = SharedIndex::new();
+    let index = &shared;
+    let mut state: WalkState<W> = WalkState::default();
+    let mut discovered = Vec::new();
+    for root in roots {
+        index.number(root, &mut discovered);
+    }
+    state.discovered(discovered);
+    let files = &DrvFiles::new(store);
+    let keep = &keep;
+    let mut bufs = ReadBuffers::new();
+    let (done_tx, done_rx) = mpsc::channel::<Parsed<W>>();
+    rayon::in_place_scope(|scope| {
+        let mut outstanding = 0usize;
+        loop {
+            while let Ok(parsed) = done_rx.try_recv() {
+                outstanding -= parsed.items.len();
+                state.merge(parsed);
+            }
+            if !state.queue.is_empty() {
+                let take = state.queue.len().min(BATCH);
+                let mut batch = Vec::with_capacity(take);
+                for (k, path) in state.queue.drain(..take) {
+                    match files.read(&path, &mut bufs) {
+                        Ok(bytes) => batch.push((k, path, bytes.to_vec())),
+                        Err(err) => state.failures.push((path, err)),
+                    }
+                }
+                outstanding += batch.len();
+                let done_tx = done_tx.clone();
+                scope.spawn(move |_| {
+                    // The receiver lives until the scope has ended.
+                    let _ = done_tx.send(parse_batch(files, index, keep, batch));
+                });
+            } else if outstanding == 0 {
+                break;
+            } else if let Ok(parsed) = done_rx.recv() {
+                outstanding -= parsed.items.len();
+                state.merge(parsed);
+            }
         }
-        loaded.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let (paths, drvs): (Vec<StorePath>, Vec<Derivation>) = loaded.into_iter().unzip();
-        let index: HashMap<StorePath, NodeId> =
-            paths.iter().enumerate().map(|(i, p)| (p.clone(), node_id(i))).collect();
-        let inputs = drvs
-            .iter()
-            .map(|drv| {
-                let mut ids: Vec<NodeId> = drv_inputs(drv).filter_map(|p| index.get(p).copied()).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
-            })
-            .collect();
-        let mut closure = DrvClosure { store: store.clone(), paths, drvs, index, inputs, order: Vec::new() };
-        closure.order = closure.topological_order()?;
-        tracing::debug!(derivations = closure.len(), "loaded .drv closure");
-        Ok(closure)
+    });
+    let n = shared.next.load(Ordering::Relaxed) as usize;
+    let (graph, values) = state.assemble(n, shared.into_index())?;
+    tracing::debug!(derivations = graph.paths.len(), "loaded .drv closure");
+    Ok((graph, values))
+}
+
+/// The bookkeeping of [`walk`], indexed by the number each path got when
+/// first seen.
+struct WalkState<W> {
+    paths: Vec<Option<StorePath>>,
+    values: Vec<Option<W>>,
+    /// Inputs of path `k`: `targets[edges[k].0..edges[k].1]`.
+    edges: Vec<(usize, usize)>,
+    targets: Vec<u32>,
+    /// Seen but not read yet.
+    queue: VecDeque<(u32, StorePath)>,
+    failures: Vec<(StorePath, DrvError)>,
+}
+
+impl<W> Default for WalkState<W> {
+    fn default() -> Self {
+        WalkState {
+            paths: Vec::new(),
+            values: Vec::new(),
+            edges: Vec::new(),
+            targets: Vec::new(),
+            queue: VecDeque::new(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+impl<W> WalkState<W> {
+    fn discovered(&mut self, discovered: Vec<(u32, StorePath)>) {
+        self.queue.extend(discovered);
     }
 
-    /// Number of derivations.
-    pub fn len(&self) -> usize {
-        self.paths.len()
+    fn merge(&mut self, parsed: Parsed<W>) {
+        let base = self.targets.len();
+        self.targets.extend_from_slice(&parsed.targets);
+        for ((k, path, result), (start, end)) in parsed.items.into_iter().zip(parsed.ranges) {
+            let k = k as usize;
+            if self.paths.len() <= k {
+                self.paths.resize_with(k + 1, || None);
+                self.values.resize_with(k + 1, || None);
+                self.edges.resize(k + 1, (0, 0));
+            }
+            match result {
+                Ok(value) => {
+                    if let (Some(p), Some(v), Some(e)) =
+                        (self.paths.get_mut(k), self.values.get_mut(k), self.edges.get_mut(k))
+                    {
+                        *p = Some(path);
+                        *v = Some(value);
+                        *e = (base + start, base + end);
+                    }
+                }
+                Err(err) => self.failures.push((path, err)),
+            }
+        }
+        self.discovered(parsed.discovered);
     }
 
-    /// True if there are none.
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
+    /// Sorts by path, renumbers paths and edges by rank and computes the
+    /// topological order; or reports the failure with the smallest path.
+    fn assemble(self, n: usize, mut index: PathIndex) -> Result<(Graph, Vec<W>), DrvError> {
+        let WalkState { paths, values, edges, targets, failures, .. } = self;
+        if let Some((_, err)) = failures.into_iter().min_by(|a, b| a.0.cmp(&b.0)) {
+            return Err(err);
+        }
+        // Without failures every path numbered was read and parsed.
+        if let Some(k) = (0..n).find(|&k| !matches!(values.get(k), Some(Some(_)))) {
+            return Err(DrvError::UnknownNode { id: node_id(k) });
+        }
+        let path_of = |k: u32| paths.get(k as usize).and_then(Option::as_ref);
+        let mut by_path: Vec<u32> = (0..n).map(seq).collect();
+        by_path.sort_unstable_by(|&a, &b| path_of(a).cmp(&path_of(b)));
+        let mut rank = vec![u32::MAX; n];
+        for (r, &k) in by_path.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(k as usize) {
+                *slot = seq(r);
+            }
+        }
+        let rank_of = |k: u32| rank.get(k as usize).copied().unwrap_or(u32::MAX);
 
-    /// The store the closure was read from.
-    pub fn store(&self) -> &Store {
-        &self.store
+        let mut input_start = Vec::with_capacity(n + 1);
+        let mut input_ids = Vec::with_capacity(targets.len());
+        let mut scratch: Vec<NodeId> = Vec::new();
+        input_start.push(0);
+        for &k in &by_path {
+            let (start, end) = edges.get(k as usize).copied().unwrap_or((0, 0));
+            scratch.clear();
+            scratch.extend(targets.get(start..end).unwrap_or_default().iter().map(|&t| NodeId(rank_of(t))));
+            // A `.drv` can be both an input derivation and an input source.
+            scratch.sort_unstable();
+            scratch.dedup();
+            input_ids.extend_from_slice(&scratch);
+            input_start.push(input_ids.len());
+        }
+        for shard in &mut index.shards {
+            for k in shard.values_mut() {
+                *k = rank_of(*k);
+            }
+        }
+        let mut slots: Vec<Option<(StorePath, W)>> = paths.into_iter().zip(values).map(|(p, v)| p.zip(v)).collect();
+        let (mut sorted_paths, mut sorted_values) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for &k in &by_path {
+            if let Some((path, value)) = slots.get_mut(k as usize).and_then(Option::take) {
+                sorted_paths.push(path);
+                sorted_values.push(value);
+            }
+        }
+        let mut graph = Graph { paths: sorted_paths, index, input_start, input_ids, order: Vec::new() };
+        graph.order = graph.topological_order()?;
+        Ok((graph, sorted_values))
     }
+}
 
-    /// The derivations, sorted by path.
-    pub fn iter(&self) -> impl Iterator<Item = (&StorePath, &Derivation)> {
-        self.paths.iter().zip(&self.drvs)
-    }
-
-    /// The derivation at `path`, if in the closure.
-    pub fn get(&self, path: &StorePath) -> Option<&Derivation> {
-        self.node(path).and_then(|id| self.drvs.get(id.index()))
-    }
-
-    /// The node of `path`, if in the closure.
-    pub fn node(&self, path: &StorePath) -> Option<NodeId> {
-        self.index.get(path).copied()
-    }
-
-    /// The path of a node.
-    pub fn path(&self, id: NodeId) -> Option<&StorePath> {
-        self.paths.get(id.index())
-    }
-
-    /// Nodes with every input before its dependents.
-    pub fn order(&self) -> &[NodeId] {
-        &self.order
-    }
-
-    /// The derivations as a sorted map.
-    pub fn into_map(self) -> BTreeMap<StorePath, Derivation> {
-        self.paths.into_iter().zip(self.drvs).collect()
+impl Graph {
+    /// The inputs of node `i`.
+    fn inputs_of(&self, i: usize) -> &[NodeId] {
+        let start = self.input_start.get(i).copied().unwrap_or(0);
+        let end = self.input_start.get(i + 1).copied().unwrap_or(start);
+        self.input_ids.get(start..end).unwrap_or_default()
     }
 
     /// Kahn's algorithm; an error names a derivation on a cycle.
     fn topological_order(&self) -> Result<Vec<NodeId>, DrvError> {
         let n = self.paths.len();
-        let mut waiting: Vec<usize> = self.inputs.iter().map(Vec::len).collect();
-        let mut dependents: Vec<Vec<NodeId>> = vec![Vec::new(); n];
-        for (i, inputs) in self.inputs.iter().enumerate() {
-            for input in inputs {
-                if let Some(d) = dependents.get_mut(input.index()) {
-                    d.push(node_id(i));
+        let mut waiting: Vec<usize> = (0..n).map(|i| self.inputs_of(i).len()).collect();
+        // Dependents of each node, in the same flat layout as the inputs.
+        let mut dependent_start = vec![0usize; n + 1];
+        for input in &self.input_ids {
+            if let Some(c) = dependent_start.get_mut(input.index() + 1) {
+                *c += 1;
+            }
+        }
+        for i in 0..n {
+            let before = dependent_start.get(i).copied().unwrap_or(0);
+            if let Some(c) = dependent_start.get_mut(i + 1) {
+                *c += before;
+            }
+        }
+        let mut fill = dependent_start.clone();
+        let mut dependents = vec![NodeId(0); self.input_ids.len()];
+        for i in 0..n {
+            for input in self.inputs_of(i) {
+                let Some(at) = fill.get_mut(input.index()) else { continue };
+                if let Some(slot) = dependents.get_mut(*at) {
+                    *slot = node_id(i);
                 }
+                *at += 1;
             }
         }
         let mut ready: VecDeque<NodeId> = (0..n).filter(|&i| waiting.get(i) == Some(&0)).map(node_id).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(id) = ready.pop_front() {
             order.push(id);
-            for &d in dependents.get(id.index()).map(Vec::as_slice).unwrap_or_default() {
+            let start = dependent_start.get(id.index()).copied().unwrap_or(0);
+            let end = dependent_start.get(id.index() + 1).copied().unwrap_or(start);
+            for &d in dependents.get(start..end).unwrap_or_default() {
                 if let Some(w) = waiting.get_mut(d.index()) {
                     *w -= 1;
                     if *w == 0 {
@@ -278,9 +570,94 @@ impl DrvClosure {
         }
         Ok(order)
     }
+}
+
+/// The `.drv` closure of some roots, sorted by path, with a topological order.
+#[derive(Debug, Clone)]
+pub struct DrvClosure {
+    store: Store,
+    graph: Graph,
+    drvs: Vec<Derivation>,
+}
+
+/// Recomputed paths of one derivation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrvPaths {
+    /// The `.drv` path from the file's bytes and references.
+    pub drv_path: StorePath,
+    /// Each output's path as Nix computes it; `None` where it is not known
+    /// before building (floating, impure, deferred).
+    pub outputs: BTreeMap<OutputName, Option<StorePath>>,
+}
+
+impl DrvClosure {
+    /// Loads the `.drv` closure of `roots` from `store`, in parallel.
+    pub fn load(store: &Store, roots: &[StorePath]) -> Result<DrvClosure, DrvError> {
+        let (graph, drvs) = walk(store, roots, |_, drv| drv)?;
+        Ok(DrvClosure { store: store.clone(), graph, drvs })
+    }
+
+    /// Walks the `.drv` closure of `roots` like [`DrvClosure::load`] (same
+    /// derivations, same errors), but keeps only `f(path, drv)` of each
+    /// derivation, computed in parallel right after parsing it. Returns the
+    /// values sorted by path. Memory stays small when the values are: each
+    /// derivation is dropped while the next is parsed.
+    pub fn load_mapped<T: Send>(
+        store: &Store,
+        roots: &[StorePath],
+        f: impl Fn(&StorePath, Derivation) -> T + Sync,
+    ) -> Result<Vec<(StorePath, T)>, DrvError> {
+        let (graph, values) = walk(store, roots, f)?;
+        Ok(graph.paths.into_iter().zip(values).collect())
+    }
+
+    /// Number of derivations.
+    pub fn len(&self) -> usize {
+        self.graph.paths.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.graph.paths.is_empty()
+    }
+
+    /// The store the closure was read from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The derivations, sorted by path.
+    pub fn iter(&self) -> impl Iterator<Item = (&StorePath, &Derivation)> {
+        self.graph.paths.iter().zip(&self.drvs)
+    }
+
+    /// The derivation at `path`, if in the closure.
+    pub fn get(&self, path: &StorePath) -> Option<&Derivation> {
+        self.node(path).and_then(|id| self.drvs.get(id.index()))
+    }
+
+    /// The node of `path`, if in the closure.
+    pub fn node(&self, path: &StorePath) -> Option<NodeId> {
+        self.graph.index.get(path).map(NodeId)
+    }
+
+    /// The path of a node.
+    pub fn path(&self, id: NodeId) -> Option<&StorePath> {
+        self.graph.paths.get(id.index())
+    }
+
+    /// Nodes with every input before its dependents.
+    pub fn order(&self) -> &[NodeId] {
+        &self.graph.order
+    }
+
+    /// The derivations as a sorted map.
+    pub fn into_map(self) -> BTreeMap<StorePath, Derivation> {
+        self.graph.paths.into_iter().zip(self.drvs).collect()
+    }
 
     fn name_of(&self, id: NodeId) -> Result<(&StorePath, &Derivation, &str), DrvError> {
-        let (Some(path), Some(drv)) = (self.paths.get(id.index()), self.drvs.get(id.index())) else {
+        let (Some(path), Some(drv)) = (self.graph.paths.get(id.index()), self.drvs.get(id.index())) else {
             return Err(DrvError::UnknownNode { id });
         };
         let name = drv_name(path).ok_or_else(|| DrvError::NotDerivation { path: path.clone() })?;
@@ -291,7 +668,7 @@ impl DrvClosure {
     /// [`NodeId`], computed once per node in topological order.
     pub fn hash_modulo_by_node(&self) -> Result<Vec<HashModulo>, DrvError> {
         let mut memo: Vec<Option<HashModulo>> = vec![None; self.len()];
-        for &id in &self.order {
+        for &id in &self.graph.order {
             let (path, drv, name) = self.name_of(id)?;
             let hash = drv
                 .hash_modulo(name, self.store.dir(), false, |p| self.memoised(&memo, p))
@@ -306,7 +683,7 @@ impl DrvClosure {
 
     /// Every derivation's hash modulo, by path.
     pub fn hash_modulo(&self) -> Result<BTreeMap<StorePath, HashModulo>, DrvError> {
-        Ok(self.paths.iter().cloned().zip(self.hash_modulo_by_node()?).collect())
+        Ok(self.graph.paths.iter().cloned().zip(self.hash_modulo_by_node()?).collect())
     }
 
     fn memoised<'s>(&'s self, memo: &[Option<HashModulo>], path: &StorePath) -> Option<(&'s Derivation, HashModulo)> {
@@ -344,7 +721,7 @@ impl DrvClosure {
         let mut buffers: Vec<Vec<u8>> = vec![Vec::new(); window];
         w.write_all(SHOW_JSON_OPEN)?;
         let batches: Vec<(&[StorePath], &[Derivation])> =
-            self.paths.chunks(BATCH).zip(self.drvs.chunks(BATCH)).collect();
+            self.graph.paths.chunks(BATCH).zip(self.drvs.chunks(BATCH)).collect();
         for (w_index, group) in batches.chunks(window).enumerate() {
             buffers.par_iter_mut().zip(group.par_iter()).enumerate().for_each(|(i, (buf, (paths, drvs)))| {
                 buf.clear();
@@ -360,8 +737,12 @@ impl DrvClosure {
 }
 
 fn node_id(i: usize) -> NodeId {
+    NodeId(seq(i))
+}
+
+fn seq(i: usize) -> u32 {
     // A closure never holds 2^32 derivations: each is a file read into memory.
-    NodeId(u32::try_from(i).unwrap_or(u32::MAX))
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -429,6 +810,37 @@ mod tests {
         let (_root, store) = store_with(&[(A, simple(&[B])), (B, "Derive(".to_owned())]);
         let err = DrvClosure::load(&store, &[sp(A)]).unwrap_err();
         assert!(matches!(&err, DrvError::Parse { path, .. } if *path == sp(B)), "{err}");
+    }
+
+    #[test]
+    fn load_mapped_walks_the_same_closure_in_the_same_order() {
+        let (_root, store) =
+            store_with(&[(A, simple(&[B, C])), (B, simple(&[D])), (C, simple(&[D])), (D, simple(&[]))]);
+        let closure = DrvClosure::load(&store, &[sp(A)]).unwrap();
+        let mapped =
+            DrvClosure::load_mapped(&store, &[sp(A)], |path, drv| (path.clone(), drv.input_drvs().len())).unwrap();
+        let expected: Vec<(StorePath, (StorePath, usize))> =
+            closure.iter().map(|(p, d)| (p.clone(), (p.clone(), d.input_drvs().len()))).collect();
+        assert_eq!(mapped, expected);
+    }
+
+    #[test]
+    fn reports_the_failure_with_the_smallest_path() {
+        // B is missing and C does not parse: B's path sorts first.
+        let (_root, store) = store_with(&[(A, simple(&[B, C])), (C, "Derive(".to_owned())]);
+        for _ in 0..20 {
+            let err = DrvClosure::load(&store, &[sp(A)]).unwrap_err();
+            assert!(err.to_string().contains(B), "{err}");
+        }
+    }
+
+    #[test]
+    fn numbers_a_root_given_twice_once() {
+        let (_root, store) = store_with(&[(A, simple(&[B])), (B, simple(&[]))]);
+        let closure = DrvClosure::load(&store, &[sp(A), sp(A), sp(B)]).unwrap();
+        assert_eq!(closure.len(), 2);
+        assert_eq!(closure.node(&sp(B)).map(NodeId::index), Some(1));
+        assert_eq!(closure.node(&sp(C)), None);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use provenix_formats::derivation::{Derivation, Output, ShowDerivations};
+use provenix_formats::derivation::{
+    Derivation, Output, ShowDerivations, render_show_json_member, write_show_json_members,
+};
 use provenix_formats::hash::{Hash, HashAlgo};
 use provenix_formats::store_path::{StoreDir, StorePath};
 use provenix_store::Store;
@@ -224,6 +226,17 @@ fn show_json_equals_nix_show_derivation_recursive() {
             nix.get(from..(at + 200).min(nix.len())).unwrap_or_default().escape_ascii()
         );
     }
+
+    // The path `provenix drv show -r` takes: rendered while walking, joined after.
+    let members = DrvClosure::load_mapped(&store, &roots(&store, &drvs), |path, drv| {
+        let mut member = Vec::new();
+        render_show_json_member(path, &drv, store.dir(), &mut member);
+        member
+    })
+    .unwrap();
+    let mut joined = Vec::new();
+    write_show_json_members(members.iter().map(|(_, m)| m.as_slice()), &mut joined).unwrap();
+    assert!(joined == nix, "rendering while walking differs from nix show-derivation -r");
 
     // As JSON values, with non-UTF-8 bytes decoded lossily on both sides.
     let nix_value: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&nix)).unwrap();

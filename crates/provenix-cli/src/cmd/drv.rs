@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write as _};
 
 use anyhow::Context as _;
-use provenix_formats::derivation::write_show_json;
+use provenix_formats::derivation::{render_show_json_member, write_show_json, write_show_json_members};
 use provenix_formats::store_path::StorePath;
 use provenix_store::drv::{DrvClosure, read_derivation};
 use serde::Serialize;
@@ -47,21 +47,40 @@ fn parse_drvs(ctx: &Ctx, args: &[String]) -> anyhow::Result<Vec<StorePath>> {
     args.iter().map(|a| ctx.store.parse_user_path(a).map_err(anyhow::Error::from)).collect()
 }
 
+thread_local! {
+    /// Where each worker renders a derivation before copying it out at its exact size.
+    static MEMBER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn show(args: &ShowArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let roots = parse_drvs(ctx, &args.drvs)?;
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let dir = ctx.store.dir();
     if args.recursive {
-        let closure = DrvClosure::load(&ctx.store, &roots)?;
-        closure.write_show_json(&mut out)?;
+        // Each derivation is rendered by the worker that parsed it and then
+        // dropped, so only the JSON is kept until it is written in path order.
+        let members = DrvClosure::load_mapped(&ctx.store, &roots, |path, drv| {
+            MEMBER.with_borrow_mut(|member| {
+                member.clear();
+                render_show_json_member(path, &drv, dir, member);
+                member.to_vec()
+            })
+        })?;
+        // Large vectored writes, so no `BufWriter` that would copy them.
+        let mut out = io::stdout().lock();
+        write_show_json_members(members.iter().map(|(_, m)| m.as_slice()), &mut out)?;
+        out.flush()?;
+        // The process is about to exit: freeing every member is wasted work.
+        std::mem::forget(members);
     } else {
         let mut drvs = BTreeMap::new();
         for root in roots {
             let drv = read_derivation(&ctx.store, &root)?;
             drvs.insert(root, drv);
         }
-        write_show_json(&drvs, ctx.store.dir(), &mut out)?;
+        let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+        write_show_json(&drvs, dir, &mut out)?;
+        out.flush()?;
     }
-    out.flush()?;
     Ok(Outcome::Ok)
 }
 

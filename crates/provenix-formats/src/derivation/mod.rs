@@ -87,7 +87,8 @@
 //!
 //! [`write_show_json`] writes the exact bytes of Nix 2.8's `nix
 //! show-derivation` (and [`render_show_json_entries`] lets a caller render
-//! batches in parallel). Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
+//! batches in parallel; [`render_show_json_member`] renders one derivation
+//! and [`write_show_json_members`] joins such members). Nix 2.8 escapes `"`, `\`, LF, CR, TAB and other bytes
 //! below 0x20 (as `\u00XX`) and copies every other byte, so non-UTF-8 bytes
 //! appear **raw** and its output is then not valid UTF-8 JSON. With the
 //! `serde` feature, [`ShowDerivation`] serialises the same shape into any serde
@@ -114,7 +115,10 @@ mod write;
 mod tests;
 
 pub use hash::{HashModulo, drv_path_of};
-pub use show::{SHOW_JSON_OPEN, render_show_json_entries, show_json_close, write_show_json};
+pub use show::{
+    SHOW_JSON_OPEN, SHOW_JSON_SEPARATOR, render_show_json_entries, render_show_json_member, show_json_close,
+    write_show_json, write_show_json_members,
+};
 #[cfg(feature = "serde")]
 pub use show::{ShowDerivation, ShowDerivations};
 pub use sorted::{SortedMap, SortedSet};

@@ -219,9 +219,62 @@ pub fn render_show_json_entries<'a>(
     }
 }
 
+/// Appends one member of the top-level object for `drv`, without the
+/// separator that goes before every member but the first
+/// ([`SHOW_JSON_SEPARATOR`]). See [`write_show_json_members`].
+pub fn render_show_json_member(path: &StorePath, drv: &Derivation, store_dir: &StoreDir, out: &mut Vec<u8>) {
+    let mut p = Pretty { out, depth: 1, first: true };
+    write_one(&mut p, store_dir, path, drv);
+}
+
+/// Writes the document of members rendered by [`render_show_json_member`],
+/// in order: the same bytes as [`write_show_json`]. Writes are vectored,
+/// so the members are not copied again.
+pub fn write_show_json_members<'m>(
+    members: impl IntoIterator<Item = &'m [u8]>,
+    mut w: impl io::Write,
+) -> io::Result<()> {
+    /// Slices per write (Linux's `IOV_MAX` is 1024).
+    const SLICES: usize = 1024;
+    let mut slices: Vec<io::IoSlice<'m>> = Vec::with_capacity(SLICES);
+    slices.push(io::IoSlice::new(SHOW_JSON_OPEN));
+    let mut empty = true;
+    for member in members {
+        if slices.len() + 2 > SLICES {
+            write_all_vectored(&mut w, &mut slices)?;
+            slices.clear();
+        }
+        if !empty {
+            slices.push(io::IoSlice::new(SHOW_JSON_SEPARATOR));
+        }
+        slices.push(io::IoSlice::new(member));
+        empty = false;
+    }
+    slices.push(io::IoSlice::new(show_json_close(empty)));
+    write_all_vectored(&mut w, &mut slices)
+}
+
+/// `write_all` for vectored writes.
+fn write_all_vectored(w: &mut impl io::Write, slices: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+    let mut rest = slices;
+    io::IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// The bytes that open the document, before the members from
 /// [`render_show_json_entries`].
 pub const SHOW_JSON_OPEN: &[u8] = b"{";
+
+/// The bytes between two members from [`render_show_json_member`].
+pub const SHOW_JSON_SEPARATOR: &[u8] = b",";
 
 /// The bytes that close the document; `empty` if it has no members.
 pub fn show_json_close(empty: bool) -> &'static [u8] {

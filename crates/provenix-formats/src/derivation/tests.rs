@@ -420,6 +420,27 @@ fn show_json_copies_non_utf8_bytes_raw_and_escapes_controls_like_nix() {
 }
 
 #[test]
+fn show_json_members_joined_give_the_bytes_of_write_show_json() {
+    let drvs = [(path(PLAT.0), parse(PLAT.1)), (path(T1.0), parse(T1.1))];
+    for n in 0..=drvs.len() {
+        let some = drvs.get(..n).unwrap();
+        let mut whole = Vec::new();
+        write_show_json(some.iter().map(|(p, d)| (p, d)), &dir(), &mut whole).unwrap();
+        let members: Vec<Vec<u8>> = some
+            .iter()
+            .map(|(p, d)| {
+                let mut member = Vec::new();
+                render_show_json_member(p, d, &dir(), &mut member);
+                member
+            })
+            .collect();
+        let mut joined = Vec::new();
+        write_show_json_members(members.iter().map(Vec::as_slice), &mut joined).unwrap();
+        assert_eq!(joined.escape_ascii().to_string(), whole.escape_ascii().to_string(), "{n} derivations");
+    }
+}
+
+#[test]
 fn show_json_of_nothing_is_an_empty_object() {
     let mut out = Vec::new();
     write_show_json(std::iter::empty(), &dir(), &mut out).unwrap();
