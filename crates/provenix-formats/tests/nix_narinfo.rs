@@ -11,19 +11,7 @@ use provenix_formats::hash::HashAlgo;
 use provenix_formats::narinfo::NarInfo;
 use provenix_formats::signature::{PublicKey, SecretKey, TrustedKeys};
 use provenix_formats::store_path::{ContentAddressMethod, StoreDir};
-use provenix_testkit::{NixHarness, current_system};
-
-/// Two leaves and a top that refers to both, all input-addressed with a deriver.
-fn build_closure(h: &NixHarness) -> String {
-    let expr = format!(
-        r#"let mk = name: script: derivation {{ inherit name; system = "{}"; builder = "/bin/sh"; args = ["-c" script]; }};
-               a = mk "leaf-a" "echo a > $out";
-               b = mk "leaf-b" "echo b > $out";
-           in mk "top" "echo ${{a}} ${{b}} > $out""#,
-        current_system()
-    );
-    h.build(&expr).into_iter().next().unwrap()
-}
+use provenix_testkit::NixHarness;
 
 /// A content-addressed path from `nix-store --add`: no references, no deriver, a `CA` field.
 fn add_file(h: &NixHarness) -> String {
@@ -33,9 +21,7 @@ fn add_file(h: &NixHarness) -> String {
 }
 
 fn nix_key(h: &NixHarness, name: &str) -> (PathBuf, PublicKey) {
-    let dir = h.scratch();
-    let (sec, public) = (dir.join(format!("{name}.sec")), dir.join(format!("{name}.pub")));
-    h.run("nix-store", ["--generate-binary-cache-key".as_ref(), name.as_ref(), sec.as_os_str(), public.as_os_str()]);
+    let (sec, public) = h.generate_key(name);
     (sec, PublicKey::parse(&std::fs::read_to_string(public).unwrap()).unwrap())
 }
 
@@ -80,7 +66,7 @@ fn narinfo_files_from_nix_copy_re_render_byte_identical_and_their_signatures_ver
     let Some(h) = NixHarness::new() else { return };
     let store = StoreDir::default();
     let (sec, public) = nix_key(&h, "nix-cache-1");
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     let added = add_file(&h);
     h.nix([
         "store".as_ref(),
@@ -129,7 +115,7 @@ fn nix_accepts_our_signature_over_a_normalised_fingerprint_of_an_odd_narinfo() {
     let Some(h) = NixHarness::new() else { return };
     let store = StoreDir::default();
     let ours = SecretKey::from_seed("provenix-odd-1", [0x17; 32]).unwrap();
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     let cache = h.scratch().join("cache");
     copy_to_cache(&h, &cache, "", &[&top]);
     for file in narinfo_files(&cache) {
@@ -184,7 +170,7 @@ fn nix_accepts_lax_narinfo_that_we_refuse() {
     let Some(h) = NixHarness::new() else { return };
     let store = StoreDir::default();
     let ours = SecretKey::from_seed("provenix-lax-1", [0x23; 32]).unwrap();
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     let cache = h.scratch().join("cache");
     copy_to_cache(&h, &cache, "", &[&top]);
     for file in narinfo_files(&cache) {

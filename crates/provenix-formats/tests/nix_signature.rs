@@ -11,27 +11,10 @@ use provenix_formats::hash::Hash;
 use provenix_formats::narinfo::{self, NarInfo};
 use provenix_formats::signature::{PublicKey, SecretKey, Signature, SignatureStatus, TrustedKeys};
 use provenix_formats::store_path::{StoreDir, StorePath};
-use provenix_testkit::{NixHarness, copy_tree, current_system};
-
-/// Two leaves and a top that refers to both: input-addressed paths, which
-/// Nix only accepts from a cache with a trusted signature.
-fn build_closure(h: &NixHarness) -> String {
-    let expr = format!(
-        r#"let mk = name: script: derivation {{ inherit name; system = "{}"; builder = "/bin/sh"; args = ["-c" script]; }};
-               a = mk "leaf-a" "echo a > $out";
-               b = mk "leaf-b" "echo b > $out";
-           in mk "top" "echo ${{a}} ${{b}} > $out""#,
-        current_system()
-    );
-    let out = h.build(&expr);
-    assert_eq!(out.len(), 1);
-    out.into_iter().next().unwrap()
-}
+use provenix_testkit::{NixHarness, copy_tree};
 
 fn nix_key(h: &NixHarness, name: &str) -> (PathBuf, PathBuf) {
-    let dir = h.scratch();
-    let (sec, public) = (dir.join(format!("{name}.sec")), dir.join(format!("{name}.pub")));
-    h.run("nix-store", ["--generate-binary-cache-key".as_ref(), name.as_ref(), sec.as_os_str(), public.as_os_str()]);
+    let (sec, public) = h.generate_key(name);
     (sec, public)
 }
 
@@ -107,7 +90,7 @@ fn keys_we_make_from_a_seed_sign_paths_that_nix_store_verify_accepts() {
     let Some(h) = NixHarness::new() else { return };
     let ours = SecretKey::from_seed("provenix-test-1", *b"0123456789abcdef0123456789abcdef").unwrap();
     let (sec, public) = write_key_files(&h, &ours);
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     let trusted = read(&public);
     assert!(!nix_verifies(&h, &trusted, &top), "a locally built path has no signature yet");
 
@@ -126,7 +109,7 @@ fn keys_we_make_from_a_seed_sign_paths_that_nix_store_verify_accepts() {
 fn signatures_from_nix_store_sign_verify_over_our_fingerprint_of_path_info() {
     let Some(h) = NixHarness::new() else { return };
     let (sec, public) = nix_key(&h, "nix-signer-1");
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     h.nix(["store".as_ref(), "sign".as_ref(), "-r".as_ref(), "-k".as_ref(), sec.as_os_str(), top.as_ref()]);
     let keys = TrustedKeys::parse_list(&read(&public)).unwrap();
     let infos = path_infos(&h, &top);
@@ -191,7 +174,7 @@ fn signatures_we_put_in_a_binary_cache_are_accepted_by_nix_copy_and_tampered_one
     let store = StoreDir::default();
     let ours = SecretKey::from_seed("provenix-cache-1", [0x42; 32]).unwrap();
     let our_pub = ours.to_public().to_string();
-    let top = build_closure(&h);
+    let top = h.build_two_leaf_closure();
     let top_file = format!("{}.narinfo", store.parse_path(&top).unwrap().hash_part());
     let cache = h.scratch().join("cache");
     h.nix(["copy", "--to", &format!("file://{}", cache.display()), &top]);

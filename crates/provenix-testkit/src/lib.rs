@@ -218,3 +218,31 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+impl NixHarness {
+    /// Builds two leaves and a top that refers to both (input-addressed
+    /// paths with a deriver); returns the top's output path.
+    pub fn build_two_leaf_closure(&self) -> String {
+        let expr = format!(
+            r#"let mk = name: script: derivation {{ inherit name; system = "{}"; builder = "/bin/sh"; args = ["-c" script]; }};
+                   a = mk "leaf-a" "echo a > $out";
+                   b = mk "leaf-b" "echo b > $out";
+               in mk "top" "echo ${{a}} ${{b}} > $out""#,
+            current_system()
+        );
+        let out = self.build(&expr);
+        assert_eq!(out.len(), 1, "one output expected: {out:?}");
+        out.into_iter().next().expect("one output")
+    }
+
+    /// `nix-store --generate-binary-cache-key NAME`: the secret and public key files.
+    pub fn generate_key(&self, name: &str) -> (PathBuf, PathBuf) {
+        let dir = self.scratch();
+        let (sec, public) = (dir.join(format!("{name}.sec")), dir.join(format!("{name}.pub")));
+        self.run(
+            "nix-store",
+            ["--generate-binary-cache-key".as_ref(), name.as_ref(), sec.as_os_str(), public.as_os_str()],
+        );
+        (sec, public)
+    }
+}
