@@ -275,6 +275,10 @@ fn dump_node<W: Write>(
 /// Pass a [`io::BufReader`] with a large buffer (e.g. 256 KiB) for speed:
 /// file contents are written in chunks of the input's buffer.
 pub fn unpack<R: BufRead>(input: R, dir: &Path) -> Result<NarSummary, NarFsError> {
+    // Drop trailing `/` and `.`: `lstat("link/")` follows the link, and so
+    // would every path built from it.
+    let dir: PathBuf = dir.components().collect();
+    let dir = dir.as_path();
     let preexisting = match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(io_err("reading metadata of", dir)(e)),
@@ -530,6 +534,22 @@ mod tests {
         let err = unpack(&nar[..], &target).unwrap_err();
         assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
         assert!(fs::symlink_metadata(&target).is_ok(), "target removed");
+    }
+
+    #[test]
+    fn unpack_refuses_a_symlink_target_named_with_a_trailing_slash() {
+        // `lstat("link/")` follows the link, so the slash must not hide it.
+        let t = tmp();
+        sample_tree(&t.path().join("src"));
+        let nar = dump(&t.path().join("src"));
+        fs::create_dir(t.path().join("elsewhere")).unwrap();
+        symlink(t.path().join("elsewhere"), t.path().join("link")).unwrap();
+        let mut target = t.path().join("link").into_os_string();
+        target.push("/");
+        let err = unpack(&nar[..], Path::new(&target)).unwrap_err();
+        assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
+        assert_eq!(fs::read_dir(t.path().join("elsewhere")).unwrap().count(), 0, "wrote through the link");
+        assert!(fs::symlink_metadata(t.path().join("link")).unwrap().file_type().is_symlink());
     }
 
     #[test]
