@@ -81,6 +81,25 @@ fn nar_check_reports_offset_of_corruption_with_exit_1() {
 }
 
 #[test]
+fn nar_unpack_of_a_truncated_nar_names_file_and_dir_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    let nar = provenix(&["nar", "dump", tree.to_str().unwrap()]).stdout;
+    let file = tmp.path().join("cut.nar");
+    std::fs::write(&file, &nar[..100]).unwrap();
+    let out = tmp.path().join("out");
+    let unpack = provenix(&["nar", "unpack", file.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(unpack.status.code(), Some(2), "{}", stderr(&unpack));
+    let err = stderr(&unpack);
+    assert_eq!(err.matches(file.to_str().unwrap()).count(), 1, "{err}");
+    assert_eq!(err.matches(out.to_str().unwrap()).count(), 1, "{err}");
+    assert_eq!(err.matches("unpacking").count(), 1, "{err}");
+    assert!(err.contains("offset 100"), "{err}");
+    assert!(std::fs::symlink_metadata(&out).is_err(), "half-unpacked output left behind");
+}
+
+#[test]
 fn missing_inputs_exit_2_naming_the_path() {
     let check = provenix(&["nar", "check", "/nonexistent/x.nar"]);
     assert_eq!(check.status.code(), Some(2));
