@@ -39,18 +39,21 @@
 //! empty, `.`, `..` or contain `/`, and whose entries are unique, so every
 //! created path is a fresh child of a directory this call created. Files are
 //! created with `O_CREAT | O_EXCL` (which also refuses an existing symlink),
-//! directories with `mkdir`, links with `symlink`: nothing already on disk is
-//! opened, followed or overwritten. The target must not exist, or be an empty
-//! directory (not a symlink to one). On any error, everything created is
-//! removed again. Concurrent writers inside the target are not defended
-//! against; unpack into a directory only you can write.
+//! directories with `mkdir`, links with `symlink`, each relative to its
+//! parent's descriptor (`openat` and friends), held open since the parent
+//! was made: nothing already on disk is opened, followed or overwritten, even
+//! if a directory is swapped for a symlink meanwhile. The target must not
+//! exist, or be an empty directory (not a symlink to one). On any error,
+//! everything created is removed again (by path: a concurrent writer inside
+//! the target can still confuse the cleanup; unpack into a directory only you
+//! can write).
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use provenix_formats::hash::{Hash, HashAlgo, Hasher};
@@ -378,15 +381,32 @@ fn is_empty_dir(dir: &Path) -> Result<bool, NarFsError> {
 }
 
 /// The unpack proper; sets `created_root` once `dir` itself was created.
+///
+/// Every node is created relative to its parent directory's descriptor,
+/// held open since that directory was made, so a directory swapped for a
+/// symlink meanwhile is never written through.
 fn unpack_into<R: BufRead>(
     input: R,
     dir: &Path,
     preexisting: bool,
     created_root: &mut bool,
 ) -> Result<NarSummary, NarFsError> {
+    use rustix::fs::{Mode, OFlags, mkdirat, openat, symlinkat};
     let bad_nar = |source| NarFsError::Unpack { path: dir.to_path_buf(), source };
+    let errno = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |e: rustix::io::Errno| NarFsError::Io { op, path, source: e.into() }
+    };
+    let open_dir = |at: BorrowedFd<'_>, name: &OsStr, path: &Path| {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        openat(at, name, flags, Mode::empty()).map_err(errno("opening directory", path))
+    };
     let mut reader = NarReader::new(Tee::new(input, io::sink(), HashAlgo::Sha256));
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    // Open directories: their path (for errors) and descriptor.
+    let mut dirs: Vec<(PathBuf, OwnedFd)> = Vec::new();
+    // The node to create next: its name in the innermost open directory
+    // (the whole path, relative to the working directory, for the root).
+    let mut name = dir.as_os_str().to_os_string();
     let mut next = dir.to_path_buf();
     while let Some(event) = reader.next().map_err(bad_nar)? {
         let at_root = dirs.is_empty();
@@ -394,14 +414,13 @@ fn unpack_into<R: BufRead>(
             // An empty directory is there, but the NAR's root is no directory.
             return Err(NarFsError::TargetExists { path: dir.to_path_buf() });
         }
+        let at = dirs.last().map_or(rustix::fs::CWD, |(_, fd)| fd.as_fd());
         match event {
             NarEvent::Regular { executable, .. } => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o666)
-                    .open(&next)
-                    .map_err(io_err("creating", &next))?;
+                // EXCL also refuses an existing symlink.
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = openat(at, &name, flags, Mode::from_raw_mode(0o666)).map_err(errno("creating", &next))?;
+                let mut file = File::from(fd);
                 *created_root |= at_root;
                 reader.copy_contents(&mut file).map_err(|source| match source {
                     NarError::Io { source, .. } => io_err("writing", &next)(source),
@@ -414,20 +433,21 @@ fn unpack_into<R: BufRead>(
                 }
             }
             NarEvent::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), &next)
-                    .map_err(io_err("creating symlink", &next))?;
+                symlinkat(OsStr::from_bytes(target), at, &name).map_err(errno("creating symlink", &next))?;
                 *created_root |= at_root;
             }
             NarEvent::DirectoryStart => {
                 if !(preexisting && at_root) {
-                    fs::create_dir(&next).map_err(io_err("creating directory", &next))?;
+                    mkdirat(at, &name, Mode::from_raw_mode(0o777)).map_err(errno("creating directory", &next))?;
                     *created_root |= at_root;
                 }
-                dirs.push(next.clone());
+                let fd = open_dir(at, &name, &next)?;
+                dirs.push((next.clone(), fd));
             }
-            NarEvent::Entry { name } => {
+            NarEvent::Entry { name: entry } => {
                 // Names are validated by the reader: no `/`, `.`, `..` or NUL.
-                next = dirs.last().map(|d| d.join(OsStr::from_bytes(name))).unwrap_or_default();
+                name = OsStr::from_bytes(entry).to_os_string();
+                next = dirs.last().map(|(d, _)| d.join(&name)).unwrap_or_default();
             }
             NarEvent::DirectoryEnd => {
                 dirs.pop();
@@ -652,6 +672,57 @@ mod tests {
         assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
         assert_eq!(fs::read_dir(t.path().join("elsewhere")).unwrap().count(), 0, "wrote through the link");
         assert!(fs::symlink_metadata(t.path().join("link")).unwrap().file_type().is_symlink());
+    }
+
+    /// Input that runs `action` once the reader has consumed `at` bytes,
+    /// handing out one byte at a time so the moment is exact.
+    struct ActAt<'a, F: FnMut()> {
+        input: &'a [u8],
+        pos: usize,
+        at: usize,
+        action: Option<F>,
+    }
+
+    impl<F: FnMut()> Read for ActAt<'_, F> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl<F: FnMut()> BufRead for ActAt<'_, F> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.input[self.pos..(self.pos + 1).min(self.input.len())])
+        }
+        fn consume(&mut self, amt: usize) {
+            self.pos += amt;
+            if self.pos >= self.at {
+                if let Some(mut action) = self.action.take() {
+                    action();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unpack_does_not_follow_a_directory_swapped_for_a_symlink() {
+        let t = tmp();
+        fs::create_dir_all(t.path().join("src/d")).unwrap();
+        fs::write(t.path().join("src/d/zzfile"), b"x").unwrap();
+        let nar = dump(&t.path().join("src"));
+        fs::create_dir(t.path().join("outside")).unwrap();
+        let dst = t.path().join("dst");
+        // Once `dst/d` exists and its entry is being read, swap it for a link.
+        let at = nar.windows(6).position(|w| w == b"zzfile").unwrap();
+        let swap = || {
+            fs::rename(dst.join("d"), t.path().join("moved")).unwrap();
+            symlink(t.path().join("outside"), dst.join("d")).unwrap();
+        };
+        let input = ActAt { input: &nar, pos: 0, at, action: Some(swap) };
+        let _ = unpack(input, &dst);
+        assert_eq!(fs::read_dir(t.path().join("outside")).unwrap().count(), 0, "wrote through the link");
     }
 
     #[test]
