@@ -183,6 +183,21 @@ fn key_generate_writes_nix_format_pair_and_never_overwrites() {
 }
 
 #[test]
+fn key_generate_force_keeps_the_old_secret_when_the_public_key_cannot_be_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sec = tmp.path().join("k.sec");
+    std::fs::write(&sec, b"old:secret").unwrap();
+    let public = tmp.path().join("missing-dir/k.pub");
+    let (s, p) = (sec.to_str().unwrap(), public.to_str().unwrap());
+    let o = provenix(&["key", "generate", "test-1", "--secret-out", s, "--public-out", p, "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing-dir/k.pub"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&sec).unwrap(), b"old:secret", "the old secret key was lost");
+    // No temp files left behind.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
 fn generated_keys_are_accepted_by_nix() {
     let Some(h) = NixHarness::new() else { return };
     let tmp = tempfile::tempdir().unwrap();
