@@ -81,6 +81,25 @@ fn nar_check_reports_offset_of_corruption_with_exit_1() {
 }
 
 #[test]
+fn nar_unpack_of_a_truncated_nar_names_file_and_dir_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    sample_tree(&tree);
+    let nar = provenix(&["nar", "dump", tree.to_str().unwrap()]).stdout;
+    let file = tmp.path().join("cut.nar");
+    std::fs::write(&file, &nar[..100]).unwrap();
+    let out = tmp.path().join("out");
+    let unpack = provenix(&["nar", "unpack", file.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(unpack.status.code(), Some(2), "{}", stderr(&unpack));
+    let err = stderr(&unpack);
+    assert_eq!(err.matches(file.to_str().unwrap()).count(), 1, "{err}");
+    assert_eq!(err.matches(out.to_str().unwrap()).count(), 1, "{err}");
+    assert_eq!(err.matches("unpacking").count(), 1, "{err}");
+    assert!(err.contains("offset 100"), "{err}");
+    assert!(std::fs::symlink_metadata(&out).is_err(), "half-unpacked output left behind");
+}
+
+#[test]
 fn missing_inputs_exit_2_naming_the_path() {
     let check = provenix(&["nar", "check", "/nonexistent/x.nar"]);
     assert_eq!(check.status.code(), Some(2));
@@ -161,6 +180,21 @@ fn key_generate_writes_nix_format_pair_and_never_overwrites() {
         provenix(&["key", "generate", "bad:name", "--secret-out", &format!("{s}2"), "--public-out", &format!("{p}2")]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(!Path::new(&format!("{s}2")).exists());
+}
+
+#[test]
+fn key_generate_force_keeps_the_old_secret_when_the_public_key_cannot_be_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sec = tmp.path().join("k.sec");
+    std::fs::write(&sec, b"old:secret").unwrap();
+    let public = tmp.path().join("missing-dir/k.pub");
+    let (s, p) = (sec.to_str().unwrap(), public.to_str().unwrap());
+    let o = provenix(&["key", "generate", "test-1", "--secret-out", s, "--public-out", p, "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing-dir/k.pub"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&sec).unwrap(), b"old:secret", "the old secret key was lost");
+    // No temp files left behind.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 }
 
 #[test]

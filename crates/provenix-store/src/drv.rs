@@ -164,11 +164,23 @@ impl<'s> DrvFiles<'s> {
             name.push_str(path.hash_part());
             name.push('-');
             name.push_str(path.name());
-            let fd = rustix::fs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+            // NONBLOCK: a FIFO in place of the file must not hang the open
+            // (it then reads as empty, a parse error naming the path).
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+            let fd = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty())?;
             return Ok(std::fs::File::from(fd));
         }
         let _ = name;
-        std::fs::File::open(self.store.physical(path))
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Bit pattern of a C `int` flag; no truncation.
+            #[allow(clippy::cast_possible_wrap)]
+            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        }
+        options.open(self.store.physical(path))
     }
 
     /// Reads the whole file of `path` into `bufs.bytes`, refusing files over
@@ -803,6 +815,21 @@ mod tests {
         let (_root, store) = store_with(&[(A, simple(&[B]))]);
         let err = DrvClosure::load(&store, &[sp(A)]).unwrap_err();
         assert!(err.to_string().contains(B), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_drv_file_fails_instead_of_hanging() {
+        let (root, store) = store_with(&[(A, simple(&[B]))]);
+        let fifo = root.path().join("nix/store").join(B);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(DrvClosure::load(&store, &[sp(A)]).map(|c| c.len()).map_err(|e| e.to_string()));
+        });
+        let result = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("loading hangs on a FIFO");
+        let err = result.unwrap_err();
+        assert!(err.contains(B), "{err}");
+        drop(root);
     }
 
     #[test]

@@ -31,10 +31,24 @@ pub enum WriteError {
 /// `mode` sets Unix permissions (e.g. `0o600` for secret keys) before any
 /// byte is written.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Result<(), WriteError> {
-    let io = |source| WriteError::Io { path: path.to_owned(), source };
     if !overwrite && path.symlink_metadata().is_ok() {
         return Err(WriteError::Exists { path: path.to_owned() });
     }
+    stage(path, bytes, mode)?.commit(overwrite)
+}
+
+/// A file written and synced next to its target, not yet in place: commit
+/// several of them only once all were written. Dropping it removes it.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+/// Writes `bytes` (with `mode`) to a temp file in `path`'s directory, synced,
+/// ready to be renamed into place by [`Staged::commit`].
+pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<Staged, WriteError> {
+    let io = |source| WriteError::Io { path: path.to_owned(), source };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -43,13 +57,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Re
     set_mode(tmp.as_file(), mode).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
-    if overwrite {
-        tmp.persist(path).map_err(|e| io(e.error))?;
-    } else {
-        // Fails if the target appeared meanwhile, rather than replacing it.
-        tmp.persist_noclobber(path).map_err(|e| io(e.error))?;
+    Ok(Staged { tmp, path: path.to_owned() })
+}
+
+impl Staged {
+    /// Renames the file into place; without `overwrite`, fails if the target
+    /// exists (even if it appeared since [`stage`]) rather than replacing it.
+    pub fn commit(self, overwrite: bool) -> Result<(), WriteError> {
+        let Staged { tmp, path } = self;
+        let io = |source| WriteError::Io { path: path.clone(), source };
+        if overwrite {
+            tmp.persist(&path).map_err(|e| io(e.error))?;
+        } else if let Err(e) = tmp.persist_noclobber(&path) {
+            return Err(if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                WriteError::Exists { path: path.clone() }
+            } else {
+                io(e.error)
+            });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(unix)]

@@ -5,6 +5,9 @@
 //!
 //! - The tree is walked without following symlinks: a symlink is stored as
 //!   its target bytes (`readlink`), whatever it points to, dangling or not.
+//!   Entries are opened relative to their parent's descriptor with
+//!   `O_NOFOLLOW`, so an entry or a parent swapped for a symlink while the
+//!   tree is dumped is reported as changed, never followed.
 //! - Directory entries are sorted bytewise by name (Nix sorts them as byte
 //!   strings), so `A` < `_` < `a` < `a-b` < `a.b` < `a0` < `ab` < `ä`;
 //!   non-UTF-8 names are plain bytes.
@@ -27,7 +30,7 @@
 //! # Cost
 //!
 //! One pass over the tree; `readdir` gives the file types, so only regular
-//! files cost an `open` + `fstat`. File bodies stream through a 128 KiB
+//! files cost an `openat` + `fstat`. File bodies stream through a 128 KiB
 //! buffer; nothing holds more than one directory listing per level.
 //!
 //! # Unpacking safely
@@ -36,17 +39,21 @@
 //! empty, `.`, `..` or contain `/`, and whose entries are unique, so every
 //! created path is a fresh child of a directory this call created. Files are
 //! created with `O_CREAT | O_EXCL` (which also refuses an existing symlink),
-//! directories with `mkdir`, links with `symlink`: nothing already on disk is
-//! opened, followed or overwritten. The target must not exist, or be an empty
-//! directory (not a symlink to one). On any error, everything created is
-//! removed again. Concurrent writers inside the target are not defended
-//! against; unpack into a directory only you can write.
+//! directories with `mkdir`, links with `symlink`, each relative to its
+//! parent's descriptor (`openat` and friends), held open since the parent
+//! was made: nothing already on disk is opened, followed or overwritten, even
+//! if a directory is swapped for a symlink meanwhile. The target must not
+//! exist, or be an empty directory (not a symlink to one). On any error,
+//! everything created is removed again (by path: a concurrent writer inside
+//! the target can still confuse the cleanup; unpack into a directory only you
+//! can write).
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use provenix_formats::hash::{Hash, HashAlgo, Hasher};
@@ -191,10 +198,59 @@ impl Write for HashingSink {
     }
 }
 
-/// An open directory being dumped: its path and the entries still to write.
+/// What a directory entry is, as listed (it may change before it is opened).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Regular,
+    Directory,
+    Symlink,
+    /// `socket`, `FIFO`, ...: cannot be stored.
+    Unsupported(&'static str),
+}
+
+impl Kind {
+    fn of(file_type: fs::FileType) -> Kind {
+        if file_type.is_symlink() {
+            Kind::Symlink
+        } else if file_type.is_file() {
+            Kind::Regular
+        } else if file_type.is_dir() {
+            Kind::Directory
+        } else if file_type.is_fifo() {
+            Kind::Unsupported("FIFO")
+        } else if file_type.is_socket() {
+            Kind::Unsupported("socket")
+        } else if file_type.is_char_device() {
+            Kind::Unsupported("character device")
+        } else if file_type.is_block_device() {
+            Kind::Unsupported("block device")
+        } else {
+            Kind::Unsupported("file of unknown type")
+        }
+    }
+
+    fn of_raw(file_type: rustix::fs::FileType) -> Kind {
+        use rustix::fs::FileType as T;
+        match file_type {
+            T::Symlink => Kind::Symlink,
+            T::RegularFile => Kind::Regular,
+            T::Directory => Kind::Directory,
+            T::Fifo => Kind::Unsupported("FIFO"),
+            T::Socket => Kind::Unsupported("socket"),
+            T::CharacterDevice => Kind::Unsupported("character device"),
+            T::BlockDevice => Kind::Unsupported("block device"),
+            _ => Kind::Unsupported("file of unknown type"),
+        }
+    }
+}
+
+/// An open directory being dumped: its path (for errors), its descriptor
+/// (children are opened relative to it, so a parent swapped for a symlink
+/// meanwhile is never followed) and the entries still to write.
 struct Frame {
     path: PathBuf,
-    entries: std::vec::IntoIter<(std::ffi::OsString, fs::FileType)>,
+    dir: OwnedFd,
+    entries: std::vec::IntoIter<(std::ffi::OsString, Kind)>,
 }
 
 /// Emits the tree at `path` as the next node of `nar` (the root, or the node
@@ -202,16 +258,16 @@ struct Frame {
 pub fn dump_into<W: Write>(path: &Path, nar: &mut NarWriter<W>) -> Result<(), NarFsError> {
     let file_type = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?.file_type();
     let mut stack: Vec<Frame> = Vec::new();
-    if let Some(frame) = dump_node(path, file_type, nar)? {
+    if let Some(frame) = dump_node(rustix::fs::CWD, path.as_os_str(), path, Kind::of(file_type), nar)? {
         stack.push(frame);
     }
     while let Some(frame) = stack.last_mut() {
         match frame.entries.next() {
-            Some((name, file_type)) => {
+            Some((name, kind)) => {
                 let child = frame.path.join(&name);
                 nar.entry(name.as_bytes()).map_err(dump_err(&child))?;
-                if let Some(frame) = dump_node(&child, file_type, nar)? {
-                    stack.push(frame);
+                if let Some(next) = dump_node(frame.dir.as_fd(), &name, &child, kind, nar)? {
+                    stack.push(next);
                 }
             }
             None => {
@@ -223,48 +279,75 @@ pub fn dump_into<W: Write>(path: &Path, nar: &mut NarWriter<W>) -> Result<(), Na
     Ok(())
 }
 
-/// Writes one node; for a directory, writes its start and returns its frame.
+/// Maps the error of opening `path` without following a final symlink: a
+/// symlink (or a non-directory) where the listing said otherwise means the
+/// tree changed.
+fn open_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(rustix::io::Errno) -> NarFsError + 'a {
+    move |errno| match errno {
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => NarFsError::Changed { path: path.to_path_buf() },
+        other => io_err(op, path)(other.into()),
+    }
+}
+
+/// Writes the node `name` (relative to `at`, whose path is `path`'s parent)
+/// that was listed as `kind`; for a directory, writes its start and returns
+/// its frame. Never follows a symlink, even one swapped in after listing.
 fn dump_node<W: Write>(
+    at: BorrowedFd<'_>,
+    name: &OsStr,
     path: &Path,
-    file_type: fs::FileType,
+    kind: Kind,
     nar: &mut NarWriter<W>,
 ) -> Result<Option<Frame>, NarFsError> {
-    if file_type.is_symlink() {
-        let target = fs::read_link(path).map_err(io_err("reading symlink", path))?;
-        nar.symlink(target.as_os_str().as_bytes()).map_err(dump_err(path))?;
-        Ok(None)
-    } else if file_type.is_file() {
-        let file = File::open(path).map_err(io_err("opening", path))?;
-        let meta = file.metadata().map_err(io_err("reading metadata of", path))?;
-        if !meta.is_file() {
-            return Err(NarFsError::Changed { path: path.to_path_buf() });
+    use rustix::fs::{Mode, OFlags, openat};
+    match kind {
+        Kind::Symlink => {
+            let target = rustix::fs::readlinkat(at, name, Vec::new()).map_err(|errno| match errno {
+                rustix::io::Errno::INVAL => NarFsError::Changed { path: path.to_path_buf() },
+                other => io_err("reading symlink", path)(other.into()),
+            })?;
+            nar.symlink(target.as_bytes()).map_err(dump_err(path))?;
+            Ok(None)
         }
-        let executable = meta.mode() & 0o100 != 0;
-        nar.regular(executable, meta.len(), file).map_err(dump_err(path))?;
-        Ok(None)
-    } else if file_type.is_dir() {
-        let mut entries = Vec::new();
-        for entry in fs::read_dir(path).map_err(io_err("reading directory", path))? {
-            let entry = entry.map_err(io_err("reading directory", path))?;
-            let file_type = entry.file_type().map_err(io_err("reading metadata of", &entry.path()))?;
-            entries.push((entry.file_name(), file_type));
+        Kind::Regular => {
+            // NONBLOCK: a FIFO swapped in must not hang the open.
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+            let file = File::from(openat(at, name, flags, Mode::empty()).map_err(open_err("opening", path))?);
+            let meta = file.metadata().map_err(io_err("reading metadata of", path))?;
+            if !meta.is_file() {
+                return Err(NarFsError::Changed { path: path.to_path_buf() });
+            }
+            let executable = meta.mode() & 0o100 != 0;
+            nar.regular(executable, meta.len(), file).map_err(dump_err(path))?;
+            Ok(None)
         }
-        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        nar.begin_directory().map_err(dump_err(path))?;
-        Ok(Some(Frame { path: path.to_path_buf(), entries: entries.into_iter() }))
-    } else {
-        let kind = if file_type.is_fifo() {
-            "FIFO"
-        } else if file_type.is_socket() {
-            "socket"
-        } else if file_type.is_char_device() {
-            "character device"
-        } else if file_type.is_block_device() {
-            "block device"
-        } else {
-            "file of unknown type"
-        };
-        Err(NarFsError::UnsupportedType { path: path.to_path_buf(), kind })
+        Kind::Directory => {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let dir = openat(at, name, flags, Mode::empty()).map_err(open_err("reading directory", path))?;
+            let mut entries = Vec::new();
+            let listing = rustix::fs::Dir::read_from(&dir).map_err(|e| io_err("reading directory", path)(e.into()))?;
+            for entry in listing {
+                let entry = entry.map_err(|e| io_err("reading directory", path)(e.into()))?;
+                let child = OsStr::from_bytes(entry.file_name().to_bytes());
+                if child == "." || child == ".." {
+                    continue;
+                }
+                let kind = match entry.file_type() {
+                    rustix::fs::FileType::Unknown => {
+                        // Some file systems leave `d_type` unset.
+                        let stat = rustix::fs::statat(&dir, child, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                            .map_err(|e| io_err("reading metadata of", &path.join(child))(e.into()))?;
+                        Kind::of_raw(rustix::fs::FileType::from_raw_mode(stat.st_mode))
+                    }
+                    known => Kind::of_raw(known),
+                };
+                entries.push((child.to_os_string(), kind));
+            }
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            nar.begin_directory().map_err(dump_err(path))?;
+            Ok(Some(Frame { path: path.to_path_buf(), dir, entries: entries.into_iter() }))
+        }
+        Kind::Unsupported(kind) => Err(NarFsError::UnsupportedType { path: path.to_path_buf(), kind }),
     }
 }
 
@@ -275,6 +358,10 @@ fn dump_node<W: Write>(
 /// Pass a [`io::BufReader`] with a large buffer (e.g. 256 KiB) for speed:
 /// file contents are written in chunks of the input's buffer.
 pub fn unpack<R: BufRead>(input: R, dir: &Path) -> Result<NarSummary, NarFsError> {
+    // Drop trailing `/` and `.`: `lstat("link/")` follows the link, and so
+    // would every path built from it.
+    let dir: PathBuf = dir.components().collect();
+    let dir = dir.as_path();
     let preexisting = match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(io_err("reading metadata of", dir)(e)),
@@ -294,15 +381,32 @@ fn is_empty_dir(dir: &Path) -> Result<bool, NarFsError> {
 }
 
 /// The unpack proper; sets `created_root` once `dir` itself was created.
+///
+/// Every node is created relative to its parent directory's descriptor,
+/// held open since that directory was made, so a directory swapped for a
+/// symlink meanwhile is never written through.
 fn unpack_into<R: BufRead>(
     input: R,
     dir: &Path,
     preexisting: bool,
     created_root: &mut bool,
 ) -> Result<NarSummary, NarFsError> {
+    use rustix::fs::{Mode, OFlags, mkdirat, openat, symlinkat};
     let bad_nar = |source| NarFsError::Unpack { path: dir.to_path_buf(), source };
+    let errno = |op, path: &Path| {
+        let path = path.to_path_buf();
+        move |e: rustix::io::Errno| NarFsError::Io { op, path, source: e.into() }
+    };
+    let open_dir = |at: BorrowedFd<'_>, name: &OsStr, path: &Path| {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        openat(at, name, flags, Mode::empty()).map_err(errno("opening directory", path))
+    };
     let mut reader = NarReader::new(Tee::new(input, io::sink(), HashAlgo::Sha256));
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    // Open directories: their path (for errors) and descriptor.
+    let mut dirs: Vec<(PathBuf, OwnedFd)> = Vec::new();
+    // The node to create next: its name in the innermost open directory
+    // (the whole path, relative to the working directory, for the root).
+    let mut name = dir.as_os_str().to_os_string();
     let mut next = dir.to_path_buf();
     while let Some(event) = reader.next().map_err(bad_nar)? {
         let at_root = dirs.is_empty();
@@ -310,14 +414,13 @@ fn unpack_into<R: BufRead>(
             // An empty directory is there, but the NAR's root is no directory.
             return Err(NarFsError::TargetExists { path: dir.to_path_buf() });
         }
+        let at = dirs.last().map_or(rustix::fs::CWD, |(_, fd)| fd.as_fd());
         match event {
             NarEvent::Regular { executable, .. } => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o666)
-                    .open(&next)
-                    .map_err(io_err("creating", &next))?;
+                // EXCL also refuses an existing symlink.
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = openat(at, &name, flags, Mode::from_raw_mode(0o666)).map_err(errno("creating", &next))?;
+                let mut file = File::from(fd);
                 *created_root |= at_root;
                 reader.copy_contents(&mut file).map_err(|source| match source {
                     NarError::Io { source, .. } => io_err("writing", &next)(source),
@@ -330,20 +433,21 @@ fn unpack_into<R: BufRead>(
                 }
             }
             NarEvent::Symlink { target } => {
-                std::os::unix::fs::symlink(OsStr::from_bytes(target), &next)
-                    .map_err(io_err("creating symlink", &next))?;
+                symlinkat(OsStr::from_bytes(target), at, &name).map_err(errno("creating symlink", &next))?;
                 *created_root |= at_root;
             }
             NarEvent::DirectoryStart => {
                 if !(preexisting && at_root) {
-                    fs::create_dir(&next).map_err(io_err("creating directory", &next))?;
+                    mkdirat(at, &name, Mode::from_raw_mode(0o777)).map_err(errno("creating directory", &next))?;
                     *created_root |= at_root;
                 }
-                dirs.push(next.clone());
+                let fd = open_dir(at, &name, &next)?;
+                dirs.push((next.clone(), fd));
             }
-            NarEvent::Entry { name } => {
+            NarEvent::Entry { name: entry } => {
                 // Names are validated by the reader: no `/`, `.`, `..` or NUL.
-                next = dirs.last().map(|d| d.join(OsStr::from_bytes(name))).unwrap_or_default();
+                name = OsStr::from_bytes(entry).to_os_string();
+                next = dirs.last().map(|(d, _)| d.join(&name)).unwrap_or_default();
             }
             NarEvent::DirectoryEnd => {
                 dirs.pop();
@@ -430,6 +534,28 @@ mod tests {
         assert!(nar.len() < 200);
         let mut r = NarReader::new(&nar[..]);
         assert_eq!(r.next().unwrap(), Some(NarEvent::Symlink { target: target.as_os_str().as_bytes() }));
+    }
+
+    /// A directory entry listed as `kind` that is a symlink by the time it
+    /// is opened (swapped meanwhile): dumping it must not follow the link.
+    fn dump_swapped(kind: &str) -> Result<Option<Frame>, NarFsError> {
+        let t = tmp();
+        fs::create_dir(t.path().join("secret")).unwrap();
+        fs::write(t.path().join("secret/key"), b"private").unwrap();
+        let listed = if kind == "dir" { t.path().join("secret") } else { t.path().join("secret/key") };
+        let kind = Kind::of(fs::symlink_metadata(&listed).unwrap().file_type());
+        let link = t.path().join("link");
+        symlink(&listed, &link).unwrap();
+        let mut nar = NarWriter::new(Vec::new());
+        dump_node(rustix::fs::CWD, link.as_os_str(), &link, kind, &mut nar)
+    }
+
+    #[rstest]
+    #[case::directory("dir")]
+    #[case::regular_file("file")]
+    fn an_entry_swapped_for_a_symlink_is_not_followed(#[case] kind: &str) {
+        let err = dump_swapped(kind).err().expect("followed a symlink");
+        assert!(matches!(err, NarFsError::Changed { .. }), "{err}");
     }
 
     #[test]
@@ -530,6 +656,73 @@ mod tests {
         let err = unpack(&nar[..], &target).unwrap_err();
         assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
         assert!(fs::symlink_metadata(&target).is_ok(), "target removed");
+    }
+
+    #[test]
+    fn unpack_refuses_a_symlink_target_named_with_a_trailing_slash() {
+        // `lstat("link/")` follows the link, so the slash must not hide it.
+        let t = tmp();
+        sample_tree(&t.path().join("src"));
+        let nar = dump(&t.path().join("src"));
+        fs::create_dir(t.path().join("elsewhere")).unwrap();
+        symlink(t.path().join("elsewhere"), t.path().join("link")).unwrap();
+        let mut target = t.path().join("link").into_os_string();
+        target.push("/");
+        let err = unpack(&nar[..], Path::new(&target)).unwrap_err();
+        assert!(matches!(err, NarFsError::TargetExists { .. }), "{err}");
+        assert_eq!(fs::read_dir(t.path().join("elsewhere")).unwrap().count(), 0, "wrote through the link");
+        assert!(fs::symlink_metadata(t.path().join("link")).unwrap().file_type().is_symlink());
+    }
+
+    /// Input that runs `action` once the reader has consumed `at` bytes,
+    /// handing out one byte at a time so the moment is exact.
+    struct ActAt<'a, F: FnMut()> {
+        input: &'a [u8],
+        pos: usize,
+        at: usize,
+        action: Option<F>,
+    }
+
+    impl<F: FnMut()> Read for ActAt<'_, F> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.fill_buf()?.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl<F: FnMut()> BufRead for ActAt<'_, F> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.input[self.pos..(self.pos + 1).min(self.input.len())])
+        }
+        fn consume(&mut self, amt: usize) {
+            self.pos += amt;
+            if self.pos >= self.at {
+                if let Some(mut action) = self.action.take() {
+                    action();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unpack_does_not_follow_a_directory_swapped_for_a_symlink() {
+        let t = tmp();
+        fs::create_dir_all(t.path().join("src/d")).unwrap();
+        fs::write(t.path().join("src/d/zzfile"), b"x").unwrap();
+        let nar = dump(&t.path().join("src"));
+        fs::create_dir(t.path().join("outside")).unwrap();
+        let dst = t.path().join("dst");
+        // Once `dst/d` exists and its entry is being read, swap it for a link.
+        let at = nar.windows(6).position(|w| w == b"zzfile").unwrap();
+        let swap = || {
+            fs::rename(dst.join("d"), t.path().join("moved")).unwrap();
+            symlink(t.path().join("outside"), dst.join("d")).unwrap();
+        };
+        let input = ActAt { input: &nar, pos: 0, at, action: Some(swap) };
+        let _ = unpack(input, &dst);
+        assert_eq!(fs::read_dir(t.path().join("outside")).unwrap().count(), 0, "wrote through the link");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use provenix_formats::signature::SecretKey;
-use provenix_store::fs::write_atomic;
+use provenix_store::fs::{WriteError, stage};
 use serde::Serialize;
 
 use crate::cli::{Ctx, Outcome, print_json};
@@ -73,10 +73,22 @@ fn generate(args: &GenerateArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     getrandom::getrandom(&mut seed).context("reading randomness from the operating system")?;
     let secret = SecretKey::from_seed(&args.name, seed).with_context(|| format!("key name `{}`", args.name))?;
     let public = secret.to_public().to_string();
-    // Nix writes both files without a trailing newline.
-    write_atomic(&args.secret_out, secret.to_string().as_bytes(), 0o600, args.force)?;
-    if let Err(e) = write_atomic(&args.public_out, public.as_bytes(), 0o644, args.force) {
-        // Do not leave half a key pair behind.
+    if !args.force {
+        for path in [&args.secret_out, &args.public_out] {
+            if path.symlink_metadata().is_ok() {
+                return Err(WriteError::Exists { path: path.clone() }.into());
+            }
+        }
+    }
+    // Write both before either is put in place, so a failure (missing or
+    // read-only directory) leaves existing keys untouched. Nix writes both
+    // files without a trailing newline.
+    let secret_file = stage(&args.secret_out, secret.to_string().as_bytes(), 0o600)?;
+    let public_file = stage(&args.public_out, public.as_bytes(), 0o644)?;
+    secret_file.commit(args.force)?;
+    if let Err(e) = public_file.commit(args.force) {
+        // Do not leave half a key pair behind (a replaced secret is gone
+        // anyway; this needs the rename of a staged file to fail).
         let _ = std::fs::remove_file(&args.secret_out);
         return Err(e.into());
     }

@@ -207,7 +207,8 @@ fn check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 fn unpack(args: &UnpackArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let input = open_input(&args.file)?;
     let summary = fsnar::unpack(input, &args.dir)
-        .with_context(|| format!("unpacking {} into {}", args.file.display(), args.dir.display()))?;
+        // The library's error names the target directory; add only the NAR.
+        .with_context(|| format!("NAR {}", args.file.display()))?;
     if ctx.json {
         print_json(&serde_json::json!({
             "file": args.file.display().to_string(),
