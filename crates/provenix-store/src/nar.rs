@@ -160,9 +160,17 @@ pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsE
     if !meta.is_file() {
         return Err(NarFsError::NotRegularFile { path: path.to_path_buf() });
     }
-    let mut file = File::open(path).map_err(io_err("opening", path))?;
+    // NOFOLLOW and NONBLOCK: a symlink or FIFO swapped in after the check
+    // must neither be followed nor hang the open; the inode check below
+    // then refuses it.
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path)
+    }
+    .map_err(io_err("opening", path))?;
     let opened = file.metadata().map_err(io_err("reading metadata of", path))?;
-    if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+    if !opened.is_file() || (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
         return Err(NarFsError::Changed { path: path.to_path_buf() });
     }
     let mut hasher = Hasher::new(algo);
@@ -594,10 +602,12 @@ mod tests {
     }
 
     #[test]
-    fn flat_hash_refuses_directories_and_symlinks() {
+    fn flat_hash_refuses_directories_symlinks_and_fifos() {
         let t = tmp();
         symlink("/etc/hostname", t.path().join("l")).unwrap();
-        for p in [t.path().to_path_buf(), t.path().join("l")] {
+        rustix::fs::mknodat(rustix::fs::CWD, t.path().join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0)
+            .unwrap();
+        for p in [t.path().to_path_buf(), t.path().join("l"), t.path().join("fifo")] {
             assert!(matches!(hash_file_flat(&p, HashAlgo::Sha256), Err(NarFsError::NotRegularFile { .. })));
         }
     }
