@@ -10,7 +10,7 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum StoreError {
     /// A path that is not a valid store path of this store.
-    #[error("`{path}` is not a store path")]
+    #[error("not a store path")] // the source names the path
     NotStorePath {
         /// The path as given.
         path: String,
