@@ -59,7 +59,7 @@ use std::io::{self, BufRead, Write};
 use thiserror::Error;
 
 use crate::hash::{Hash, HashAlgo, Hasher};
-use crate::nar::wire::{WireError, WireErrorKind, WireReader, put_string, put_u64};
+use crate::nar::wire::{WireError, WireErrorKind, WireProblem, WireReader, put_string, put_u64};
 use crate::nar::{self, NarError, NarSummary, NarWriter};
 use crate::store_path::{HASH_CHARS, MAX_NAME_LEN, StoreDir, StorePath, StorePathError};
 
@@ -88,28 +88,9 @@ pub struct ExportEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ExportProblem {
-    /// The input ended early.
-    #[error("input ends inside {what}")]
-    Truncated {
-        /// What was being read.
-        what: &'static str,
-    },
-    /// A padding byte is not zero.
-    #[error("non-zero padding after {what}")]
-    NonZeroPadding {
-        /// What the padding follows.
-        what: &'static str,
-    },
-    /// A string is longer than its limit.
-    #[error("{what} of {len} bytes is longer than the limit of {max}")]
-    TooLong {
-        /// What the string is.
-        what: &'static str,
-        /// Its claimed length.
-        len: u64,
-        /// The limit.
-        max: u64,
-    },
+    /// A malformed primitive: truncation, non-zero padding, over-long string.
+    #[error(transparent)]
+    Wire(#[from] WireProblem),
     /// The number before a path is neither 1 nor 0.
     #[error("expected 1 (a path follows) or 0 (end of stream), found {found}")]
     BadMarker {
@@ -214,9 +195,7 @@ impl From<WireError> for ExportError {
     fn from(e: WireError) -> ExportError {
         let offset = e.offset;
         let problem = match e.kind {
-            WireErrorKind::Truncated { what } => ExportProblem::Truncated { what },
-            WireErrorKind::NonZeroPadding { what } => ExportProblem::NonZeroPadding { what },
-            WireErrorKind::TooLong { what, len, max } => ExportProblem::TooLong { what, len, max },
+            WireErrorKind::Problem(problem) => ExportProblem::Wire(problem),
             WireErrorKind::Io(source) => return ExportError::Io { offset, source },
         };
         ExportError::Invalid { offset, problem }

@@ -493,6 +493,7 @@ fn remove_created(dir: &Path, preexisting: bool) {
 mod tests {
     use std::os::unix::fs::symlink;
 
+    use provenix_formats::nar::wire::WireProblem;
     use provenix_formats::nar::{self, NarProblem};
     use rstest::rstest;
 
@@ -760,7 +761,7 @@ mod tests {
         }
         let err = unpack(&nar[..], &dst).unwrap_err();
         assert!(
-            matches!(&err, NarFsError::Unpack { source, .. } if matches!(source.problem(), Some(NarProblem::Truncated { .. }))),
+            matches!(&err, NarFsError::Unpack { source, .. } if matches!(source.problem(), Some(NarProblem::Wire(WireProblem::Truncated { .. })))),
             "{err}"
         );
         if existing {

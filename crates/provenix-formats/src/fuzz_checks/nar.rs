@@ -26,7 +26,10 @@ pub fn nar(data: &[u8]) {
         }
         (Err(e), Err(v)) => {
             assert_eq!(e.to_string(), v.to_string(), "pull parse and validate disagree");
-            assert!(e.offset() <= data.len() as u64 || matches!(e.problem(), Some(nar::NarProblem::TooLong { .. })));
+            assert!(
+                e.offset() <= data.len() as u64
+                    || matches!(e.problem(), Some(nar::NarProblem::Wire(nar::wire::WireProblem::TooLong { .. })))
+            );
         }
         (r, v) => panic!("render {:?} but validate {:?}", r.map(|b| b.len()), v),
     }

@@ -89,7 +89,7 @@ pub mod wire;
 mod writer;
 
 pub use reader::{Contents, NarReader};
-use wire::{WireError, WireErrorKind};
+use wire::{WireError, WireErrorKind, WireProblem};
 pub use writer::NarWriter;
 
 /// Longest entry name, in bytes (Linux `NAME_MAX`).
@@ -138,28 +138,9 @@ pub enum NarEvent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum NarProblem {
-    /// The input ended early.
-    #[error("input ends inside {what}")]
-    Truncated {
-        /// What was being read.
-        what: &'static str,
-    },
-    /// A padding byte is not zero.
-    #[error("non-zero padding after {what}")]
-    NonZeroPadding {
-        /// What the padding follows.
-        what: &'static str,
-    },
-    /// A string is longer than its limit.
-    #[error("{what} of {len} bytes is longer than the limit of {max}")]
-    TooLong {
-        /// What the string is.
-        what: &'static str,
-        /// Its claimed length.
-        len: u64,
-        /// The limit.
-        max: u64,
-    },
+    /// A malformed primitive: truncation, non-zero padding, over-long string.
+    #[error(transparent)]
+    Wire(#[from] WireProblem),
     /// The first string is not `nix-archive-1`.
     #[error("not a NAR: expected `nix-archive-1`, found {found}")]
     BadMagic {
@@ -296,9 +277,7 @@ impl From<WireError> for NarError {
     fn from(e: WireError) -> NarError {
         let offset = e.offset;
         let problem = match e.kind {
-            WireErrorKind::Truncated { what } => NarProblem::Truncated { what },
-            WireErrorKind::NonZeroPadding { what } => NarProblem::NonZeroPadding { what },
-            WireErrorKind::TooLong { what, len, max } => NarProblem::TooLong { what, len, max },
+            WireErrorKind::Problem(problem) => NarProblem::Wire(problem),
             WireErrorKind::Io(source) => return NarError::Io { offset, source },
         };
         NarError::Invalid { offset, problem }
@@ -325,7 +304,11 @@ pub fn check_name(name: &[u8]) -> Result<(), NarProblem> {
     } else if name.contains(&0) {
         "contains NUL"
     } else if name.len() > MAX_NAME_LEN {
-        return Err(NarProblem::TooLong { what: "entry name", len: name.len() as u64, max: MAX_NAME_LEN as u64 });
+        return Err(NarProblem::Wire(WireProblem::TooLong {
+            what: "entry name",
+            len: name.len() as u64,
+            max: MAX_NAME_LEN as u64,
+        }));
     } else {
         return Ok(());
     };
@@ -348,7 +331,11 @@ pub fn check_target(target: &[u8]) -> Result<(), NarProblem> {
     if target.is_empty() {
         Err(NarProblem::EmptyTarget)
     } else if target.len() > MAX_TARGET_LEN {
-        Err(NarProblem::TooLong { what: "symlink target", len: target.len() as u64, max: MAX_TARGET_LEN as u64 })
+        Err(NarProblem::Wire(WireProblem::TooLong {
+            what: "symlink target",
+            len: target.len() as u64,
+            max: MAX_TARGET_LEN as u64,
+        }))
     } else if target.contains(&0) {
         Err(NarProblem::TargetNul)
     } else {

@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 
-use super::wire::WireReader;
+use super::wire::{WireProblem, WireReader};
 use super::{
     MAX_DEPTH, MAX_TARGET_LEN, MAX_TOKEN_LEN, NAR_MAGIC, NarError, NarEvent, NarProblem, check_name, check_order,
     check_target, show_bytes,
@@ -351,7 +351,7 @@ impl<R: BufRead> NarReader<R> {
     }
 
     fn truncated_contents(&self) -> NarError {
-        NarError::invalid(self.offset(), NarProblem::Truncated { what: "file contents" })
+        NarError::invalid(self.offset(), NarProblem::Wire(WireProblem::Truncated { what: "file contents" }))
     }
 }
 

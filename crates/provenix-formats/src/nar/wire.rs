@@ -55,9 +55,9 @@ pub fn write_padding<W: Write>(out: &mut W, len: u64) -> io::Result<()> {
 }
 
 /// What went wrong reading a primitive.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum WireErrorKind {
+pub enum WireProblem {
     /// The input ended early.
     #[error("input ends inside {what}")]
     Truncated {
@@ -80,6 +80,15 @@ pub enum WireErrorKind {
         /// The limit.
         max: u64,
     },
+}
+
+/// What went wrong reading a primitive: malformed bytes or I/O.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WireErrorKind {
+    /// The bytes are malformed.
+    #[error(transparent)]
+    Problem(#[from] WireProblem),
     /// The underlying reader failed.
     #[error("I/O error")]
     Io(#[source] io::Error),
@@ -154,7 +163,7 @@ impl<R: BufRead> WireReader<R> {
         while done < buf.len() {
             let avail = self.peek()?;
             if avail.is_empty() {
-                return Err(self.err(WireErrorKind::Truncated { what }));
+                return Err(self.err(WireErrorKind::Problem(WireProblem::Truncated { what })));
             }
             let rest = buf.get_mut(done..).unwrap_or_default();
             let n = rest.len().min(avail.len());
@@ -181,20 +190,26 @@ impl<R: BufRead> WireReader<R> {
         let start = self.offset;
         self.read_exact(pad, what)?;
         if pad.iter().any(|&b| b != 0) {
-            return Err(WireError { offset: start, kind: WireErrorKind::NonZeroPadding { what } });
+            return Err(WireError {
+                offset: start,
+                kind: WireErrorKind::Problem(WireProblem::NonZeroPadding { what }),
+            });
         }
         Ok(())
     }
 
     /// Reads a string of at most `buf.len()` bytes into `buf`; returns its
-    /// bytes. A longer length is [`WireErrorKind::TooLong`], reported at the
+    /// bytes. A longer length is [`WireProblem::TooLong`], reported at the
     /// length field, before anything past it is read.
     pub fn read_string_into<'b>(&mut self, buf: &'b mut [u8], what: &'static str) -> Result<&'b [u8], WireError> {
         let start = self.offset;
         let len = self.read_u64(what)?;
         let max = buf.len() as u64;
         let Some(dst) = usize::try_from(len).ok().filter(|_| len <= max).and_then(|n| buf.get_mut(..n)) else {
-            return Err(WireError { offset: start, kind: WireErrorKind::TooLong { what, len, max } });
+            return Err(WireError {
+                offset: start,
+                kind: WireErrorKind::Problem(WireProblem::TooLong { what, len, max }),
+            });
         };
         self.read_exact(dst, what)?;
         self.read_padding(len, what)?;
@@ -207,7 +222,10 @@ impl<R: BufRead> WireReader<R> {
         let start = self.offset;
         let len = self.read_u64(what)?;
         let Some(n) = usize::try_from(len).ok().filter(|&n| n <= max) else {
-            return Err(WireError { offset: start, kind: WireErrorKind::TooLong { what, len, max: max as u64 } });
+            return Err(WireError {
+                offset: start,
+                kind: WireErrorKind::Problem(WireProblem::TooLong { what, len, max: max as u64 }),
+            });
         };
         out.clear();
         out.resize(n, 0);
@@ -220,7 +238,7 @@ impl<R: BufRead> WireReader<R> {
         while n > 0 {
             let avail = self.peek()?.len();
             if avail == 0 {
-                return Err(self.err(WireErrorKind::Truncated { what }));
+                return Err(self.err(WireErrorKind::Problem(WireProblem::Truncated { what })));
             }
             let step = usize::try_from(n).unwrap_or(usize::MAX).min(avail);
             self.advance(step);
@@ -286,7 +304,10 @@ mod tests {
         let mut r = WireReader::new(&buf[..], 0);
         let err = r.read_string(&mut Vec::new(), 10, "name").unwrap_err();
         assert_eq!(err.offset, 0);
-        assert!(matches!(err.kind, WireErrorKind::TooLong { len: u64::MAX, max: 10, .. }), "{err}");
+        assert!(
+            matches!(err.kind, WireErrorKind::Problem(WireProblem::TooLong { len: u64::MAX, max: 10, .. })),
+            "{err}"
+        );
     }
 
     #[test]
@@ -295,7 +316,7 @@ mod tests {
         let mut r = WireReader::new(&buf[..], 0);
         let err = r.read_string(&mut Vec::new(), 10, "name").unwrap_err();
         assert_eq!(err.offset, 9);
-        assert!(matches!(err.kind, WireErrorKind::NonZeroPadding { .. }));
+        assert!(matches!(err.kind, WireErrorKind::Problem(WireProblem::NonZeroPadding { .. })));
     }
 
     #[test]
@@ -304,6 +325,6 @@ mod tests {
         let mut r = WireReader::new(&buf[..], 0);
         let err = r.read_string(&mut Vec::new(), 10, "name").unwrap_err();
         assert_eq!(err.offset, 9);
-        assert!(matches!(err.kind, WireErrorKind::Truncated { what: "name" }));
+        assert!(matches!(err.kind, WireErrorKind::Problem(WireProblem::Truncated { what: "name" })));
     }
 }
