@@ -704,15 +704,7 @@ mod tests {
     }
 
     fn error_chain(stream: &[u8]) -> String {
-        let err = read_entries(stream, &StoreDir::default()).unwrap_err();
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
+        provenix_testkit::error_chain(&read_entries(stream, &StoreDir::default()).unwrap_err())
     }
 
     #[rstest]

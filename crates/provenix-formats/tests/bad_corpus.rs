@@ -19,18 +19,7 @@ use provenix_formats::nar;
 use provenix_formats::narinfo::NarInfo;
 use provenix_formats::signature::{PublicKey, SecretKey, Signature};
 use provenix_formats::store_path::StoreDir;
-
-/// The error and its sources, as binaries print them with `{:#}`.
-fn chain(err: &dyn Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+use provenix_testkit::error_chain;
 
 /// Runs `parse` on every file of `tests/data/bad/<format>`.
 fn check_corpus<T: Debug, E: Error>(format: &str, min: usize, parse: impl Fn(&str, &[u8]) -> Result<T, E>) {
@@ -49,7 +38,7 @@ fn check_corpus<T: Debug, E: Error>(format: &str, min: usize, parse: impl Fn(&st
         let err = match catch_unwind(AssertUnwindSafe(|| parse(file, &data))) {
             Err(_) => panic!("{format}/{file}: the parser panicked"),
             Ok(Ok(value)) => panic!("{format}/{file}: accepted ({why}): {value:?}"),
-            Ok(Err(err)) => chain(&err),
+            Ok(Err(err)) => error_chain(&err),
         };
         assert!(err.contains(expected), "{format}/{file}: error `{err}` lacks `{expected}`");
     }

@@ -11,7 +11,7 @@ use provenix_formats::hash::HashAlgo;
 use provenix_formats::narinfo::NarInfo;
 use provenix_formats::signature::{PublicKey, SecretKey, TrustedKeys};
 use provenix_formats::store_path::{ContentAddressMethod, StoreDir};
-use provenix_testkit::NixHarness;
+use provenix_testkit::{NixHarness, copy_into_fresh_store, narinfo_files};
 
 /// A content-addressed path from `nix-store --add`: no references, no deriver, a `CA` field.
 fn add_file(h: &NixHarness) -> String {
@@ -25,40 +25,11 @@ fn nix_key(h: &NixHarness, name: &str) -> (PathBuf, PublicKey) {
     (sec, PublicKey::parse(&std::fs::read_to_string(public).unwrap()).unwrap())
 }
 
-fn narinfo_files(cache: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn copy_to_cache(h: &NixHarness, cache: &Path, query: &str, paths: &[&str]) {
     let to = format!("file://{}{query}", cache.display());
     let mut args = vec!["copy", "--to", &to];
     args.extend(paths);
     h.nix(args);
-}
-
-/// `nix copy --from file://CACHE PATH` into a fresh store with `require-sigs`; Nix's stderr on failure.
-fn copy_into_fresh_store(cache: &Path, trusted: &str, path: &str) -> Result<(), String> {
-    let fresh = NixHarness::new().unwrap();
-    let from = format!("file://{}", cache.display());
-    let out = fresh.try_nix([
-        "copy",
-        "--option",
-        "require-sigs",
-        "true",
-        "--option",
-        "trusted-public-keys",
-        trusted,
-        "--from",
-        &from,
-        path,
-    ]);
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
 #[test]

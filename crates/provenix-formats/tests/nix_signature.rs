@@ -11,7 +11,7 @@ use provenix_formats::hash::Hash;
 use provenix_formats::narinfo::{self, NarInfo};
 use provenix_formats::signature::{PublicKey, SecretKey, Signature, SignatureStatus, TrustedKeys};
 use provenix_formats::store_path::{StoreDir, StorePath};
-use provenix_testkit::{NixHarness, copy_tree};
+use provenix_testkit::{NixHarness, copy_into_fresh_store, copy_tree, narinfo_files};
 
 fn nix_key(h: &NixHarness, name: &str) -> (PathBuf, PathBuf) {
     let (sec, public) = h.generate_key(name);
@@ -126,17 +126,6 @@ fn signatures_from_nix_store_sign_verify_over_our_fingerprint_of_path_info() {
     }
 }
 
-/// The narinfo files of a `file://` cache, by file name.
-fn narinfo_files(cache: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Rewrites each narinfo of `cache` through `edit(file name, parsed narinfo) -> new text`.
 fn rewrite_narinfos(cache: &Path, mut edit: impl FnMut(&str, NarInfo<'_>) -> String) {
     for file in narinfo_files(cache) {
@@ -145,27 +134,6 @@ fn rewrite_narinfos(cache: &Path, mut edit: impl FnMut(&str, NarInfo<'_>) -> Str
         let text = edit(file.file_name().unwrap().to_str().unwrap(), info);
         std::fs::write(&file, text).unwrap();
     }
-}
-
-/// `nix copy --from file://CACHE PATH` into a fresh store with `require-sigs`
-/// and only `trusted` as trusted key. Returns the fresh store (if the copy
-/// succeeded) or Nix's stderr.
-fn copy_into_fresh_store(cache: &Path, trusted: &str, path: &str) -> Result<NixHarness, String> {
-    let fresh = NixHarness::new().unwrap();
-    let from = format!("file://{}", cache.display());
-    let out = fresh.try_nix([
-        "copy",
-        "--option",
-        "require-sigs",
-        "true",
-        "--option",
-        "trusted-public-keys",
-        trusted,
-        "--from",
-        &from,
-        path,
-    ]);
-    if out.status.success() { Ok(fresh) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
 #[test]

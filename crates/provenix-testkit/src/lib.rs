@@ -246,3 +246,47 @@ impl NixHarness {
         (sec, public)
     }
 }
+
+/// The `.narinfo` files of a `file://` binary cache directory, sorted.
+pub fn narinfo_files(cache: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
+        .expect("read cache dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "narinfo"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `nix copy --from file://CACHE PATH` into a fresh throwaway store with
+/// `require-sigs` and only `trusted` as trusted key. Returns the fresh store
+/// if Nix accepted the copy, else Nix's stderr.
+pub fn copy_into_fresh_store(cache: &Path, trusted: &str, path: &str) -> Result<NixHarness, String> {
+    let fresh = NixHarness::new().expect("Nix is installed (checked by the caller's harness)");
+    let from = format!("file://{}", cache.display());
+    let out = fresh.try_nix([
+        "copy",
+        "--option",
+        "require-sigs",
+        "true",
+        "--option",
+        "trusted-public-keys",
+        trusted,
+        "--from",
+        &from,
+        path,
+    ]);
+    if out.status.success() { Ok(fresh) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+/// An error and its sources joined with `: `, as binaries print them with `{:#}`.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

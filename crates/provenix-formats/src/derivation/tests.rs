@@ -298,20 +298,8 @@ fn drv_with(outputs: &str, inputs: &str, srcs: &str, platform: &str, args: &str,
 )]
 fn rejects_what_nix_would_never_write(#[case] input: Vec<u8>, #[case] expected: &str) {
     let err = Derivation::parse(&input, &dir()).unwrap_err();
-    let text = error_chain(&err);
+    let text = provenix_testkit::error_chain(&err);
     assert!(text.contains(expected), "`{text}` lacks `{expected}`");
-}
-
-/// The error and its sources, as `{:#}` prints them in binaries.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[test]

@@ -13,3 +13,16 @@ pub mod nar;
 pub mod narinfo;
 pub mod signature;
 pub mod store_path;
+
+/// The committed seeds of fuzz target `target` whose names end in `.ext`, sorted.
+#[cfg(test)]
+fn seed_files(target: &str, ext: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds").join(target);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    out.sort();
+    out
+}
