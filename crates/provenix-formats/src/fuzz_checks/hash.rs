@@ -33,19 +33,3 @@ pub fn hash(data: &[u8]) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_seeds_pass_the_hash_body() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/hash");
-        let mut n = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            hash(&std::fs::read(entry.unwrap().path()).unwrap());
-            n += 1;
-        }
-        assert!(n >= 3);
-    }
-}
