@@ -234,7 +234,7 @@ const SHARDS: usize = 16;
 
 /// Store path to number, sharded by hash.
 #[derive(Debug, Clone)]
-struct PathIndex {
+pub(crate) struct PathIndex {
     hasher: foldhash::fast::RandomState,
     shards: Vec<PathMap<u32>>,
 }
@@ -245,7 +245,7 @@ impl PathIndex {
         (hasher.hash_one(path) % SHARDS as u64) as usize
     }
 
-    fn get(&self, path: &StorePath) -> Option<u32> {
+    pub(crate) fn get(&self, path: &StorePath) -> Option<u32> {
         self.shards.get(Self::shard_of(&self.hasher, path))?.get(path).copied()
     }
 }
@@ -288,17 +288,20 @@ impl SharedIndex {
     }
 }
 
-/// The `.drv` closure's graph: paths sorted, inputs, topological order.
+/// The `.drv` closure's graph: paths sorted, inputs, topological order, the
+/// roots it was loaded from. Queries and why-chains are in [`crate::graph`].
 #[derive(Debug, Clone)]
-struct Graph {
-    paths: Vec<StorePath>,
+pub struct DrvGraph {
+    pub(crate) paths: Vec<StorePath>,
     /// Node (rank) of each path.
-    index: PathIndex,
+    pub(crate) index: PathIndex,
     /// Inputs of node `i` within the closure, sorted and deduplicated:
     /// `input_ids[input_start[i]..input_start[i + 1]]`.
-    input_start: Vec<usize>,
-    input_ids: Vec<NodeId>,
-    order: Vec<NodeId>,
+    pub(crate) input_start: Vec<usize>,
+    pub(crate) input_ids: Vec<NodeId>,
+    pub(crate) order: Vec<NodeId>,
+    /// The roots, in the order given, each once.
+    pub(crate) roots: Vec<NodeId>,
 }
 
 /// What a parse task sends back for its batch of files.
@@ -356,7 +359,7 @@ fn walk<W: Send>(
     store: &Store,
     roots: &[StorePath],
     keep: impl Fn(&StorePath, Derivation) -> W + Sync,
-) -> Result<(Graph, Vec<W>), DrvError> {
+) -> Result<(DrvGraph, Vec<W>), DrvError> {
     /// Files read per parse task: enough to amortise spawning, few enough
     /// to start the workers early.
     const BATCH: usize = 32;
@@ -406,7 +409,7 @@ fn walk<W: Send>(
         }
     });
     let n = shared.next.load(Ordering::Relaxed) as usize;
-    let (graph, values) = state.assemble(n, shared.into_index())?;
+    let (graph, values) = state.assemble(n, shared.into_index(), roots)?;
     tracing::debug!(derivations = graph.paths.len(), "loaded .drv closure");
     Ok((graph, values))
 }
@@ -470,7 +473,7 @@ impl<W> WalkState<W> {
 
     /// Sorts by path, renumbers paths and edges by rank and computes the
     /// topological order; or reports the failure with the smallest path.
-    fn assemble(self, n: usize, mut index: PathIndex) -> Result<(Graph, Vec<W>), DrvError> {
+    fn assemble(self, n: usize, mut index: PathIndex, roots: &[StorePath]) -> Result<(DrvGraph, Vec<W>), DrvError> {
         let WalkState { paths, values, edges, targets, failures, .. } = self;
         if let Some((_, err)) = failures.into_iter().min_by(|a, b| a.0.cmp(&b.0)) {
             return Err(err);
@@ -517,15 +520,27 @@ impl<W> WalkState<W> {
                 sorted_values.push(value);
             }
         }
-        let mut graph = Graph { paths: sorted_paths, index, input_start, input_ids, order: Vec::new() };
+        let mut root_ids: Vec<NodeId> = Vec::with_capacity(roots.len());
+        let mut is_root = vec![false; n];
+        for root in roots {
+            if let Some(k) = index.get(root)
+                && let Some(seen) = is_root.get_mut(k as usize)
+                && !*seen
+            {
+                *seen = true;
+                root_ids.push(NodeId(k));
+            }
+        }
+        let mut graph =
+            DrvGraph { paths: sorted_paths, index, input_start, input_ids, order: Vec::new(), roots: root_ids };
         graph.order = graph.topological_order()?;
         Ok((graph, sorted_values))
     }
 }
 
-impl Graph {
+impl DrvGraph {
     /// The inputs of node `i`.
-    fn inputs_of(&self, i: usize) -> &[NodeId] {
+    pub(crate) fn inputs_of(&self, i: usize) -> &[NodeId] {
         let start = self.input_start.get(i).copied().unwrap_or(0);
         let end = self.input_start.get(i + 1).copied().unwrap_or(start);
         self.input_ids.get(start..end).unwrap_or_default()
@@ -588,7 +603,7 @@ impl Graph {
 #[derive(Debug, Clone)]
 pub struct DrvClosure {
     store: Store,
-    graph: Graph,
+    graph: DrvGraph,
     drvs: Vec<Derivation>,
 }
 
@@ -621,6 +636,26 @@ impl DrvClosure {
     ) -> Result<Vec<(StorePath, T)>, DrvError> {
         let (graph, values) = walk(store, roots, f)?;
         Ok(graph.paths.into_iter().zip(values).collect())
+    }
+
+    /// Like [`DrvClosure::load_mapped`], but returns the graph too, with the
+    /// values indexed by [`NodeId`].
+    pub fn load_graph_mapped<T: Send>(
+        store: &Store,
+        roots: &[StorePath],
+        f: impl Fn(&StorePath, Derivation) -> T + Sync,
+    ) -> Result<(DrvGraph, Vec<T>), DrvError> {
+        walk(store, roots, f)
+    }
+
+    /// The graph: inputs, order, roots and why-chains.
+    pub fn graph(&self) -> &DrvGraph {
+        &self.graph
+    }
+
+    /// The derivation of a node.
+    pub fn derivation(&self, id: NodeId) -> Option<&Derivation> {
+        self.drvs.get(id.index())
     }
 
     /// Number of derivations.
@@ -748,7 +783,7 @@ impl DrvClosure {
     }
 }
 
-fn node_id(i: usize) -> NodeId {
+pub(crate) fn node_id(i: usize) -> NodeId {
     NodeId(seq(i))
 }
 

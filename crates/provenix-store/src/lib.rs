@@ -7,6 +7,7 @@
 
 pub mod drv;
 pub mod fs;
+pub mod graph;
 pub mod nar;
 pub mod store;
 
