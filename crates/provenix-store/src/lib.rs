@@ -9,6 +9,8 @@ pub mod drv;
 pub mod fs;
 pub mod graph;
 pub mod nar;
+pub mod nix;
+pub mod roots;
 pub mod store;
 
 pub use store::{Store, StoreError};

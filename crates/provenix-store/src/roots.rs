@@ -1,0 +1,326 @@
+//! What a user names as a root, resolved to `.drv` paths.
+//!
+//! A root argument is, tried in this order:
+//!
+//! 1. a flake reference: it contains `#`, starts with a flake URL scheme
+//!    (`path:`, `git+…:`, `github:`, `gitlab:`, `sourcehut:`, `tarball+…:`,
+//!    `file+…:`, `flake:`), or is a directory holding `flake.nix`; evaluated
+//!    with `nix path-info --derivation`;
+//! 2. a Nix file (an existing file, or a directory holding `default.nix`):
+//!    evaluated with `nix-instantiate`, with the `-A` attributes if any;
+//! 3. a store path, given logically (`/nix/store/…`), physically under the
+//!    store root, or through symlinks such as `result` (followed one link at a
+//!    time, at most [`MAX_LINKS`], and only until the target is in the store,
+//!    because with a store root the target names a logical path that does not
+//!    exist on this machine). A file inside a store path stands for the store
+//!    path. A `.drv` is its own root; an output path's deriver comes from the
+//!    lookup the caller gives (the Nix database, or `nix-store -qd`).
+
+use std::path::{Path, PathBuf};
+
+use provenix_formats::store_path::StorePath;
+use thiserror::Error;
+
+use crate::nix::{Nix, NixError};
+use crate::store::Store;
+
+/// Symlinks followed from a root argument before giving up.
+pub const MAX_LINKS: usize = 40;
+
+/// Errors from resolving roots.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RootError {
+    /// Evaluating a Nix file or flake failed.
+    #[error("evaluating root `{arg}`")]
+    Eval {
+        /// The argument.
+        arg: String,
+        /// Why.
+        #[source]
+        source: NixError,
+    },
+    /// Evaluation gave no derivation.
+    #[error("root `{arg}` evaluates to no derivation")]
+    Empty {
+        /// The argument.
+        arg: String,
+    },
+    /// The argument is none of the accepted forms.
+    #[error(
+        "root `{arg}` is not a .drv or output path in the store {store}, a Nix file, or a flake reference"
+    )]
+    NotARoot {
+        /// The argument.
+        arg: String,
+        /// The store directory.
+        store: String,
+    },
+    /// Following symlinks failed or went on too long.
+    #[error("following symlinks from root `{arg}`")]
+    Link {
+        /// The argument.
+        arg: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is not in the store (not on disk under the store root).
+    #[error("root `{arg}`: {} does not exist", physical.display())]
+    Missing {
+        /// The argument.
+        arg: String,
+        /// Where it was looked for.
+        physical: PathBuf,
+    },
+    /// No deriver is known for an output path.
+    #[error("root `{arg}`: no deriver is known for {path} (was it added or substituted without one?); name its .drv instead")]
+    NoDeriver {
+        /// The argument.
+        arg: String,
+        /// The output path.
+        path: String,
+    },
+    /// The deriver lookup failed.
+    #[error("root `{arg}`: looking up the deriver of {path}")]
+    Deriver {
+        /// The argument.
+        arg: String,
+        /// The output path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The deriver recorded for an output is not in the store.
+    #[error("root `{arg}`: the deriver {deriver} of {path} is not in the store ({} is missing)", physical.display())]
+    DeriverMissing {
+        /// The argument.
+        arg: String,
+        /// The output path.
+        path: String,
+        /// The deriver.
+        deriver: String,
+        /// Where it was looked for.
+        physical: PathBuf,
+    },
+}
+
+/// How a root was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSource {
+    /// A `.drv` path.
+    Derivation,
+    /// An output path, with its deriver from the lookup.
+    Output(StorePath),
+    /// A Nix file, evaluated.
+    NixFile,
+    /// A flake reference, evaluated.
+    Flake,
+}
+
+/// One resolved root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// The argument as given.
+    pub arg: String,
+    /// How it was given.
+    pub source: RootSource,
+    /// The `.drv` path.
+    pub drv: StorePath,
+}
+
+/// Options for evaluating roots.
+#[derive(Debug, Clone, Default)]
+pub struct RootOptions {
+    /// `-A` attributes for Nix files.
+    pub attrs: Vec<String>,
+}
+
+/// A deriver lookup: `Ok(None)` when none is known.
+pub type DeriverLookup<'a> =
+    dyn Fn(&StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> + 'a;
+
+/// Resolves each argument to its `.drv` paths, in order.
+pub fn resolve(
+    store: &Store,
+    args: &[String],
+    options: &RootOptions,
+    deriver: &DeriverLookup<'_>,
+) -> Result<Vec<Root>, RootError> {
+    let mut roots = Vec::new();
+    for arg in args {
+        roots.extend(resolve_one(store, arg, options, deriver)?);
+    }
+    Ok(roots)
+}
+
+fn is_flake_ref(arg: &str) -> bool {
+    const SCHEMES: [&str; 8] = ["path:", "git+", "github:", "gitlab:", "sourcehut:", "tarball+", "file+", "flake:"];
+    arg.contains('#') || SCHEMES.iter().any(|s| arg.starts_with(s)) || Path::new(arg).join("flake.nix").is_file()
+}
+
+fn resolve_one(
+    store: &Store,
+    arg: &str,
+    options: &RootOptions,
+    deriver: &DeriverLookup<'_>,
+) -> Result<Vec<Root>, RootError> {
+    let evaluated = |source: RootSource, result: Result<Vec<StorePath>, NixError>| {
+        let drvs = result.map_err(|source| RootError::Eval { arg: arg.to_owned(), source })?;
+        if drvs.is_empty() {
+            return Err(RootError::Empty { arg: arg.to_owned() });
+        }
+        Ok(drvs.into_iter().map(|drv| Root { arg: arg.to_owned(), source: source.clone(), drv }).collect())
+    };
+    let path = Path::new(arg);
+    let in_store = arg.starts_with(store.dir().as_str()) || arg.starts_with(&*store.physical_dir().to_string_lossy());
+    if !in_store && is_flake_ref(arg) {
+        return evaluated(RootSource::Flake, Nix::new(store).flake_derivations(arg));
+    }
+    let nix_file = !in_store && !path.is_symlink() && (path.is_file() || path.join("default.nix").is_file());
+    if nix_file {
+        return evaluated(RootSource::NixFile, Nix::new(store).instantiate(path, &options.attrs));
+    }
+    let target = follow_links(store, arg)?;
+    let store_path = store_path_prefix(store, &target)
+        .ok_or_else(|| RootError::NotARoot { arg: arg.to_owned(), store: store.dir().to_string() })?;
+    let physical = store.physical(&store_path);
+    if std::fs::symlink_metadata(&physical).is_err() {
+        return Err(RootError::Missing { arg: arg.to_owned(), physical });
+    }
+    if store_path.is_derivation() {
+        return Ok(vec![Root { arg: arg.to_owned(), source: RootSource::Derivation, drv: store_path }]);
+    }
+    let shown = store.dir().display(&store_path);
+    let drv = deriver(&store_path)
+        .map_err(|source| RootError::Deriver { arg: arg.to_owned(), path: shown.clone(), source })?
+        .ok_or_else(|| RootError::NoDeriver { arg: arg.to_owned(), path: shown.clone() })?;
+    let drv_physical = store.physical(&drv);
+    if !drv_physical.is_file() {
+        return Err(RootError::DeriverMissing {
+            arg: arg.to_owned(),
+            path: shown,
+            deriver: store.dir().display(&drv),
+            physical: drv_physical,
+        });
+    }
+    Ok(vec![Root { arg: arg.to_owned(), source: RootSource::Output(store_path), drv }])
+}
+
+/// Follows symlinks from `arg` until the path names something in the store.
+fn follow_links(store: &Store, arg: &str) -> Result<String, RootError> {
+    let mut at = PathBuf::from(arg);
+    for _ in 0..MAX_LINKS {
+        if store_path_prefix(store, &at.to_string_lossy()).is_some() {
+            return Ok(at.to_string_lossy().into_owned());
+        }
+        match std::fs::read_link(&at) {
+            Ok(target) => {
+                at = match at.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            // Not a symlink (or absent): what it is decides the error.
+            Err(_) => return Ok(at.to_string_lossy().into_owned()),
+        }
+    }
+    Err(RootError::Link {
+        arg: arg.to_owned(),
+        source: std::io::Error::other(format!("more than {MAX_LINKS} symlinks")),
+    })
+}
+
+/// The store path that `path` (logical or physical) is or is inside of.
+fn store_path_prefix(store: &Store, path: &str) -> Option<StorePath> {
+    let physical = store.physical_dir();
+    let logical = match path.strip_prefix(&*physical.to_string_lossy()) {
+        Some(rest) if store.root().is_some() => format!("{}{rest}", store.dir()),
+        _ => path.to_owned(),
+    };
+    store.dir().parse_path_prefix(&logical).ok().map(|(p, _)| p)
+}
+
+/// A deriver lookup that asks `nix-store -qd`.
+pub fn nix_deriver(store: &Store) -> impl Fn(&StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> {
+    let nix = Nix::new(store);
+    move |path| nix.deriver(path).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+}
+
+#[cfg(test)]
+mod tests {
+    use provenix_formats::store_path::StoreDir;
+
+    use super::*;
+
+    const DRV: &str = "7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-hello.drv";
+    const OUT: &str = "1z64zrf8b84zyk3sc5h08if9na3ln0j4-hello";
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("nix/store");
+        std::fs::create_dir_all(dir.join(OUT).join("bin")).unwrap();
+        std::fs::write(dir.join(DRV), "Derive(").unwrap();
+        let store = Store::new(StoreDir::default(), Some(root.path().to_owned()));
+        (root, store)
+    }
+
+    fn lookup(path: &StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok((path.to_string() == OUT).then(|| StorePath::from_base_name(DRV).unwrap()))
+    }
+
+    fn no_deriver(_: &StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(None)
+    }
+
+    #[test]
+    fn a_drv_is_its_own_root_and_an_output_goes_through_its_deriver() {
+        let (root, store) = store();
+        let opts = RootOptions::default();
+        let drv = resolve(&store, &[format!("/nix/store/{DRV}")], &opts, &lookup).unwrap();
+        assert_eq!(drv[0].source, RootSource::Derivation);
+        let file_inside = root.path().join("nix/store").join(OUT).join("bin");
+        let out = resolve(&store, &[file_inside.to_string_lossy().into_owned()], &opts, &lookup).unwrap();
+        assert_eq!(out[0].drv.to_string(), DRV);
+        assert!(matches!(&out[0].source, RootSource::Output(p) if p.to_string() == OUT));
+    }
+
+    #[test]
+    fn a_result_symlink_to_a_logical_path_is_followed() {
+        let (root, store) = store();
+        let link = root.path().join("result");
+        std::os::unix::fs::symlink(format!("/nix/store/{OUT}"), &link).unwrap();
+        let roots = resolve(&store, &[link.to_string_lossy().into_owned()], &RootOptions::default(), &lookup).unwrap();
+        assert_eq!(roots[0].drv.to_string(), DRV);
+    }
+
+    #[test]
+    fn errors_name_the_argument() {
+        let (root, store) = store();
+        let opts = RootOptions::default();
+        let missing = format!("/nix/store/{}", OUT.replace("hello", "gone"));
+        let err = resolve(&store, std::slice::from_ref(&missing), &opts, &lookup).unwrap_err();
+        assert!(matches!(err, RootError::Missing { .. }) && err.to_string().contains(&missing), "{err}");
+        let out = format!("/nix/store/{OUT}");
+        let err = resolve(&store, std::slice::from_ref(&out), &opts, &no_deriver).unwrap_err();
+        assert!(matches!(err, RootError::NoDeriver { .. }) && err.to_string().contains(&out), "{err}");
+        let err = resolve(&store, &["/etc/hostname-not-a-root".to_owned()], &opts, &lookup).unwrap_err();
+        assert!(matches!(err, RootError::NotARoot { .. }), "{err}");
+        let a = root.path().join("a");
+        let b = root.path().join("b");
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let err = resolve(&store, &[a.to_string_lossy().into_owned()], &opts, &lookup).unwrap_err();
+        assert!(matches!(err, RootError::Link { .. }), "{err}");
+    }
+
+    #[test]
+    fn recognises_flake_references() {
+        assert!(is_flake_ref("github:NixOS/nixpkgs#hello"));
+        assert!(is_flake_ref(".#hello"));
+        assert!(is_flake_ref("path:/tmp/x"));
+        assert!(!is_flake_ref("./default.nix"));
+        assert!(!is_flake_ref("/nix/store/x"));
+    }
+}
