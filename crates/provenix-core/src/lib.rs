@@ -4,5 +4,7 @@
 //! (sources, verify, bundle, rebuild, sbom, vulns, attest) land here next.
 #![warn(missing_docs)]
 
+pub mod fetch;
+
 pub use provenix_formats as formats;
 pub use provenix_store as store;

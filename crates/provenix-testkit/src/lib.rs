@@ -12,6 +12,9 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 #![allow(missing_docs)]
 
+pub mod http;
+pub use http::HttpServer;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
