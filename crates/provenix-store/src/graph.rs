@@ -35,6 +35,11 @@ impl DrvGraph {
         self.paths.get(id.index())
     }
 
+    /// Every node, in path order.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = NodeId> + use<> {
+        (0..self.len()).map(node_id)
+    }
+
     /// The node of `path`, if in the closure.
     pub fn node(&self, path: &StorePath) -> Option<NodeId> {
         self.index.get(path).map(|k| node_id(k as usize))
