@@ -4,5 +4,8 @@
 //! (sources, verify, bundle, rebuild, sbom, vulns, attest) land here next.
 #![warn(missing_docs)]
 
+pub mod fod;
+pub mod mirrors;
+
 pub use provenix_formats as formats;
 pub use provenix_store as store;
