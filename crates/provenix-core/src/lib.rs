@@ -1,10 +1,14 @@
 //! provenix's jobs. Each returns a report struct and prints nothing.
 //!
-//! The foundation issue provides the formats and store layers; the jobs
-//! (sources, verify, bundle, rebuild, sbom, vulns, attest) land here next.
+//! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
+//!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
+//! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
+//!   and refetching sources with [`fetch`].
 #![warn(missing_docs)]
 
 pub mod fetch;
+pub mod fod;
+pub mod mirrors;
 
 pub use provenix_formats as formats;
 pub use provenix_store as store;
