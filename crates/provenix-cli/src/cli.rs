@@ -37,6 +37,9 @@ pub(crate) struct GlobalArgs {
     /// The logical store directory, part of every hash.
     #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store")]
     store_dir: String,
+    /// The Nix database (default: ROOT/nix/var/nix/db/db.sqlite with --store, else /nix/var/nix/db/db.sqlite).
+    #[arg(long, global = true, value_name = "FILE")]
+    db: Option<PathBuf>,
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -56,6 +59,10 @@ enum Command {
     /// Signing keys in Nix's `name:base64` format.
     #[command(subcommand)]
     Key(cmd::key::Command),
+    /// List every fixed-output derivation (source) in the build closure of the roots.
+    Sources(cmd::sources::Args),
+    /// Check the build closure of the roots for tampering, and source hygiene.
+    Verify(cmd::verify::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -66,6 +73,8 @@ pub(crate) struct Ctx {
     pub(crate) quiet: bool,
     /// The store to read.
     pub(crate) store: Store,
+    /// `--db`, if given.
+    pub(crate) db: Option<PathBuf>,
 }
 
 /// How a command that ran to the end went.
@@ -97,11 +106,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     if let Some(root) = &g.store {
         anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
     }
-    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, g.store.clone()) };
+    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, g.store.clone()), db: g.db.clone() };
     match &cli.command {
         Command::Nar(c) => cmd::nar::run(c, &ctx),
         Command::Drv(c) => cmd::drv::run(c, &ctx),
         Command::Key(c) => cmd::key::run(c, &ctx),
+        Command::Sources(a) => cmd::sources::run(a, &ctx),
+        Command::Verify(a) => cmd::verify::run(a, &ctx),
     }
 }
 

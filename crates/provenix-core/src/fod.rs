@@ -179,6 +179,12 @@ impl fmt::Display for SourceKind {
     }
 }
 
+impl serde::Serialize for SourceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Attributes worth a hygiene check, from the derivation's attributes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FodFlags {

@@ -9,6 +9,8 @@
 pub mod fetch;
 pub mod fod;
 pub mod mirrors;
+pub mod sources;
+pub mod verify;
 
 pub use provenix_formats as formats;
 pub use provenix_store as store;

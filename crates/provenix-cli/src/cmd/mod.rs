@@ -3,3 +3,6 @@
 pub(crate) mod drv;
 pub(crate) mod key;
 pub(crate) mod nar;
+pub(crate) mod roots;
+pub(crate) mod sources;
+pub(crate) mod verify;

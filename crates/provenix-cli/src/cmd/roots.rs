@@ -1,0 +1,152 @@
+//! What `sources` and `verify` share: root arguments, the mirror table, the
+//! Nix database, and the progress bar.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use provenix_core::mirrors::MirrorTable;
+use provenix_core::verify::Progress;
+use provenix_formats::store_path::StorePath;
+use provenix_store::db::NixDb;
+use provenix_store::roots::{self, RootOptions};
+
+use crate::cli::Ctx;
+
+/// Roots and the tables that describe their sources.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RootArgs {
+    /// A `.drv` path, an output path or `result` symlink (its deriver comes from the Nix database),
+    /// a Nix file (`nix-instantiate`) or a flake reference (`nix path-info --derivation`).
+    #[arg(required = true, value_name = "ROOT")]
+    pub(crate) roots: Vec<String>,
+    /// Attribute of a Nix-file root to evaluate, as with `nix-build -A` (repeatable).
+    #[arg(short = 'A', long = "attr", value_name = "ATTR")]
+    attrs: Vec<String>,
+    /// More `mirror://` sites, or replacements for built-in ones: a file of `name url [url...]` lines.
+    #[arg(long, value_name = "FILE")]
+    mirrors: Option<PathBuf>,
+}
+
+impl RootArgs {
+    /// The built-in mirror table extended with the user's file.
+    pub(crate) fn mirror_table(&self) -> anyhow::Result<MirrorTable> {
+        let mut table = MirrorTable::builtin();
+        if let Some(file) = &self.mirrors {
+            table.extend(MirrorTable::load(file)?);
+        }
+        Ok(table)
+    }
+
+    /// The roots as `.drv` paths, each once, in the order given.
+    pub(crate) fn resolve(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<StorePath>> {
+        let options = RootOptions { attrs: self.attrs.clone() };
+        let resolved = match db {
+            Some(db) => roots::resolve(&ctx.store, &self.roots, &options, &|p| {
+                db.deriver(p).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            }),
+            None => roots::resolve(&ctx.store, &self.roots, &options, &roots::nix_deriver(&ctx.store)),
+        }?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(resolved.into_iter().map(|r| r.drv).filter(|d| seen.insert(d.clone())).collect())
+    }
+}
+
+/// Opens the Nix database: `--db`, or the store's own when it exists.
+pub(crate) fn open_db(ctx: &Ctx) -> anyhow::Result<Option<NixDb>> {
+    match &ctx.db {
+        Some(path) => {
+            let db = NixDb::open(path, ctx.store.dir().clone()).with_context(|| format!("--db {}", path.display()))?;
+            Ok(Some(db))
+        }
+        None => Ok(NixDb::open_for(&ctx.store)?),
+    }
+}
+
+/// A progress bar on stderr, shown only on a terminal, never with `--json` or `-q`.
+pub(crate) struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub(crate) fn new(ctx: &Ctx) -> Bar {
+        let show = !ctx.json && !ctx.quiet && std::io::stderr().is_terminal();
+        Bar { bar: show.then(|| ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())) }
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, phase: &str, total: u64, bytes: bool) {
+        let Some(bar) = &self.bar else { return };
+        let template = if bytes {
+            "{msg:20} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+        } else {
+            "{msg:20} [{bar:30}] {pos}/{len} eta {eta}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.reset();
+        bar.set_length(total);
+        bar.set_position(0);
+        bar.set_message(phase.to_owned());
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Human size: bytes in binary units.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} B"),
+        _ => format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("B")),
+    }
+}
+
+/// A why-chain as names joined by arrows.
+pub(crate) fn chain_names(chain: &[String]) -> String {
+    chain.iter().map(|p| short_name(p)).collect::<Vec<_>>().join(" -> ")
+}
+
+/// The name part of a store path (`/nix/store/<hash>-name.drv` gives `name`).
+pub(crate) fn short_name(path: &str) -> &str {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let name = base.split_once('-').map_or(base, |(_, n)| n);
+    name.strip_suffix(".drv").unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn chains_show_names() {
+        let chain = ["/nix/store/aaaa-app.drv".to_owned(), "/nix/store/bbbb-src-1.0.tar.gz.drv".to_owned()];
+        assert_eq!(chain_names(&chain), "app -> src-1.0.tar.gz");
+    }
+}

@@ -1,0 +1,237 @@
+//! The source inventory: every fixed-output derivation (FOD) in the build
+//! closure of the roots, the only doors through which bytes enter a Nix build.
+//!
+//! Algorithm and cost, for V derivations and E input edges:
+//!
+//! 1. walk the `.drv` closure ([`DrvClosure::load_graph_mapped`]): every file
+//!    read and parsed once, in parallel; each worker keeps only the
+//!    [`FodInfo`] of a FOD and drops the derivation, so memory is the graph
+//!    plus the sources. O(V) parses, O(E) index lookups;
+//! 2. why-chains: one breadth-first search from all roots ([`DrvGraph::why`]),
+//!    O(V + E), then each chain asked for costs its length;
+//! 3. realised or not, and the NAR size: one database lookup per FOD output
+//!    when the Nix database is there; without it, whether the path exists on
+//!    disk, and no size.
+//!
+//! Sources come out sorted by `.drv` path, so the report is deterministic.
+
+use provenix_formats::store_path::{ContentAddressMethod, StorePath};
+use provenix_store::Store;
+use provenix_store::db::NixDb;
+use provenix_store::drv::{DrvClosure, DrvError, NodeId};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::fod::{FodInfo, SourceKind};
+use crate::mirrors::MirrorTable;
+
+/// Errors from building the inventory.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SourcesError {
+    /// Reading the `.drv` closure failed.
+    #[error("reading the build closure")]
+    Closure(#[from] DrvError),
+    /// Reading the Nix database failed.
+    #[error("reading the Nix database")]
+    Db(#[from] provenix_store::db::DbError),
+}
+
+/// What to compute.
+#[derive(Debug, Clone, Default)]
+pub struct SourcesOptions {
+    /// How to expand `mirror://` URLs.
+    pub mirrors: MirrorTable,
+    /// Give every source its why-chain (otherwise only the `top` biggest).
+    pub why: bool,
+    /// How many of the biggest sources get a why-chain and show in the summary.
+    pub top: usize,
+}
+
+/// Serialises a content-address method the way Nix names it in `outputHashMode`.
+pub fn method_name(method: ContentAddressMethod) -> &'static str {
+    match method {
+        ContentAddressMethod::Flat => "flat",
+        ContentAddressMethod::Recursive => "recursive",
+        ContentAddressMethod::Text => "text",
+    }
+}
+
+/// One source: a fixed-output derivation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// The `.drv` path.
+    pub drv_path: String,
+    /// The output path.
+    pub output_path: String,
+    /// The derivation's name.
+    pub name: String,
+    /// URLs as declared (`urls` or `url`).
+    pub urls: Vec<String>,
+    /// The URLs with `mirror://` expanded, in the order a fetcher tries them.
+    pub resolved_urls: Vec<String>,
+    /// `mirror://` names the mirror table does not know.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_mirrors: Vec<String>,
+    /// The hash algorithm (`sha256`, ...).
+    pub hash_algo: &'static str,
+    /// `flat`, `recursive` or `text`.
+    pub mode: &'static str,
+    /// The declared hash in SRI form.
+    pub hash: String,
+    /// What kind of source it is.
+    pub kind: SourceKind,
+    /// Whether the output is in the store.
+    pub realised: bool,
+    /// The output's NAR size, when realised and known from the Nix database.
+    pub nar_size: Option<u64>,
+    /// `.drv` paths from a root down to this one, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Vec<String>>,
+    #[serde(skip)]
+    node: NodeId,
+    #[serde(skip)]
+    pub(crate) info: FodInfo,
+}
+
+impl Source {
+    /// The parsed FOD description.
+    pub fn info(&self) -> &FodInfo {
+        &self.info
+    }
+}
+
+/// The inventory of the roots' sources.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourcesReport {
+    /// The root `.drv` paths.
+    pub roots: Vec<String>,
+    /// Derivations in the build closure.
+    pub derivations: usize,
+    /// Whether realisation and sizes came from the Nix database.
+    pub database: bool,
+    /// The sources, sorted by `.drv` path.
+    pub sources: Vec<Source>,
+}
+
+/// Counts of one kind of source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    /// Sources of this kind.
+    pub count: usize,
+    /// Of which realised.
+    pub realised: usize,
+    /// Their total NAR size, where known.
+    pub bytes: u64,
+}
+
+impl SourcesReport {
+    /// Per kind: counts and bytes, in [`SourceKind`] order.
+    pub fn by_kind(&self) -> Vec<(SourceKind, KindCount)> {
+        let mut counts: std::collections::BTreeMap<SourceKind, KindCount> = Default::default();
+        for s in &self.sources {
+            let c = counts.entry(s.kind).or_default();
+            c.count += 1;
+            c.realised += usize::from(s.realised);
+            c.bytes += s.nar_size.unwrap_or(0);
+        }
+        counts.into_iter().collect()
+    }
+
+    /// Total NAR size of the realised sources.
+    pub fn total_bytes(&self) -> u64 {
+        self.sources.iter().filter_map(|s| s.nar_size).sum()
+    }
+
+    /// The `n` biggest realised sources, biggest first (ties by `.drv` path).
+    pub fn biggest(&self, n: usize) -> Vec<&Source> {
+        let mut sized: Vec<&Source> = self.sources.iter().filter(|s| s.nar_size.is_some()).collect();
+        sized.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then_with(|| a.drv_path.cmp(&b.drv_path)));
+        sized.truncate(n);
+        sized
+    }
+}
+
+/// Lists the sources of the closure of `roots` (`.drv` paths).
+pub fn sources(
+    store: &Store,
+    db: Option<&NixDb>,
+    roots: &[StorePath],
+    options: &SourcesOptions,
+) -> Result<SourcesReport, SourcesError> {
+    let mirrors = &options.mirrors;
+    let (graph, fods) = DrvClosure::load_graph_mapped(store, roots, |path, drv| {
+        let info = FodInfo::from_derivation(path.name(), &drv, mirrors)?;
+        let output = drv.fixed_output().map(|(_, _, p)| p.clone())?;
+        Some((info, output))
+    })?;
+    let dir = store.dir();
+    let found: Vec<(NodeId, FodInfo, StorePath)> =
+        graph.nodes().zip(fods).filter_map(|(id, fod)| fod.map(|(info, output)| (id, info, output))).collect();
+    let outputs: Vec<StorePath> = found.iter().map(|(_, _, o)| o.clone()).collect();
+    let infos = match db {
+        Some(db) => Some(db.path_infos(&outputs)?),
+        None => None,
+    };
+    let mut sources: Vec<Source> = found
+        .into_iter()
+        .enumerate()
+        .map(|(k, (id, info, output))| {
+            let (realised, nar_size) = match &infos {
+                Some(infos) => match infos.get(k).and_then(Option::as_ref) {
+                    Some(pi) => (true, Some(pi.nar_size)),
+                    None => (false, None),
+                },
+                None => (std::fs::symlink_metadata(store.physical(&output)).is_ok(), None),
+            };
+            Source {
+                drv_path: graph.path(id).map(|p| dir.display(p)).unwrap_or_default(),
+                output_path: dir.display(&output),
+                name: info.name.clone(),
+                urls: info.urls.clone(),
+                resolved_urls: info.resolved_urls.clone(),
+                unknown_mirrors: info.unknown_mirrors.clone(),
+                hash_algo: info.hash.algo().name(),
+                mode: method_name(info.method),
+                hash: info.hash.to_sri(),
+                kind: info.kind,
+                realised,
+                nar_size,
+                why: None,
+                node: id,
+                info,
+            }
+        })
+        .collect();
+    let why = graph.why();
+    let chain = |id: NodeId| -> Option<Vec<String>> {
+        why.chain(id).map(|c| c.into_iter().filter_map(|n| graph.path(n)).map(|p| dir.display(p)).collect())
+    };
+    if options.why {
+        for s in &mut sources {
+            s.why = chain(s.node);
+        }
+    } else {
+        let report = SourcesReport { roots: Vec::new(), derivations: 0, database: false, sources };
+        let mut top = vec![false; graph.len()];
+        for s in report.biggest(options.top) {
+            if let Some(t) = top.get_mut(s.node.index()) {
+                *t = true;
+            }
+        }
+        sources = report.sources;
+        for s in &mut sources {
+            if top.get(s.node.index()).copied().unwrap_or(false) {
+                s.why = chain(s.node);
+            }
+        }
+    }
+    Ok(SourcesReport {
+        roots: graph.roots().iter().filter_map(|&r| graph.path(r)).map(|p| dir.display(p)).collect(),
+        derivations: graph.len(),
+        database: db.is_some(),
+        sources,
+    })
+}
