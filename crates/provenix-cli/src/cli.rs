@@ -103,10 +103,15 @@ pub(crate) fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let g = &cli.global;
     let dir = StoreDir::new(&g.store_dir).context("--store-dir")?;
-    if let Some(root) = &g.store {
-        anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
-    }
-    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, g.store.clone()), db: g.db.clone() };
+    let root = match &g.store {
+        Some(root) => {
+            anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
+            // Absolute, because Nix commands given `--store local?root=` need it.
+            Some(std::path::absolute(root).with_context(|| format!("--store {}", root.display()))?)
+        }
+        None => None,
+    };
+    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone() };
     match &cli.command {
         Command::Nar(c) => cmd::nar::run(c, &ctx),
         Command::Drv(c) => cmd::drv::run(c, &ctx),
