@@ -2,7 +2,7 @@
 //! throwaway stores, sources fetched by Nix's own `builtin:fetchurl` from an
 //! HTTP server on 127.0.0.1, then each kind of tampering done for real and
 //! reported with the right path.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,7 +21,8 @@ fn stderr(o: &Output) -> String {
 }
 
 fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
 }
 
 /// `(kind, path, url)` of every finding.
@@ -178,19 +179,19 @@ fn roots_can_be_outputs_result_links_nix_files_and_several_at_once() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         json(&o)["roots"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect()
     };
-    assert_eq!(roots_of(&[&b.drv]), [b.drv.clone()]);
+    assert_eq!(roots_of(&[&b.drv]), std::slice::from_ref(&b.drv));
     // An output path: its deriver from the Nix database.
-    assert_eq!(roots_of(&[&b.out]), [b.drv.clone()]);
+    assert_eq!(roots_of(&[&b.out]), std::slice::from_ref(&b.drv));
     let physical = h.physical(&b.out);
-    assert_eq!(roots_of(&[physical.to_str().unwrap()]), [b.drv.clone()]);
+    assert_eq!(roots_of(&[physical.to_str().unwrap()]), std::slice::from_ref(&b.drv));
     // A `result` symlink to the logical path.
     let link = h.scratch().join("result");
     std::os::unix::fs::symlink(&b.out, &link).unwrap();
-    assert_eq!(roots_of(&[link.to_str().unwrap()]), [b.drv.clone()]);
+    assert_eq!(roots_of(&[link.to_str().unwrap()]), std::slice::from_ref(&b.drv));
     // A Nix file, evaluated by nix-instantiate into this store.
     let file = h.scratch().join("project.nix");
     std::fs::write(&file, &project.expr).unwrap();
-    assert_eq!(roots_of(&[file.to_str().unwrap()]), [b.drv.clone()]);
+    assert_eq!(roots_of(&[file.to_str().unwrap()]), std::slice::from_ref(&b.drv));
     // Several roots: each once, in order.
     assert_eq!(roots_of(&[&b.src_drv, &b.drv, &b.out]), [b.src_drv.clone(), b.drv.clone()]);
 }
@@ -389,7 +390,11 @@ fn refetch_reports_what_the_server_serves_now() {
         "{report:#}"
     );
     assert!(
-        found.contains(&("refetch-failed".into(), b.patch_drv.clone(), project.url("/patches/fix-CVE-2024-1234.patch"))),
+        found.contains(&(
+            "refetch-failed".into(),
+            b.patch_drv.clone(),
+            project.url("/patches/fix-CVE-2024-1234.patch")
+        )),
         "{report:#}"
     );
     let failed = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "refetch-failed").unwrap();
@@ -477,7 +482,11 @@ fn an_impure_derivation_is_flagged() {
     .unwrap();
     let out = h.run(
         "nix-instantiate",
-        [std::ffi::OsStr::new("--extra-experimental-features"), "impure-derivations ca-derivations".as_ref(), file.as_os_str()],
+        [
+            std::ffi::OsStr::new("--extra-experimental-features"),
+            "impure-derivations ca-derivations".as_ref(),
+            file.as_os_str(),
+        ],
     );
     let drv = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let o = provenix(h.root(), &["--json", "verify", &drv]);
@@ -508,8 +517,8 @@ fn bad_input_exits_2_naming_the_culprit() {
     check(&["sources", "--mirrors", mirrors.to_str().unwrap(), &b.drv], "line 3");
     // A .drv in the closure that no longer parses.
     overwrite(&h, &b.patch_drv, b"Derive([(\"out\"");
-    check(&["verify", &b.drv], &b.patch_drv.rsplit('/').next().unwrap().to_owned());
+    check(&["verify", &b.drv], b.patch_drv.rsplit('/').next().unwrap());
     // A .drv in the closure that is gone.
     std::fs::remove_file(h.physical(&b.patch_drv)).unwrap();
-    check(&["sources", &b.drv], &b.patch_drv.rsplit('/').next().unwrap().to_owned());
+    check(&["sources", &b.drv], b.patch_drv.rsplit('/').next().unwrap());
 }

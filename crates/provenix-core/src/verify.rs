@@ -311,7 +311,8 @@ pub fn verify(
     let closure = DrvClosure::load(store, roots)?;
     let graph = closure.graph();
     let mut findings = Vec::new();
-    let mut checked = Checked { derivations: closure.len(), database: db.is_some(), refetch: options.refetch, ..Checked::default() };
+    let mut checked =
+        Checked { derivations: closure.len(), database: db.is_some(), refetch: options.refetch, ..Checked::default() };
 
     // Paths.
     let computed = closure.compute_paths()?;
@@ -319,8 +320,12 @@ pub fn verify(
         let shown = dir.display(path);
         if &paths.drv_path != path {
             findings.push(
-                Finding::new(FindingKind::DrvPathMismatch, shown.clone(), "the file's contents hash to another .drv path".into())
-                    .expected(dir.display(&paths.drv_path), shown.clone()),
+                Finding::new(
+                    FindingKind::DrvPathMismatch,
+                    shown.clone(),
+                    "the file's contents hash to another .drv path".into(),
+                )
+                .expected(dir.display(&paths.drv_path), shown.clone()),
             );
         }
         let Some(drv) = closure.get(path) else { continue };
@@ -332,7 +337,11 @@ pub fn verify(
                     Finding::new(
                         FindingKind::OutputPathMismatch,
                         shown.clone(),
-                        format!("output `{name}` is recorded as {} but the derivation gives {}", dir.display(recorded), dir.display(computed)),
+                        format!(
+                            "output `{name}` is recorded as {} but the derivation gives {}",
+                            dir.display(recorded),
+                            dir.display(computed)
+                        ),
                     )
                     .expected(dir.display(computed), dir.display(recorded)),
                 );
@@ -357,12 +366,14 @@ pub fn verify(
     for (_, drv) in closure.iter() {
         for (_, output) in drv.outputs().iter() {
             let fod = match output {
-                Output::Fixed { method, hash, .. } => Some((*method, hash.clone())),
+                Output::Fixed { method, hash, .. } => Some((*method, *hash)),
                 _ => None,
             };
             if let Some(path) = output.path() {
-                targets.entry(path.clone()).or_insert_with(|| Target { path: path.clone(), fod: None }).fod =
-                    fod.or(targets.get(path).and_then(|t| t.fod.clone()));
+                let target = targets.entry(path.clone()).or_insert_with(|| Target { path: path.clone(), fod: None });
+                if fod.is_some() {
+                    target.fod = fod;
+                }
             }
         }
     }
@@ -390,8 +401,10 @@ pub fn verify(
     checked.realised_outputs = work.len();
     let total: u64 = work.iter().filter_map(|(_, i)| i.map(|i| i.nar_size)).sum();
     options.progress.begin("rehashing outputs", if total > 0 { total } else { work.len() as u64 }, total > 0);
-    let results: Vec<Result<ContentCheck, VerifyError>> =
-        work.par_iter().map(|(target, info)| check_content(store, target, *info, options.progress, total > 0)).collect();
+    let results: Vec<Result<ContentCheck, VerifyError>> = work
+        .par_iter()
+        .map(|(target, info)| check_content(store, target, *info, options.progress, total > 0))
+        .collect();
     options.progress.end();
     for result in results {
         let check = result?;
@@ -460,9 +473,7 @@ fn fod_hygiene(shown: String, info: &FodInfo, findings: &mut Vec<Finding>) {
     for url in &info.urls {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("ftp://") {
-            findings.push(
-                Finding::new(FindingKind::InsecureUrl, shown.clone(), "fetched without TLS".into()).url(url),
-            );
+            findings.push(Finding::new(FindingKind::InsecureUrl, shown.clone(), "fetched without TLS".into()).url(url));
         }
     }
     for mirror in &info.unknown_mirrors {
@@ -534,7 +545,7 @@ fn check_content(
     if let Some((method, expected)) = &target.fod {
         let computed = match method {
             ContentAddressMethod::Recursive => match &nar {
-                Some((hash, _)) if hash.algo() == expected.algo() => Ok((hash.clone(), 0)),
+                Some((hash, _)) if hash.algo() == expected.algo() => Ok((*hash, 0)),
                 _ => hash_path(&physical, expected.algo()),
             },
             ContentAddressMethod::Flat | ContentAddressMethod::Text => hash_file_flat(&physical, expected.algo()),
@@ -589,11 +600,7 @@ fn closure_fods<'a>(closure: &DrvClosure, fods: &'a [(NodeId, FodInfo)]) -> Vec<
     fods.iter()
         .filter_map(|(id, info)| {
             let drv = closure.derivation(*id)?;
-            Some(RefetchItem {
-                drv: dir.display(graph.path(*id)?),
-                info,
-                unpack: env_is_true(drv, b"unpack"),
-            })
+            Some(RefetchItem { drv: dir.display(graph.path(*id)?), info, unpack: env_is_true(drv, b"unpack") })
         })
         .collect()
 }
@@ -700,7 +707,10 @@ fn refetch_all(
                         Finding::new(
                             FindingKind::RefetchMismatch,
                             item.drv.clone(),
-                            format!("{url}{via} now serves content that does not hash to the declared {}", item.info.hash.algo().name()),
+                            format!(
+                                "{url}{via} now serves content that does not hash to the declared {}",
+                                item.info.hash.algo().name()
+                            ),
                         )
                         .url(&url)
                         .expected(item.info.hash.to_sri(), actual.to_sri()),
@@ -762,8 +772,11 @@ fn hash_download(file: &Path, info: &FodInfo) -> Result<Hash, NarFsError> {
             // A single file: its NAR records only whether it is executable.
             use std::os::unix::fs::PermissionsExt as _;
             let mode = if info.flags.executable { 0o755 } else { 0o644 };
-            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))
-                .map_err(|source| NarFsError::Io { op: "setting the mode of", path: file.to_path_buf(), source })?;
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).map_err(|source| NarFsError::Io {
+                op: "setting the mode of",
+                path: file.to_path_buf(),
+                source,
+            })?;
             hash_path(file, algo).map(|(h, _)| h)
         }
     }

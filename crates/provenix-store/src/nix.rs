@@ -104,7 +104,12 @@ impl Nix {
                 stderr: stderr.get(start..).unwrap_or_default().to_owned(),
             });
         }
-        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
     }
 
     fn store_paths(&self, program: &str, args: &[&OsStr]) -> Result<Vec<StorePath>, NixError> {

@@ -47,9 +47,7 @@ pub enum RootError {
         arg: String,
     },
     /// The argument is none of the accepted forms.
-    #[error(
-        "root `{arg}` is not a .drv or output path in the store {store}, a Nix file, or a flake reference"
-    )]
+    #[error("root `{arg}` is not a .drv or output path in the store {store}, a Nix file, or a flake reference")]
     NotARoot {
         /// The argument.
         arg: String,
@@ -74,7 +72,9 @@ pub enum RootError {
         physical: PathBuf,
     },
     /// No deriver is known for an output path.
-    #[error("root `{arg}`: no deriver is known for {path} (was it added or substituted without one?); name its .drv instead")]
+    #[error(
+        "root `{arg}`: no deriver is known for {path} (was it added or substituted without one?); name its .drv instead"
+    )]
     NoDeriver {
         /// The argument.
         arg: String,
@@ -243,7 +243,9 @@ fn store_path_prefix(store: &Store, path: &str) -> Option<StorePath> {
 }
 
 /// A deriver lookup that asks `nix-store -qd`.
-pub fn nix_deriver(store: &Store) -> impl Fn(&StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> {
+pub fn nix_deriver(
+    store: &Store,
+) -> impl Fn(&StorePath) -> Result<Option<StorePath>, Box<dyn std::error::Error + Send + Sync>> {
     let nix = Nix::new(store);
     move |path| nix.deriver(path).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
 }

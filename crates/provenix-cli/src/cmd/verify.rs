@@ -113,7 +113,8 @@ fn write_human(report: &VerifyReport, out: &mut impl io::Write) -> io::Result<()
             c.urls_failed
         )?;
     }
-    let nonzero: Vec<String> = report.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
+    let nonzero: Vec<String> =
+        report.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
     writeln!(
         out,
