@@ -16,6 +16,24 @@ out=$(nix-build "${nixopts[@]}" --no-out-link examples/hello 2>/dev/null)
 drv=$(nix-instantiate "${nixopts[@]}" examples/hello 2>/dev/null)
 echo "   $drv -> $out"
 
+echo "== provenix sources: every fixed-output derivation, with why-chains"
+"$provenix" --store "$root" sources --why "$drv"
+
+echo "== provenix verify: paths, contents and hygiene of the whole closure"
+"$provenix" --store "$root" verify "$drv"
+
+echo "== provenix verify on a copy of the store where a source was changed (exit 1 expected)"
+tampered=target/example-tampered
+rm -rf "$tampered" && cp -a "$root" "$tampered"
+src=$("$provenix" --store "$root" sources --json "$drv" | jq -r '.sources[0].outputPath')
+chmod u+w "$tampered$src" && echo "backdoored" > "$tampered$src"
+set +e
+"$provenix" --store "$tampered" verify "$drv"
+status=$?
+set -e
+[ "$status" = 1 ] || { echo "expected exit 1 from verify on the tampered store, got $status" >&2; exit 1; }
+rm -rf "$tampered"
+
 echo "== provenix drv paths: drv and output paths recomputed from the bytes"
 "$provenix" --store "$root" drv paths "$drv"
 

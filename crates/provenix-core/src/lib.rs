@@ -8,6 +8,8 @@
 
 pub mod fetch;
 pub mod fod;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz_checks;
 pub mod mirrors;
 pub mod sources;
 pub mod verify;
