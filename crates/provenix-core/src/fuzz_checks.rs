@@ -3,6 +3,8 @@
 //! `__json` (structured attrs) comes from whoever wrote the `.drv`. Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
+#![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
+
 use provenix_formats::derivation::{BString, Derivation, DerivationParts, Output, OutputName};
 use provenix_formats::hash::{Hash, HashAlgo};
 use provenix_formats::store_path::{ContentAddressMethod, StorePath};
