@@ -522,3 +522,31 @@ fn bad_input_exits_2_naming_the_culprit() {
     std::fs::remove_file(h.physical(&b.patch_drv)).unwrap();
     check(&["sources", &b.drv], b.patch_drv.rsplit('/').next().unwrap());
 }
+
+#[test]
+fn a_copied_store_without_its_database_still_checks_sources() {
+    let Some(h) = NixHarness::new() else { return };
+    let project = Project::new();
+    let b = build(&h, &project);
+    // Only the store directory, as from a mounted image: no Nix database.
+    let copy = tempfile::tempdir().unwrap();
+    provenix_testkit::copy_tree(&h.root().join("nix/store"), &copy.path().join("nix/store"));
+    let file = copy.path().join(b.src_out.trim_start_matches('/'));
+    std::fs::write(&file, b"swapped on the image\n").unwrap();
+
+    let o = provenix(copy.path(), &["--json", "verify", &b.drv]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["checked"]["database"], false);
+    assert_eq!(report["checked"]["fodsRehashed"], 2);
+    assert_eq!(report["checked"]["outputsRehashed"], 0);
+    let errors: Vec<(String, String)> =
+        findings(&report).into_iter().filter(|(k, _, _)| k != "insecure-url").map(|(k, p, _)| (k, p)).collect();
+    assert_eq!(errors, [("fod-content-mismatch".to_owned(), b.src_out.clone())], "{report:#}");
+
+    let o = provenix(copy.path(), &["--json", "sources", &b.drv]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["database"], false);
+    assert!(report["sources"].as_array().unwrap().iter().all(|s| s["realised"] == true && s["narSize"].is_null()));
+}
