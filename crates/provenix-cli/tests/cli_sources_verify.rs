@@ -151,8 +151,11 @@ fn a_clean_closure_verifies_clean_and_refetches_clean() {
     assert_eq!(report["counts"]["insecure-url"], 2);
     assert_eq!(report["counts"]["drv-path-mismatch"], 0);
 
-    let o = provenix(h.root(), &["--json", "verify", "--refetch", &b.drv]);
+    let downloads = h.scratch().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let o = provenix(h.root(), &["--json", "verify", "--refetch", "--temp-dir", downloads.to_str().unwrap(), &b.drv]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&downloads).unwrap().count(), 0, "downloads are removed");
     let report = json(&o);
     assert_eq!(kinds(&report), BTreeSet::from(["insecure-url".to_owned()]), "{report:#}");
     assert_eq!(report["checked"]["fodsRefetched"], 2);
