@@ -42,6 +42,10 @@ enum FailOn {
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
+    let temp_dir = args.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    if args.refetch {
+        anyhow::ensure!(temp_dir.is_dir(), "--temp-dir {}: not a directory", temp_dir.display());
+    }
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
@@ -50,7 +54,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         refetch: args.refetch,
         jobs: usize::from(args.jobs),
         fetcher,
-        temp_dir: args.temp_dir.clone().unwrap_or_else(std::env::temp_dir),
+        temp_dir,
         progress: &bar,
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
