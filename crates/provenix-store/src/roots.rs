@@ -174,7 +174,10 @@ fn resolve_one(
         Ok(drvs.into_iter().map(|drv| Root { arg: arg.to_owned(), source: source.clone(), drv }).collect())
     };
     let path = Path::new(arg);
-    let in_store = arg.starts_with(store.dir().as_str()) || arg.starts_with(&*store.physical_dir().to_string_lossy());
+    // Relative paths (`./result`, `root/nix/store/…`) compare as absolute ones.
+    let absolute = std::path::absolute(path).map_or_else(|_| arg.to_owned(), |p| p.to_string_lossy().into_owned());
+    let in_store =
+        absolute.starts_with(store.dir().as_str()) || absolute.starts_with(&*store.physical_dir().to_string_lossy());
     if !in_store && is_flake_ref(arg) {
         return evaluated(RootSource::Flake, Nix::new(store).flake_derivations(arg));
     }
@@ -182,7 +185,7 @@ fn resolve_one(
     if nix_file {
         return evaluated(RootSource::NixFile, Nix::new(store).instantiate(path, &options.attrs));
     }
-    let target = follow_links(store, arg)?;
+    let target = follow_links(store, &absolute)?;
     let store_path = store_path_prefix(store, &target)
         .ok_or_else(|| RootError::NotARoot { arg: arg.to_owned(), store: store.dir().to_string() })?;
     let physical = store.physical(&store_path);
@@ -210,6 +213,7 @@ fn resolve_one(
 
 /// Follows symlinks from `arg` until the path names something in the store.
 fn follow_links(store: &Store, arg: &str) -> Result<String, RootError> {
+    // `arg` is absolute, so relative link targets resolve against its parent.
     let mut at = PathBuf::from(arg);
     for _ in 0..MAX_LINKS {
         if store_path_prefix(store, &at.to_string_lossy()).is_some() {
@@ -315,6 +319,18 @@ mod tests {
         std::os::unix::fs::symlink(&a, &b).unwrap();
         let err = resolve(&store, &[a.to_string_lossy().into_owned()], &opts, &lookup).unwrap_err();
         assert!(matches!(err, RootError::Link { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_relative_physical_path_is_a_store_path_not_a_nix_file() {
+        let (root, store) = store();
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count() - 1);
+        let physical = root.path().join("nix/store").join(DRV);
+        let relative = format!("{up}{}", physical.to_string_lossy().trim_start_matches('/'));
+        assert!(Path::new(&relative).is_relative() && Path::new(&relative).is_file());
+        let roots = resolve(&store, &[relative], &RootOptions::default(), &lookup).unwrap();
+        assert_eq!(roots[0].source, RootSource::Derivation);
     }
 
     #[test]

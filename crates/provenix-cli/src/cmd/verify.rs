@@ -40,12 +40,12 @@ enum FailOn {
 }
 
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let db = open_db(ctx)?;
-    let roots = args.roots.resolve(ctx, db.as_ref())?;
     let temp_dir = args.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     if args.refetch {
         anyhow::ensure!(temp_dir.is_dir(), "--temp-dir {}: not a directory", temp_dir.display());
     }
+    let db = open_db(ctx)?;
+    let roots = args.roots.resolve(ctx, db.as_ref())?;
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
