@@ -175,7 +175,7 @@ fn resolve_one(
     };
     let path = Path::new(arg);
     // Relative paths (`./result`, `root/nix/store/…`) compare as absolute ones.
-    let absolute = std::path::absolute(path).map_or_else(|_| arg.to_owned(), |p| p.to_string_lossy().into_owned());
+    let absolute = lexically_absolute(path).map_or_else(|| arg.to_owned(), |p| p.to_string_lossy().into_owned());
     let in_store =
         absolute.starts_with(store.dir().as_str()) || absolute.starts_with(&*store.physical_dir().to_string_lossy());
     if !in_store && is_flake_ref(arg) {
@@ -234,6 +234,25 @@ fn follow_links(store: &Store, arg: &str) -> Result<String, RootError> {
         arg: arg.to_owned(),
         source: std::io::Error::other(format!("more than {MAX_LINKS} symlinks")),
     })
+}
+
+/// `path` made absolute against the working directory, with `.` and `..`
+/// removed lexically (as a shell's `cd -L` would), or `None` without a
+/// working directory.
+fn lexically_absolute(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).ok()?;
+    let mut out = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 /// The store path that `path` (logical or physical) is or is inside of.
