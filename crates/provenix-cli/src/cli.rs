@@ -140,7 +140,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Writes `value` as pretty JSON plus a newline to stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
+    // Buffered: stdout is line-buffered, and a large report has many lines.
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
     writeln!(out)?;
     out.flush()?;
