@@ -3,16 +3,20 @@
 # one run (hyperfine, medians), plus peak memory (GNU time). Results go to
 # stdout as Markdown; BENCHMARKS.md records them with the machine.
 #
-#   bash bench/run.sh [nar|drv|all]
+#   bash bench/run.sh [nar|drv|sources|rehash|all]
+#
+# Inputs are made under target/bench/ (BENCH_DIR) and kept for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 what=${1:-all}
+case $what in nar|drv|sources|rehash|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|all]" >&2; exit 2 ;; esac
 work=${BENCH_DIR:-target/bench}
 mkdir -p "$work"
-cargo build --release --locked -q
+cargo build --release --locked -q -p provenix-cli
 provenix=$PWD/target/release/provenix
 nixopts=(--option substituters '' --option build-users-group '')
+nix=(nix --extra-experimental-features nix-command)
 
 peak_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
@@ -21,6 +25,24 @@ hf() { # name, then commands
   hyperfine --style basic --warmup 1 --min-runs 5 --export-markdown "$work/$name.md" "$@" >&2
   cat "$work/$name.md"; echo
 }
+
+# Like hf, but reports medians (from hyperfine's JSON export, kept as
+# $work/NAME.json for median below): warm-up runs, then at least RUNS runs.
+hfm() { # name, then commands
+  local name=$1; shift
+  hyperfine --style basic --warmup "${WARMUP:-2}" --min-runs "${RUNS:-10}" --export-json "$work/$name.json" "$@" >&2
+  echo "| Command | Median [ms] | Mean ± σ [ms] | Min [ms] | Max [ms] | Runs | Median ratio |"
+  echo "|:---|---:|---:|---:|---:|---:|---:|"
+  jq -r '(.results | map(.median) | min) as $best | .results[]
+         | [.command, .median, .mean, .stddev, .min, .max, (.times | length), .median / $best] | @tsv' "$work/$name.json" |
+    awk -F'\t' '{ gsub(/\|/, "\\|", $1); printf "| `%s` | %.1f | %.1f ± %.1f | %.1f | %.1f | %d | %.2f |\n", $1, $2*1000, $3*1000, $4*1000, $5*1000, $6*1000, $7, $8 }'
+  echo
+}
+
+median() { jq -r ".results[$2].median" "$work/$1.json"; } # name, index: seconds
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+# The machine may be shared: how busy it was just before a measurement.
+load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg), CPU idle over 3 s $(vmstat 3 2 | tail -1 | awk '{ print $15 }')%"; }
 
 make_trees() {
   [ -e "$work/trees/.done" ] && return
@@ -64,11 +86,20 @@ bench_nar() {
   done
 }
 
-bench_drv() {
-  local n=${DRV_COUNT:-10000}
-  local store=$PWD/$work/store-$n
-  local drv
+# The generated closure of $1 derivations in the throwaway store $work/store-N:
+# sets store and drv. The root .drv path is cached per version of the generator.
+closure() {
+  local n=$1
+  store=$PWD/$work/store-$n
+  local cache; cache=$work/store-$n.root-$(sha256sum bench/gen-closure.nix | cut -c1-12)
+  if [ -s "$cache" ] && [ -e "$store$(cat "$cache")" ]; then drv=$(cat "$cache"); return; fi
   drv=$(nix-instantiate --store "$store" "${nixopts[@]}" bench/gen-closure.nix --arg n "$n" 2>/dev/null)
+  echo "$drv" > "$cache"
+}
+
+bench_drv() {
+  local n=${DRV_COUNT:-10000} store drv
+  closure "$n"
   local count; count=$("$provenix" --store "$store" drv show --recursive "$drv" | jq length)
   echo "### \`drv show --recursive\` on a generated closure of $count derivations"; echo
   hf "drv-show-$n" -n "provenix drv show --recursive" "$provenix --store $store drv show --recursive $drv > /dev/null" \
@@ -77,9 +108,129 @@ bench_drv() {
        "nix $(peak_kb nix --extra-experimental-features nix-command --store "$store" show-derivation -r "$drv") KB."; echo
 }
 
+bench_sources() {
+  local n=${SOURCES_COUNT:-40000} store drv
+  closure "$n"
+  local show="${nix[*]} --store $store show-derivation -r $drv"
+  # Sanity: both sides find the same FODs (the same .drv paths).
+  "$provenix" --store "$store" sources --json "$drv" > "$work/sources.json"
+  $show > "$work/show.json"
+  jq -f bench/fods.jq "$work/show.json" > "$work/fods.json"
+  local derivations fods
+  derivations=$(jq .derivations "$work/sources.json")
+  fods=$(jq '.sources | length' "$work/sources.json")
+  cmp -s <(jq -r '.sources[].drvPath' "$work/sources.json" | sort) <(jq -r '.[].drvPath' "$work/fods.json" | sort) ||
+    { echo "FODs differ: provenix $fods, nix | jq $(jq length "$work/fods.json")" >&2; exit 1; }
+  echo "### \`sources\` on a generated closure of $derivations derivations ($fods FODs)"; echo
+  echo "Both sides find the same $fods FODs. Output: provenix $(($(wc -c < "$work/sources.json") >> 10)) KiB of JSON;" \
+       "\`nix show-derivation -r\` $(($(wc -c < "$work/show.json") >> 20)) MiB, which jq (\`bench/fods.jq\`) cuts to $(($(wc -c < "$work/fods.json") >> 10)) KiB."
+  echo "Before: $(load)."; echo
+  hfm "sources-$n" -n "provenix sources --json" "$provenix --store $store sources --json $drv > /dev/null" \
+     -n "nix show-derivation -r | jq -f bench/fods.jq" "$show | jq -f bench/fods.jq > /dev/null" \
+     -n "nix show-derivation -r (alone)" "$show > /dev/null"
+  hfm "sources-why-$n" -n "provenix sources --why --json" "$provenix --store $store sources --why --json $drv > /dev/null"
+  local p w n_kb j_kb
+  p=$(peak_kb "$provenix" --store "$store" sources --json "$drv")
+  w=$(peak_kb "$provenix" --store "$store" sources --why --json "$drv")
+  /usr/bin/time -o "$work/rss-nix" -f %M $show | /usr/bin/time -o "$work/rss-jq" -f %M jq -f bench/fods.jq > /dev/null
+  n_kb=$(tail -1 "$work/rss-nix"); j_kb=$(tail -1 "$work/rss-jq")
+  local pipe=$n_kb who=nix; [ "$j_kb" -gt "$n_kb" ] && { pipe=$j_kb; who=jq; }
+  echo "Peak RSS: provenix sources --json $p KB, with --why $w KB; nix show-derivation -r $n_kb KB, jq $j_kb KB" \
+       "(pipeline peak: $who, $pipe KB)."; echo
+  local tp tn
+  tp=$(median "sources-$n" 0); tn=$(median "sources-$n" 1)
+  echo "Medians: provenix $(awk -v t="$tp" 'BEGIN { printf "%.1f", t * 1000 }') ms, nix | jq $(awk -v t="$tn" 'BEGIN { printf "%.1f", t * 1000 }') ms:" \
+       "**$(ratio "$tn" "$tp")x faster** (goal 10x); peak memory $(awk -v a="$p" -v b="$pipe" 'BEGIN { printf "%.2f", a / b }') of the pipeline's (goal at most 0.25)."; echo
+}
+
+# ~1 GiB of random "sources" (3 of 100+ MiB, 197 of ~4 KiB to ~22 MiB) added to
+# the throwaway store $work/rehash/store with `nix-store --add-fixed`, and FODs
+# for them (bench/gen-sources.nix) whose outputs are those very paths.
+make_sources() {
+  local dir=$work/rehash
+  local store=$PWD/$dir/store
+  if [ ! -e "$dir/.done" ]; then
+    rm -rf "$dir"; mkdir -p "$dir/files"
+    python3 - > "$dir/sizes.tsv" <<'PY'
+import math, random
+random.seed(7)
+big = [("src-big-1-6.6.tar.xz", 256 << 20), ("src-big-2-15.0.tar.xz", 160 << 20), ("src-big-3-2.41.tar.gz", 112 << 20)]
+rest = (1 << 30) - sum(size for _, size in big)
+exts = [".tar.gz", ".tar.xz", ".tar.bz2", ".patch", ".zip", ".crate"]
+raw = [math.exp(random.uniform(math.log(4 << 10), math.log(24 << 20))) for _ in range(197)]
+sizes = [int(r * rest / sum(raw)) for r in raw]
+sizes[0] += rest - sum(sizes)
+for name, size in big:
+    print(name, size, sep="\t")
+for i, size in enumerate(sizes):
+    ext = exts[i % len(exts)]
+    name = f"fix-CVE-2024-{10000 + i}.patch" if ext == ".patch" else f"src-{i}-1.{i % 13}{ext}"
+    print(name, size, sep="\t")
+PY
+    while IFS=$'\t' read -r name size; do head -c "$size" /dev/urandom > "$dir/files/$name"; done < "$dir/sizes.tsv"
+    nix-store --store "$store" "${nixopts[@]}" --add-fixed sha256 "$dir"/files/* | sort > "$dir/added"
+    (cd "$dir/files" && sha256sum -- *) |
+      jq -R -s 'split("\n") | map(select(. != "") | split("  ") | { name: .[1], sha256: .[0] })' > "$dir/manifest.json"
+    nix-instantiate --store "$store" "${nixopts[@]}" bench/gen-sources.nix --argstr manifest "$PWD/$dir/manifest.json" 2>/dev/null > "$dir/root"
+    rm -rf "$dir/files"
+    touch "$dir/.done"
+  fi
+  # The FODs' outputs are exactly the added paths: realised without building.
+  local fods; fods=$(nix-store --store "$store" -q --references "$(cat "$dir/root")" | grep '\.drv$')
+  # shellcheck disable=SC2086
+  nix-store --store "$store" -q --outputs $fods | sort | cmp -s - "$dir/added" ||
+    { echo "the FODs' outputs are not the added paths" >&2; exit 1; }
+}
+
+bench_rehash() {
+  make_sources
+  local dir=$work/rehash store=$PWD/$work/rehash/store root added phys bytes
+  root=$(cat "$dir/root")
+  mapfile -t added < "$dir/added"
+  phys=("${added[@]/#/$store}")
+  bytes=$(stat -c %s "${phys[@]}" | awk '{ s += $1 } END { print s }')
+  local big; big=$(stat -c %s "${phys[@]}" | awk '$1 >= 100 * 1048576' | wc -l)
+  # Sanity: provenix rehashes every source twice (NAR sha256 against the
+  # database, flat sha256 against the declared hash) and finds nothing wrong.
+  "$provenix" --store "$store" verify "$root" --json > "$work/verify.json"
+  jq -e --argjson n "${#added[@]}" '.checked.fodsRehashed == $n and .checked.outputsRehashed == $n
+    and all(.findings[]; .severity != "error")' "$work/verify.json" > /dev/null ||
+    { echo "provenix verify did not rehash all ${#added[@]} sources cleanly" >&2; exit 1; }
+  local hashed; hashed=$(jq .checked.bytesHashed "$work/verify.json")
+  echo "### Rehashing ${#added[@]} realised sources ($((bytes >> 20)) MiB; $big of 100+ MiB)"; echo
+  echo "Every FOD output is realised (its path is the one \`nix-store --add-fixed\` gave the file)." \
+       "provenix reads each source twice (NAR sha256 against the Nix database, then flat sha256 against the" \
+       "declared hash): $((hashed >> 20)) MiB hashed in all. Page cache warm (warm-up runs read everything first)."
+  echo "Before: $(load)."; echo
+  hfm rehash -n "provenix verify --json" "$provenix --store $store verify $root --json > /dev/null" \
+     -n "provenix verify --json, 1 thread" "RAYON_NUM_THREADS=1 $provenix --store $store verify $root --json > /dev/null" \
+     -n "nix-hash --type sha256 --flat" "nix-hash --type sha256 --flat ${phys[*]} > /dev/null" \
+     -n "sha256sum" "sha256sum ${phys[*]} > /dev/null" \
+     -n "nix-store --verify-path" "nix-store --store $store --verify-path ${added[*]}" \
+     -n "nix-store --verify --check-contents" "nix-store --store $store --verify --check-contents 2> /dev/null"
+  echo "| Command | Sources MB/s (10^6 B, median) | CPU user+sys [s] | Peak RSS [KB] |"
+  echo "|:---|---:|---:|---:|"
+  local rss=(
+    "$(peak_kb "$provenix" --store "$store" verify "$root" --json)"
+    "$(RAYON_NUM_THREADS=1 peak_kb "$provenix" --store "$store" verify "$root" --json)"
+    "$(peak_kb nix-hash --type sha256 --flat "${phys[@]}")"
+    "$(peak_kb sha256sum "${phys[@]}")"
+    "$(peak_kb nix-store --store "$store" --verify-path "${added[@]}")"
+    "$(peak_kb nix-store --store "$store" --verify --check-contents)"
+  )
+  local i=0
+  while IFS=$'\t' read -r cmd med cpu; do
+    printf '| `%s` | %.0f | %.2f | %s |\n' "$cmd" "$(awk -v b="$bytes" -v t="$med" 'BEGIN { print b / t / 1e6 }')" "$cpu" "${rss[$i]}"
+    i=$((i + 1))
+  done < <(jq -r '.results[] | [.command, .median, .user + .system] | @tsv' "$work/rehash.json")
+  echo
+}
+
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nix --version); provenix $(git rev-parse --short HEAD)"; echo
 case $what in
   nar) bench_nar ;;
   drv) bench_drv ;;
-  all) bench_nar; bench_drv ;;
+  sources) bench_sources ;;
+  rehash) bench_rehash ;;
+  all) bench_nar; bench_drv; bench_sources; bench_rehash ;;
 esac
