@@ -138,11 +138,18 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }
 
-/// Writes `value` as pretty JSON plus a newline to stdout.
+/// Writes `value` as JSON plus a newline to stdout: indented on a terminal,
+/// compact otherwise (a pipe or file gets the smaller, faster form).
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let terminal = io::stdout().is_terminal();
     // Buffered: stdout is line-buffered, and a large report has many lines.
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+    if terminal {
+        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::from)?;
+    } else {
+        serde_json::to_writer(&mut out, value).map_err(io::Error::from)?;
+    }
     writeln!(out)?;
     out.flush()?;
     Ok(())

@@ -36,7 +36,7 @@ use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use provenix_store::Store;
 use provenix_store::db::{NixDb, PathInfo};
 use provenix_store::drv::{DrvClosure, DrvError, NodeId};
-use provenix_store::nar::{NarFsError, hash_file_flat, hash_path};
+use provenix_store::nar::{NarFsError, hash_file_flat, hash_path, hash_path_and_flat};
 use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
@@ -399,6 +399,9 @@ pub fn verify(
         }
     }
     checked.realised_outputs = work.len();
+    // Biggest first, so one large source does not start last and leave the
+    // other cores idle while it is hashed.
+    work.sort_by_key(|(_, info)| std::cmp::Reverse(info.map_or(0, |i| i.nar_size)));
     let total: u64 = work.iter().filter_map(|(_, i)| i.map(|i| i.nar_size)).sum();
     options.progress.begin("rehashing outputs", if total > 0 { total } else { work.len() as u64 }, total > 0);
     let results: Vec<Result<ContentCheck, VerifyError>> = work
@@ -522,8 +525,19 @@ fn check_content(
         }
     };
     let mut nar: Option<(Hash, u64)> = None;
+    // A flat source's file hash comes from the same read as its NAR hash.
+    let mut flat: Option<(Hash, u64)> = None;
     if let Some(info) = info {
-        match hash_path(&physical, info.nar_hash.algo()) {
+        let hashed = match &target.fod {
+            Some((ContentAddressMethod::Flat | ContentAddressMethod::Text, expected)) => {
+                hash_path_and_flat(&physical, info.nar_hash.algo(), expected.algo()).map(|both| {
+                    flat = both.flat;
+                    (both.nar_hash, both.nar_size)
+                })
+            }
+            _ => hash_path(&physical, info.nar_hash.algo()),
+        };
+        match hashed {
             Ok((hash, size)) => {
                 check.nar_compared = true;
                 check.bytes += size;
@@ -548,7 +562,11 @@ fn check_content(
                 Some((hash, _)) if hash.algo() == expected.algo() => Ok((*hash, 0)),
                 _ => hash_path(&physical, expected.algo()),
             },
-            ContentAddressMethod::Flat | ContentAddressMethod::Text => hash_file_flat(&physical, expected.algo()),
+            ContentAddressMethod::Flat | ContentAddressMethod::Text => match flat {
+                // Counted with the NAR already.
+                Some((hash, _)) => Ok((hash, 0)),
+                None => hash_file_flat(&physical, expected.algo()),
+            },
         };
         match computed {
             Ok((hash, size)) => {

@@ -131,12 +131,6 @@ struct ReadBuffers {
     bytes: Vec<u8>,
 }
 
-impl ReadBuffers {
-    fn new() -> ReadBuffers {
-        ReadBuffers { name: String::with_capacity(256), bytes: Vec::with_capacity(64 * 1024) }
-    }
-}
-
 impl<'s> DrvFiles<'s> {
     fn new(store: &'s Store) -> DrvFiles<'s> {
         #[cfg(unix)]
@@ -196,6 +190,26 @@ impl<'s> DrvFiles<'s> {
             return Err(DrvError::TooLarge { file: self.store.physical(path), len });
         }
         Ok(&bufs.bytes)
+    }
+
+    /// Appends the whole file of `path` to `data`, refusing files over
+    /// [`MAX_DRV_LEN`] (and then leaving `data` as it was).
+    fn read_into(&self, path: &StorePath, name: &mut String, data: &mut Vec<u8>) -> Result<(), DrvError> {
+        let io = |source| DrvError::Store(StoreError::Io { path: self.store.physical(path), source });
+        let start = data.len();
+        let file = self.open(path, name).map_err(io)?;
+        // `take` bounds the read whatever the file's size.
+        let read = (&file).take(MAX_DRV_LEN as u64 + 1).read_to_end(data);
+        let len = data.len() - start;
+        if read.is_err() || len > MAX_DRV_LEN {
+            data.truncate(start);
+        }
+        read.map_err(io)?;
+        if len > MAX_DRV_LEN {
+            let len = file.metadata().map_or(len as u64, |m| m.len());
+            return Err(DrvError::TooLarge { file: self.store.physical(path), len });
+        }
+        Ok(())
     }
 
     /// Parses the bytes of the `.drv` file of `path`.
@@ -313,6 +327,15 @@ struct Parsed<W> {
     targets: Vec<u32>,
     /// Inputs numbered for the first time.
     discovered: Vec<(u32, StorePath)>,
+    /// The batch's buffer, emptied, for the reader to fill again.
+    buffer: Vec<u8>,
+}
+
+/// Files read for one parse task: their bytes back to back in one buffer.
+struct Batch {
+    data: Vec<u8>,
+    /// Per file: its number, path, and the range of its bytes in `data`.
+    files: Vec<(u32, StorePath, usize, usize)>,
 }
 
 /// Parses a batch of files, keeps values and numbers their inputs.
@@ -320,15 +343,20 @@ fn parse_batch<W: Send>(
     files: &DrvFiles<'_>,
     index: &SharedIndex,
     keep: impl Fn(&StorePath, Derivation) -> W,
-    batch: Vec<(u32, StorePath, Vec<u8>)>,
+    batch: Batch,
 ) -> Parsed<W> {
+    let Batch { mut data, files: batch } = batch;
     let mut parsed = Parsed {
         items: Vec::with_capacity(batch.len()),
         ranges: Vec::with_capacity(batch.len()),
         targets: Vec::new(),
         discovered: Vec::new(),
+        buffer: Vec::new(),
     };
-    for (k, path, bytes) in batch {
+    for (k, path, from, to) in batch {
+        // Copied out by the worker that parses and later frees it, so the
+        // allocation is reused on this thread instead of crossing threads.
+        let bytes = data.get(from..to).unwrap_or_default().to_vec();
         let start = parsed.targets.len();
         let result = files.parse(&path, bytes).map(|drv| {
             for input in drv_inputs(&drv) {
@@ -340,6 +368,8 @@ fn parse_batch<W: Send>(
         parsed.ranges.push((start, parsed.targets.len()));
         parsed.items.push((k, path, result));
     }
+    data.clear();
+    parsed.buffer = data;
     parsed
 }
 
@@ -363,6 +393,10 @@ fn walk<W: Send>(
     /// Files read per parse task: enough to amortise spawning, few enough
     /// to start the workers early.
     const BATCH: usize = 32;
+    /// Files read but not yet parsed, at most: the reader waits for the
+    /// parsers beyond this, so memory stays bounded when reading outruns
+    /// parsing instead of holding every file's bytes at once.
+    const MAX_OUTSTANDING: usize = 64 * BATCH;
     if let Some(root) = roots.iter().find(|r| !r.is_derivation()) {
         return Err(DrvError::NotDerivation { path: root.clone() });
     }
@@ -376,25 +410,34 @@ fn walk<W: Send>(
     state.discovered(discovered);
     let files = &DrvFiles::new(store);
     let keep = &keep;
-    let mut bufs = ReadBuffers::new();
+    let mut name = String::with_capacity(256);
+    // Batch buffers come back with the results and are filled again.
+    let mut pool: Vec<Vec<u8>> = Vec::new();
     let (done_tx, done_rx) = mpsc::channel::<Parsed<W>>();
     rayon::in_place_scope(|scope| {
         let mut outstanding = 0usize;
+        let finish =
+            |mut parsed: Parsed<W>, outstanding: &mut usize, state: &mut WalkState<W>, pool: &mut Vec<Vec<u8>>| {
+                *outstanding -= parsed.items.len();
+                pool.push(std::mem::take(&mut parsed.buffer));
+                state.merge(parsed);
+            };
         loop {
             while let Ok(parsed) = done_rx.try_recv() {
-                outstanding -= parsed.items.len();
-                state.merge(parsed);
+                finish(parsed, &mut outstanding, &mut state, &mut pool);
             }
-            if !state.queue.is_empty() {
+            if !state.queue.is_empty() && outstanding < MAX_OUTSTANDING {
                 let take = state.queue.len().min(BATCH);
-                let mut batch = Vec::with_capacity(take);
+                let data = pool.pop().unwrap_or_else(|| Vec::with_capacity(BATCH * 8 * 1024));
+                let mut batch = Batch { data, files: Vec::with_capacity(take) };
                 for (k, path) in state.queue.drain(..take) {
-                    match files.read(&path, &mut bufs) {
-                        Ok(bytes) => batch.push((k, path, bytes.to_vec())),
+                    let start = batch.data.len();
+                    match files.read_into(&path, &mut name, &mut batch.data) {
+                        Ok(()) => batch.files.push((k, path, start, batch.data.len())),
                         Err(err) => state.failures.push((path, err)),
                     }
                 }
-                outstanding += batch.len();
+                outstanding += batch.files.len();
                 let done_tx = done_tx.clone();
                 scope.spawn(move |_| {
                     // The receiver lives until the scope has ended.
@@ -403,8 +446,7 @@ fn walk<W: Send>(
             } else if outstanding == 0 {
                 break;
             } else if let Ok(parsed) = done_rx.recv() {
-                outstanding -= parsed.items.len();
-                state.merge(parsed);
+                finish(parsed, &mut outstanding, &mut state, &mut pool);
             }
         }
     });

@@ -152,10 +152,9 @@ pub fn hash_path(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError>
     Ok((sink.hasher.finish(), sink.size))
 }
 
-/// Hashes the bytes of the regular file at `path` (a `flat` fixed-output
-/// hash, `nix-hash --flat`). Symlinks are not followed. Returns the hash and
-/// the file size.
-pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError> {
+/// Opens the regular file at `path` without following a symlink or
+/// blocking on a FIFO, and checks that what was opened is what was listed.
+fn open_regular(path: &Path) -> Result<(fs::File, fs::Metadata), NarFsError> {
     let meta = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?;
     if !meta.is_file() {
         return Err(NarFsError::NotRegularFile { path: path.to_path_buf() });
@@ -163,7 +162,7 @@ pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsE
     // NOFOLLOW and NONBLOCK: a symlink or FIFO swapped in after the check
     // must neither be followed nor hang the open; the inode check below
     // then refuses it.
-    let mut file = {
+    let file = {
         use std::os::unix::fs::OpenOptionsExt;
         let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
         fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path)
@@ -173,6 +172,14 @@ pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsE
     if !opened.is_file() || (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
         return Err(NarFsError::Changed { path: path.to_path_buf() });
     }
+    Ok((file, opened))
+}
+
+/// Hashes the bytes of the regular file at `path` (a `flat` fixed-output
+/// hash, `nix-hash --flat`). Symlinks are not followed. Returns the hash and
+/// the file size.
+pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError> {
+    let (mut file, _) = open_regular(path)?;
     let mut hasher = Hasher::new(algo);
     let mut buf = vec![0u8; BUF_LEN];
     let mut size = 0u64;
@@ -187,6 +194,52 @@ pub fn hash_file_flat(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsE
         size += n as u64;
     }
     Ok((hasher.finish(), size))
+}
+
+/// Both hashes of a regular file in one read: its NAR hash with `nar_algo`
+/// (and the NAR size) and its flat hash with `flat_algo`. For anything else
+/// (a directory, a symlink) only the NAR hash, and `None` for the flat one.
+pub fn hash_path_and_flat(path: &Path, nar_algo: HashAlgo, flat_algo: HashAlgo) -> Result<NarAndFlat, NarFsError> {
+    let is_file = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?.is_file();
+    if !is_file {
+        let (nar_hash, nar_size) = hash_path(path, nar_algo)?;
+        return Ok(NarAndFlat { nar_hash, nar_size, flat: None });
+    }
+    let (file, meta) = open_regular(path)?;
+    let executable = meta.permissions().mode() & 0o100 != 0;
+    let mut body = HashingReader { inner: file, hasher: Hasher::new(flat_algo), size: 0 };
+    let mut nar = NarWriter::new(HashingSink { hasher: Hasher::new(nar_algo), size: 0 });
+    nar.regular(executable, meta.len(), &mut body).map_err(dump_err(path))?;
+    let sink = nar.finish().map_err(dump_err(path))?;
+    let flat = (body.hasher.finish(), body.size);
+    Ok(NarAndFlat { nar_hash: sink.hasher.finish(), nar_size: sink.size, flat: Some(flat) })
+}
+
+/// What [`hash_path_and_flat`] computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NarAndFlat {
+    /// The NAR hash.
+    pub nar_hash: Hash,
+    /// The NAR size.
+    pub nar_size: u64,
+    /// For a regular file: its flat hash and size.
+    pub flat: Option<(Hash, u64)>,
+}
+
+/// Hashes what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    size: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        self.size += n as u64;
+        Ok(n)
+    }
 }
 
 /// Counts and hashes what a [`NarWriter`] writes.
@@ -498,6 +551,23 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+
+    #[test]
+    fn one_read_gives_both_hashes_as_two_reads_do() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, mode) in [("plain", 0o644), ("tool", 0o755)] {
+            let file = dir.path().join(name);
+            fs::write(&file, vec![7u8; 300_001]).unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+            let both = hash_path_and_flat(&file, HashAlgo::Sha256, HashAlgo::Sha512).unwrap();
+            let (nar_hash, nar_size) = hash_path(&file, HashAlgo::Sha256).unwrap();
+            assert_eq!((both.nar_hash, both.nar_size), (nar_hash, nar_size), "{name}");
+            assert_eq!(both.flat, Some(hash_file_flat(&file, HashAlgo::Sha512).unwrap()), "{name}");
+        }
+        let both = hash_path_and_flat(dir.path(), HashAlgo::Sha256, HashAlgo::Sha256).unwrap();
+        assert_eq!(both.nar_hash, hash_path(dir.path(), HashAlgo::Sha256).unwrap().0);
+        assert_eq!(both.flat, None);
+    }
 
     fn tmp() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()
