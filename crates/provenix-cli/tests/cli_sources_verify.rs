@@ -146,7 +146,9 @@ fn a_clean_closure_verifies_clean_and_refetches_clean() {
     assert_eq!(checked["derivations"], 3);
     assert_eq!(checked["fods"], 2);
     assert_eq!(checked["realisedOutputs"], 3);
-    assert_eq!(checked["outputsRehashed"], 3);
+    // The two flat sources match their sha256, which pins their NAR too.
+    assert_eq!(checked["outputsRehashed"], 1);
+    assert_eq!(checked["outputsPinned"], 2);
     assert_eq!(checked["fodsRehashed"], 2);
     assert_eq!(report["counts"]["insecure-url"], 2);
     assert_eq!(report["counts"]["drv-path-mismatch"], 0);
@@ -602,4 +604,22 @@ in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/
         findings(&report).contains(&("refetch-mismatch".into(), tool_drv, server.url("/bin/seed-tool"))),
         "{report:#}"
     );
+}
+
+#[test]
+fn an_executable_bit_set_on_a_flat_source_is_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(h) = NixHarness::new() else { return };
+    let project = Project::new();
+    let b = build(&h, &project);
+    // The bytes still match the declared hash; only the NAR (and the
+    // database's hash of it) records the mode.
+    std::fs::set_permissions(h.physical(&b.patch_out), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let o = provenix(h.root(), &["--json", "verify", &b.drv]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    let errors: BTreeSet<(String, String)> =
+        findings(&report).into_iter().filter(|(k, _, _)| k != "insecure-url").map(|(k, p, _)| (k, p)).collect();
+    assert_eq!(errors, BTreeSet::from([("output-content-mismatch".to_owned(), b.patch_out.clone())]), "{report:#}");
+    assert_eq!(report["checked"]["outputsPinned"], 1, "only the untouched source is pinned");
 }

@@ -20,8 +20,8 @@ use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use provenix_store::Store;
 use provenix_store::db::NixDb;
 use provenix_store::drv::{DrvClosure, DrvError, NodeId};
-use serde::Serialize;
 use rayon::prelude::*;
+use serde::Serialize;
 use thiserror::Error;
 
 use crate::fod::{FodInfo, SourceKind};

@@ -11,10 +11,13 @@
 //!    `output-path-mismatch`;
 //! 3. hygiene per derivation: weak hashes, plain-http URLs, `__impure`,
 //!    `__noChroot`, FODs without URLs; O(V);
-//! 4. rehash every realised output, in parallel over paths, streaming: the
-//!    NAR sha256 against the Nix database (`output-content-mismatch`), and for
-//!    FODs the declared hash, flat or NAR as the mode says
-//!    (`fod-content-mismatch`). O(B) reads, split over every core;
+//! 4. rehash every realised output, in parallel over paths (biggest first),
+//!    streaming: the NAR sha256 against the Nix database
+//!    (`output-content-mismatch`), and for FODs the declared hash, flat or NAR
+//!    as the mode says (`fod-content-mismatch`). A flat source whose bytes
+//!    match a strong declared hash is hashed once: its NAR is then determined
+//!    by those bytes (see [`Checked::outputs_pinned`]). O(B) reads, split over
+//!    every core;
 //! 5. with refetch, download every URL of every FOD (`--jobs` at a time,
 //!    `mirror://` tried mirror by mirror) into temporary files that are
 //!    removed afterwards, and hash them like the store would
@@ -32,6 +35,7 @@ use std::sync::Mutex;
 
 use provenix_formats::derivation::{Derivation, Output};
 use provenix_formats::hash::{Hash, HashAlgo};
+use provenix_formats::nar::regular_file_nar_size;
 use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use provenix_store::Store;
 use provenix_store::db::{NixDb, PathInfo};
@@ -222,6 +226,10 @@ pub struct Checked {
     pub outputs_rehashed: usize,
     /// Realised FOD outputs rehashed against their declared hash.
     pub fods_rehashed: usize,
+    /// Realised flat sources whose bytes matched a strong declared hash, so
+    /// their NAR (a non-executable file of those bytes, size checked against
+    /// the database) was not hashed a second time.
+    pub outputs_pinned: usize,
     /// Bytes read while rehashing.
     pub bytes_hashed: u64,
     /// Whether refetching was asked for.
@@ -414,6 +422,7 @@ pub fn verify(
         checked.bytes_hashed += check.bytes;
         checked.outputs_rehashed += usize::from(check.nar_compared);
         checked.fods_rehashed += usize::from(check.fod_compared);
+        checked.outputs_pinned += usize::from(check.pinned);
         findings.extend(check.findings);
     }
 
@@ -493,6 +502,8 @@ struct ContentCheck {
     bytes: u64,
     nar_compared: bool,
     fod_compared: bool,
+    /// A flat source checked by its declared hash alone.
+    pinned: bool,
     findings: Vec<Finding>,
 }
 
@@ -515,7 +526,8 @@ fn check_content(
     let dir = store.dir();
     let shown = dir.display(&target.path);
     let physical = store.physical(&target.path);
-    let mut check = ContentCheck { bytes: 0, nar_compared: false, fod_compared: false, findings: Vec::new() };
+    let mut check =
+        ContentCheck { bytes: 0, nar_compared: false, fod_compared: false, pinned: false, findings: Vec::new() };
     let unreadable = |err: NarFsError, check: &mut ContentCheck, kind: FindingKind| {
         if content_problem(&err) {
             check.findings.push(Finding::new(kind, shown.clone(), format!("cannot be hashed: {}", chain(&err))));
@@ -524,6 +536,15 @@ fn check_content(
             Err(VerifyError::Read { path: shown.clone(), source: err })
         }
     };
+    if let (Some(info), Some((ContentAddressMethod::Flat | ContentAddressMethod::Text, expected))) = (info, &target.fod)
+        && pinned_by_declared_hash(&physical, expected, info)
+    {
+        check.fod_compared = true;
+        check.pinned = true;
+        check.bytes += info.nar_size;
+        progress.advance(if by_bytes { info.nar_size } else { 1 });
+        return Ok(check);
+    }
     let mut nar: Option<(Hash, u64)> = None;
     // A flat source's file hash comes from the same read as its NAR hash.
     let mut flat: Option<(Hash, u64)> = None;
@@ -592,6 +613,27 @@ fn check_content(
     }
     progress.advance(if by_bytes { info.map_or(0, |i| i.nar_size) } else { 1 });
     Ok(check)
+}
+
+/// Whether a realised flat source is fully checked by its declared hash
+/// alone: the hash is strong (sha256 or sha512), the file's bytes match it,
+/// and it is a non-executable regular file whose NAR size, which follows
+/// from its length, is the database's. Its NAR is then exactly determined by
+/// those bytes, so hashing it again against the database would only repeat
+/// the work. Anything else (a mismatch, md5 or sha1, an executable bit, a
+/// size the database disagrees with) takes the full path, both hashes.
+fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !matches!(expected.algo(), HashAlgo::Sha256 | HashAlgo::Sha512) {
+        return false;
+    }
+    let Ok((hash, size)) = hash_file_flat(physical, expected.algo()) else { return false };
+    let Ok(meta) = std::fs::symlink_metadata(physical) else { return false };
+    hash == *expected
+        && meta.is_file()
+        && meta.permissions().mode() & 0o100 == 0
+        && meta.len() == size
+        && regular_file_nar_size(size, false) == info.nar_size
 }
 
 fn chain(err: &dyn std::error::Error) -> String {

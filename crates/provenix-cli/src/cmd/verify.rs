@@ -94,9 +94,11 @@ fn write_human(report: &VerifyReport, out: &mut impl io::Write) -> io::Result<()
     if c.database {
         writeln!(
             out,
-            "rehashed {} realised outputs against the Nix database and {} sources against their declared hash ({})",
+            "rehashed {} realised outputs against the Nix database and {} sources against their declared hash \
+             ({} of them flat files pinned by it alone; {} read)",
             c.outputs_rehashed,
             c.fods_rehashed,
+            c.outputs_pinned,
             human_bytes(c.bytes_hashed)
         )?;
     } else {

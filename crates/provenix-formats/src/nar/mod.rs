@@ -104,6 +104,17 @@ pub const MAX_TOKEN_LEN: usize = 16;
 /// The magic string a NAR starts with.
 pub const NAR_MAGIC: &[u8] = b"nix-archive-1";
 
+/// The size of the NAR of a single regular file of `len` bytes, without
+/// writing it: the magic, `(`, `type`, `regular`, optionally `executable`
+/// and an empty string, `contents`, the length-prefixed padded bytes, `)`.
+pub const fn regular_file_nar_size(len: u64, executable: bool) -> u64 {
+    // Each token is an 8-byte length plus its bytes padded to 8.
+    const FRAMING: u64 = 24 + 16 + 16 + 16 + 16 + 8 + 16;
+    const EXECUTABLE: u64 = 24 + 8;
+    let padded = len.saturating_add(7) / 8 * 8;
+    FRAMING.saturating_add(padded).saturating_add(if executable { EXECUTABLE } else { 0 })
+}
+
 /// One step of a NAR, in the order the format stores them.
 ///
 /// A regular file's bytes are not in the event; read them from the reader

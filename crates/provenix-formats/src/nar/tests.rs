@@ -483,3 +483,16 @@ fn reader_refuses_to_continue_after_an_error() {
     assert!(r.next().is_err());
     assert_eq!(r.next().unwrap_err().problem(), Some(&NarProblem::Poisoned));
 }
+
+#[test]
+fn regular_file_nar_size_is_the_written_size() {
+    for len in [0u64, 1, 7, 8, 9, 4096, 100_003] {
+        for executable in [false, true] {
+            let mut nar = NarWriter::new(Vec::new());
+            let body = vec![1u8; len as usize];
+            nar.regular(executable, len, body.as_slice()).unwrap();
+            let written = nar.finish().unwrap().len() as u64;
+            assert_eq!(regular_file_nar_size(len, executable), written, "len {len}, executable {executable}");
+        }
+    }
+}
