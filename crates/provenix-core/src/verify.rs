@@ -707,6 +707,9 @@ fn skip_reason(item: &RefetchItem<'_>) -> Option<&'static str> {
     }
 }
 
+/// Per FOD (its index in the work list): each declared URL and its outcome.
+type FodOutcomes = (usize, Vec<(String, UrlOutcome)>);
+
 /// The outcome of downloading one declared URL (trying its mirrors in turn).
 enum UrlOutcome {
     Matches,
@@ -743,7 +746,7 @@ fn refetch_all(
     let total_urls: usize = todo.iter().map(|i| i.info.urls.len()).sum();
     options.progress.begin("refetching sources", total_urls as u64, false);
     let downloaded = Mutex::new(0u64);
-    let results: Result<Vec<(usize, Vec<(String, UrlOutcome)>)>, VerifyError> = pool.install(|| {
+    let results: Result<Vec<FodOutcomes>, VerifyError> = pool.install(|| {
         todo.par_iter()
             .enumerate()
             .map(|(k, item)| {
