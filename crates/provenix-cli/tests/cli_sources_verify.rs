@@ -202,6 +202,14 @@ fn roots_can_be_outputs_result_links_nix_files_and_several_at_once() {
     let file = h.scratch().join("project.nix");
     std::fs::write(&file, &project.expr).unwrap();
     assert_eq!(roots_of(&[file.to_str().unwrap()]), std::slice::from_ref(&b.drv));
+    // A symlink to a Nix file, and a `result` link in a directory whose name has a `#`.
+    let alias = h.scratch().join("release.nix");
+    std::os::unix::fs::symlink(&file, &alias).unwrap();
+    assert_eq!(roots_of(&[alias.to_str().unwrap()]), std::slice::from_ref(&b.drv));
+    let odd = h.scratch().join("build#2");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::os::unix::fs::symlink(&b.out, odd.join("result")).unwrap();
+    assert_eq!(roots_of(&[odd.join("result").to_str().unwrap()]), std::slice::from_ref(&b.drv));
     // Several roots: each once, in order.
     assert_eq!(roots_of(&[&b.src_drv, &b.drv, &b.out]), [b.src_drv.clone(), b.drv.clone()]);
 }

@@ -157,7 +157,7 @@ pub fn resolve(
 
 fn is_flake_ref(arg: &str) -> bool {
     const SCHEMES: [&str; 8] = ["path:", "git+", "github:", "gitlab:", "sourcehut:", "tarball+", "file+", "flake:"];
-    arg.contains('#') || SCHEMES.iter().any(|s| arg.starts_with(s)) || Path::new(arg).join("flake.nix").is_file()
+    arg.contains('#') || SCHEMES.iter().any(|s| arg.starts_with(s))
 }
 
 fn resolve_one(
@@ -176,18 +176,24 @@ fn resolve_one(
     let path = Path::new(arg);
     // Relative paths (`./result`, `root/nix/store/…`) compare as absolute ones.
     let absolute = lexically_absolute(path).map_or_else(|| arg.to_owned(), |p| p.to_string_lossy().into_owned());
-    let in_store =
-        absolute.starts_with(store.dir().as_str()) || absolute.starts_with(&*store.physical_dir().to_string_lossy());
-    if !in_store && is_flake_ref(arg) {
-        return evaluated(RootSource::Flake, Nix::new(store).flake_derivations(arg));
-    }
-    let nix_file = !in_store && !path.is_symlink() && (path.is_file() || path.join("default.nix").is_file());
-    if nix_file {
-        return evaluated(RootSource::NixFile, Nix::new(store).instantiate(path, &options.attrs));
-    }
+    // Symlinks first: a `result` link into the store is a store path even if
+    // the tree it points to has a `default.nix` or `flake.nix`.
     let target = follow_links(store, &absolute)?;
-    let store_path = store_path_prefix(store, &target)
-        .ok_or_else(|| RootError::NotARoot { arg: arg.to_owned(), store: store.dir().to_string() })?;
+    let store_path = match store_path_prefix(store, &target) {
+        Some(store_path) => store_path,
+        None => {
+            let exists = std::fs::symlink_metadata(path).is_ok();
+            // `#` marks a flake output only in a name that is not a file.
+            if (!exists && is_flake_ref(arg)) || Path::new(&target).join("flake.nix").is_file() {
+                return evaluated(RootSource::Flake, Nix::new(store).flake_derivations(arg));
+            }
+            let target = Path::new(&target);
+            if target.is_file() || target.join("default.nix").is_file() {
+                return evaluated(RootSource::NixFile, Nix::new(store).instantiate(path, &options.attrs));
+            }
+            return Err(RootError::NotARoot { arg: arg.to_owned(), store: store.dir().to_string() });
+        }
+    };
     let physical = store.physical(&store_path);
     if std::fs::symlink_metadata(&physical).is_err() {
         return Err(RootError::Missing { arg: arg.to_owned(), physical });
@@ -221,10 +227,12 @@ fn follow_links(store: &Store, arg: &str) -> Result<String, RootError> {
         }
         match std::fs::read_link(&at) {
             Ok(target) => {
-                at = match at.parent() {
+                let joined = match at.parent() {
                     Some(parent) if target.is_relative() => parent.join(target),
                     _ => target,
                 };
+                // `../nix/store/…` targets: drop the `..` so the prefix test sees the store.
+                at = lexically_absolute(&joined).unwrap_or(joined);
             }
             // Not a symlink (or absent): what it is decides the error.
             Err(_) => return Ok(at.to_string_lossy().into_owned()),
@@ -259,7 +267,8 @@ fn lexically_absolute(path: &Path) -> Option<PathBuf> {
 fn store_path_prefix(store: &Store, path: &str) -> Option<StorePath> {
     let physical = store.physical_dir();
     let logical = match path.strip_prefix(&*physical.to_string_lossy()) {
-        Some(rest) if store.root().is_some() => format!("{}{rest}", store.dir()),
+        // Only at a component boundary: `ROOT/nix/storage` is not the store.
+        Some(rest) if store.root().is_some() && rest.starts_with('/') => format!("{}{rest}", store.dir()),
         _ => path.to_owned(),
     };
     store.dir().parse_path_prefix(&logical).ok().map(|(p, _)| p)
@@ -350,6 +359,26 @@ mod tests {
         assert!(Path::new(&relative).is_relative() && Path::new(&relative).is_file());
         let roots = resolve(&store, &[relative], &RootOptions::default(), &lookup).unwrap();
         assert_eq!(roots[0].source, RootSource::Derivation);
+    }
+
+    #[test]
+    fn a_relative_link_with_dotdot_into_the_store_root_is_followed() {
+        let (root, store) = store();
+        std::fs::create_dir_all(root.path().join("sub")).unwrap();
+        let link = root.path().join("sub/result");
+        std::os::unix::fs::symlink(format!("../nix/store/{OUT}"), &link).unwrap();
+        let roots = resolve(&store, &[link.to_string_lossy().into_owned()], &RootOptions::default(), &lookup).unwrap();
+        assert_eq!(roots[0].drv.to_string(), DRV);
+    }
+
+    #[test]
+    fn a_sibling_of_the_store_directory_is_not_in_the_store() {
+        let (root, store) = store();
+        let sibling = root.path().join("nix/storage");
+        std::fs::create_dir_all(&sibling).unwrap();
+        let err =
+            resolve(&store, &[sibling.to_string_lossy().into_owned()], &RootOptions::default(), &lookup).unwrap_err();
+        assert!(matches!(err, RootError::NotARoot { .. }), "{err}");
     }
 
     #[test]
