@@ -140,11 +140,19 @@ impl SourcesReport {
 
     /// The `n` biggest realised sources, biggest first (ties by `.drv` path).
     pub fn biggest(&self, n: usize) -> Vec<&Source> {
-        let mut sized: Vec<&Source> = self.sources.iter().filter(|s| s.nar_size.is_some()).collect();
-        sized.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then_with(|| a.drv_path.cmp(&b.drv_path)));
-        sized.truncate(n);
-        sized
+        biggest(&self.sources, n).into_iter().filter_map(|k| self.sources.get(k)).collect()
     }
+}
+
+/// Indices of the `n` biggest realised sources, biggest first (ties by `.drv` path).
+fn biggest(sources: &[Source], n: usize) -> Vec<usize> {
+    let mut sized: Vec<usize> = (0..sources.len()).filter(|&k| sources[k].nar_size.is_some()).collect();
+    sized.sort_by(|&a, &b| {
+        let (a, b) = (&sources[a], &sources[b]);
+        b.nar_size.cmp(&a.nar_size).then_with(|| a.drv_path.cmp(&b.drv_path))
+    });
+    sized.truncate(n);
+    sized
 }
 
 /// Lists the sources of the closure of `roots` (`.drv` paths).
@@ -213,23 +221,10 @@ pub fn sources(
     let chain = |id: NodeId| -> Option<Vec<String>> {
         why.chain(id).map(|c| c.into_iter().filter_map(|n| graph.path(n)).map(|p| dir.display(p)).collect())
     };
-    if options.why {
-        for s in &mut sources {
+    let chained: Vec<usize> = if options.why { (0..sources.len()).collect() } else { biggest(&sources, options.top) };
+    for k in chained {
+        if let Some(s) = sources.get_mut(k) {
             s.why = chain(s.node);
-        }
-    } else {
-        let report = SourcesReport { roots: Vec::new(), derivations: 0, database: false, sources };
-        let mut top = vec![false; graph.len()];
-        for s in report.biggest(options.top) {
-            if let Some(t) = top.get_mut(s.node.index()) {
-                *t = true;
-            }
-        }
-        sources = report.sources;
-        for s in &mut sources {
-            if top.get(s.node.index()).copied().unwrap_or(false) {
-                s.why = chain(s.node);
-            }
         }
     }
     tracing::debug!(ms = started.elapsed().as_millis(), "why-chains");

@@ -39,7 +39,7 @@ use provenix_formats::nar::regular_file_nar_size;
 use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use provenix_store::Store;
 use provenix_store::db::{NixDb, PathInfo};
-use provenix_store::drv::{DrvClosure, DrvError, NodeId};
+use provenix_store::drv::{DrvClosure, DrvError, DrvPaths, NodeId};
 use provenix_store::nar::{NarFsError, hash_file_flat, hash_path, hash_path_and_flat};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -331,39 +331,9 @@ pub fn verify(
         Checked { derivations: closure.len(), database: db.is_some(), refetch: options.refetch, ..Checked::default() };
 
     // Paths.
-    let computed = closure.compute_paths()?;
-    for (path, paths) in &computed {
-        let shown = dir.display(path);
-        if &paths.drv_path != path {
-            findings.push(
-                Finding::new(
-                    FindingKind::DrvPathMismatch,
-                    shown.clone(),
-                    "the file's contents hash to another .drv path".into(),
-                )
-                .expected(dir.display(&paths.drv_path), shown.clone()),
-            );
-        }
-        let Some(drv) = closure.get(path) else { continue };
-        for (name, output) in drv.outputs().iter() {
-            let (Some(recorded), Some(Some(computed))) = (output.path(), paths.outputs.get(name)) else { continue };
-            checked.output_paths += 1;
-            if recorded != computed {
-                findings.push(
-                    Finding::new(
-                        FindingKind::OutputPathMismatch,
-                        shown.clone(),
-                        format!(
-                            "output `{name}` is recorded as {} but the derivation gives {}",
-                            dir.display(recorded),
-                            dir.display(computed)
-                        ),
-                    )
-                    .expected(dir.display(computed), dir.display(recorded)),
-                );
-            }
-        }
-    }
+    let (path_findings, output_paths) = path_findings(&closure, &closure.compute_paths()?);
+    checked.output_paths = output_paths;
+    findings.extend(path_findings);
 
     // Hygiene, and the FODs.
     let mut fods: Vec<(NodeId, FodInfo)> = Vec::new();
@@ -378,22 +348,18 @@ pub fn verify(
     checked.fods = fods.len();
 
     // Content.
-    let mut targets: BTreeMap<StorePath, Target> = BTreeMap::new();
+    // Each distinct output path once; a FOD's declared hash wins.
+    let mut targets: BTreeMap<StorePath, Option<(ContentAddressMethod, Hash)>> = BTreeMap::new();
     for (_, drv) in closure.iter() {
         for (_, output) in drv.outputs().iter() {
-            let fod = match output {
-                Output::Fixed { method, hash, .. } => Some((*method, *hash)),
-                _ => None,
-            };
-            if let Some(path) = output.path() {
-                let target = targets.entry(path.clone()).or_insert_with(|| Target { path: path.clone(), fod: None });
-                if fod.is_some() {
-                    target.fod = fod;
-                }
+            let Some(path) = output.path() else { continue };
+            let fod = targets.entry(path.clone()).or_default();
+            if let Output::Fixed { method, hash, .. } = output {
+                *fod = Some((*method, *hash));
             }
         }
     }
-    let targets: Vec<Target> = targets.into_values().collect();
+    let targets: Vec<Target> = targets.into_iter().map(|(path, fod)| Target { path, fod }).collect();
     let infos: Vec<Option<PathInfo>> = match db {
         Some(db) => db.path_infos(&targets.iter().map(|t| t.path.clone()).collect::<Vec<_>>())?,
         None => targets.iter().map(|_| None).collect(),
@@ -435,7 +401,7 @@ pub fn verify(
     }
 
     if options.refetch {
-        refetch_all(closure_fods(&closure, &fods), options, &mut checked, &mut findings, store)?;
+        refetch_all(closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
     }
 
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path, &a.url).cmp(&(b.severity, b.kind, &b.path, &b.url)));
@@ -450,6 +416,49 @@ pub fn verify(
         counts,
         findings,
     })
+}
+
+/// Compares each `.drv` path and recorded output path of `closure` with
+/// what `computed` ([`DrvClosure::compute_paths`]) gives: the
+/// `drv-path-mismatch` and `output-path-mismatch` findings, and how many
+/// output paths were compared.
+pub fn path_findings(closure: &DrvClosure, computed: &BTreeMap<StorePath, DrvPaths>) -> (Vec<Finding>, usize) {
+    let dir = closure.store().dir();
+    let mut findings = Vec::new();
+    let mut compared = 0;
+    for (path, paths) in computed {
+        let shown = dir.display(path);
+        if &paths.drv_path != path {
+            findings.push(
+                Finding::new(
+                    FindingKind::DrvPathMismatch,
+                    shown.clone(),
+                    "the file's contents hash to another .drv path".into(),
+                )
+                .expected(dir.display(&paths.drv_path), shown.clone()),
+            );
+        }
+        let Some(drv) = closure.get(path) else { continue };
+        for (name, output) in drv.outputs().iter() {
+            let (Some(recorded), Some(Some(computed))) = (output.path(), paths.outputs.get(name)) else { continue };
+            compared += 1;
+            if recorded != computed {
+                findings.push(
+                    Finding::new(
+                        FindingKind::OutputPathMismatch,
+                        shown.clone(),
+                        format!(
+                            "output `{name}` is recorded as {} but the derivation gives {}",
+                            dir.display(recorded),
+                            dir.display(computed)
+                        ),
+                    )
+                    .expected(dir.display(computed), dir.display(recorded)),
+                );
+            }
+        }
+    }
+    (findings, compared)
 }
 
 fn env_is_true(drv: &Derivation, key: &[u8]) -> bool {
@@ -722,9 +731,7 @@ fn refetch_all(
     options: &VerifyOptions<'_>,
     checked: &mut Checked,
     findings: &mut Vec<Finding>,
-    store: &Store,
 ) -> Result<(), VerifyError> {
-    let _ = store;
     let mut todo = Vec::new();
     for item in items {
         match skip_reason(&item) {

@@ -124,13 +124,6 @@ struct DrvFiles<'s> {
     dir: Option<rustix::fd::OwnedFd>,
 }
 
-/// Per-thread scratch space for [`DrvFiles::read`].
-#[derive(Default)]
-struct ReadBuffers {
-    name: String,
-    bytes: Vec<u8>,
-}
-
 impl<'s> DrvFiles<'s> {
     fn new(store: &'s Store) -> DrvFiles<'s> {
         #[cfg(unix)]
@@ -177,21 +170,6 @@ impl<'s> DrvFiles<'s> {
         options.open(self.store.physical(path))
     }
 
-    /// Reads the whole file of `path` into `bufs.bytes`, refusing files over
-    /// [`MAX_DRV_LEN`].
-    fn read<'b>(&self, path: &StorePath, bufs: &'b mut ReadBuffers) -> Result<&'b [u8], DrvError> {
-        let io = |source| DrvError::Store(StoreError::Io { path: self.store.physical(path), source });
-        let file = self.open(path, &mut bufs.name).map_err(io)?;
-        bufs.bytes.clear();
-        // `take` bounds the read whatever the file's size.
-        (&file).take(MAX_DRV_LEN as u64 + 1).read_to_end(&mut bufs.bytes).map_err(io)?;
-        if bufs.bytes.len() > MAX_DRV_LEN {
-            let len = file.metadata().map_or(bufs.bytes.len() as u64, |m| m.len());
-            return Err(DrvError::TooLarge { file: self.store.physical(path), len });
-        }
-        Ok(&bufs.bytes)
-    }
-
     /// Appends the whole file of `path` to `data`, refusing files over
     /// [`MAX_DRV_LEN`] (and then leaving `data` as it was).
     fn read_into(&self, path: &StorePath, name: &mut String, data: &mut Vec<u8>) -> Result<(), DrvError> {
@@ -219,18 +197,19 @@ impl<'s> DrvFiles<'s> {
     }
 
     /// Reads and parses the `.drv` file of `path`.
-    fn derivation(&self, path: &StorePath, bufs: &mut ReadBuffers) -> Result<Derivation, DrvError> {
+    fn derivation(&self, path: &StorePath) -> Result<Derivation, DrvError> {
         if !path.is_derivation() {
             return Err(DrvError::NotDerivation { path: path.clone() });
         }
-        let bytes = self.read(path, bufs)?.to_vec();
+        let mut bytes = Vec::new();
+        self.read_into(path, &mut String::new(), &mut bytes)?;
         self.parse(path, bytes)
     }
 }
 
 /// Reads and parses one `.drv` file of `store`.
 pub fn read_derivation(store: &Store, path: &StorePath) -> Result<Derivation, DrvError> {
-    DrvFiles::new(store).derivation(path, &mut ReadBuffers::default())
+    DrvFiles::new(store).derivation(path)
 }
 
 /// Store paths a derivation's `.drv` closure continues to.

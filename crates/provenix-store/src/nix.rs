@@ -90,7 +90,7 @@ impl Nix {
     /// Runs a command and returns its stdout lines.
     fn lines(&self, program: &str, args: &[&OsStr]) -> Result<Vec<String>, NixError> {
         let mut cmd = self.command(program, args);
-        let command = format!("{program} {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
+        let command = command_line(program, args);
         tracing::debug!(%command, "running Nix");
         let out = cmd.output().map_err(|source| NixError::Spawn { program: program.to_owned(), source })?;
         if !out.status.success() {
@@ -113,7 +113,7 @@ impl Nix {
     }
 
     fn store_paths(&self, program: &str, args: &[&OsStr]) -> Result<Vec<StorePath>, NixError> {
-        let command = format!("{program} {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
+        let command = command_line(program, args);
         self.lines(program, args)?
             .into_iter()
             .map(|line| {
@@ -149,12 +149,20 @@ impl Nix {
         let lines = self.lines("nix-store", &args)?;
         match lines.first().map(String::as_str) {
             None | Some("unknown-deriver") => Ok(None),
-            Some(line) => self.store.dir().parse_path(line).map(Some).map_err(|_| NixError::BadOutput {
-                command: format!("nix-store -q --deriver {full}"),
-                line: line.to_owned(),
-            }),
+            Some(line) => {
+                self.store.dir().parse_path(line).map(Some).map_err(|_| NixError::BadOutput {
+                    command: command_line("nix-store", &args),
+                    line: line.to_owned(),
+                })
+            }
         }
     }
+}
+
+/// A command as it is shown in errors.
+fn command_line(program: &str, args: &[&OsStr]) -> String {
+    let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    format!("{program} {}", args.join(" "))
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ fn resolve_one(
     // Symlinks first: a `result` link into the store is a store path even if
     // the tree it points to has a `default.nix` or `flake.nix`.
     let target = follow_links(store, &absolute)?;
-    let store_path = match store_path_prefix(store, &target) {
+    let store_path = match store.parse_user_path_prefix(&target) {
         Some(store_path) => store_path,
         None => {
             let exists = std::fs::symlink_metadata(path).is_ok();
@@ -222,7 +222,7 @@ fn follow_links(store: &Store, arg: &str) -> Result<String, RootError> {
     // `arg` is absolute, so relative link targets resolve against its parent.
     let mut at = PathBuf::from(arg);
     for _ in 0..MAX_LINKS {
-        if store_path_prefix(store, &at.to_string_lossy()).is_some() {
+        if store.parse_user_path_prefix(&at.to_string_lossy()).is_some() {
             return Ok(at.to_string_lossy().into_owned());
         }
         match std::fs::read_link(&at) {
@@ -261,17 +261,6 @@ fn lexically_absolute(path: &Path) -> Option<PathBuf> {
         }
     }
     Some(out)
-}
-
-/// The store path that `path` (logical or physical) is or is inside of.
-fn store_path_prefix(store: &Store, path: &str) -> Option<StorePath> {
-    let physical = store.physical_dir();
-    let logical = match path.strip_prefix(&*physical.to_string_lossy()) {
-        // Only at a component boundary: `ROOT/nix/storage` is not the store.
-        Some(rest) if store.root().is_some() && rest.starts_with('/') => format!("{}{rest}", store.dir()),
-        _ => path.to_owned(),
-    };
-    store.dir().parse_path_prefix(&logical).ok().map(|(p, _)| p)
 }
 
 /// A deriver lookup that asks `nix-store -qd`.

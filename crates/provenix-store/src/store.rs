@@ -71,13 +71,24 @@ impl Store {
     /// Parses a path given by a user: a logical store path (`/nix/store/…`), or
     /// a physical one under the root (`ROOT/nix/store/…`).
     pub fn parse_user_path(&self, path: &str) -> Result<StorePath, StoreError> {
-        let physical = self.physical_dir();
-        let logical = match path.strip_prefix(physical.to_string_lossy().as_ref()) {
-            Some(rest) if self.root.is_some() => format!("{}{rest}", self.dir),
-            _ => path.to_owned(),
-        };
+        let logical = self.to_logical(path);
         let logical = logical.trim_end_matches('/');
         self.dir.parse_path(logical).map_err(|source| StoreError::NotStorePath { path: path.to_owned(), source })
+    }
+
+    /// The store path that `path` (logical, or physical under the root) is
+    /// or is inside of, such as a file within an output.
+    pub fn parse_user_path_prefix(&self, path: &str) -> Option<StorePath> {
+        self.dir.parse_path_prefix(&self.to_logical(path)).ok().map(|(p, _)| p)
+    }
+
+    /// `path` with the physical store directory replaced by the logical one.
+    fn to_logical(&self, path: &str) -> String {
+        let physical = self.physical_dir();
+        match path.strip_prefix(physical.to_string_lossy().as_ref()) {
+            Some(rest) if self.root.is_some() => format!("{}{rest}", self.dir),
+            _ => path.to_owned(),
+        }
     }
 
     /// Reads a whole (small) store file such as a `.drv`.

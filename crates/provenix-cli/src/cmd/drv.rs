@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write as _};
 
 use anyhow::Context as _;
+use provenix_core::verify::path_findings;
 use provenix_formats::derivation::{render_show_json_member, write_show_json, write_show_json_members};
 use provenix_formats::store_path::StorePath;
 use provenix_store::drv::{DrvClosure, read_derivation};
@@ -115,31 +116,18 @@ fn paths(args: &PathsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let closure = DrvClosure::load(&ctx.store, std::slice::from_ref(&root))?;
     let computed = closure.compute_paths().with_context(|| format!("recomputing paths of {}", args.drv))?;
     let dir = ctx.store.dir();
-    let mut findings = Vec::new();
-    for (path, paths) in &computed {
-        if &paths.drv_path != path {
-            findings.push(Finding {
-                kind: "drv-path-mismatch",
-                path: dir.display(path),
-                detail: "the file's bytes do not hash to its name".to_owned(),
-                claimed: dir.display(path),
-                computed: dir.display(&paths.drv_path),
-            });
-        }
-        let Some(drv) = closure.get(path) else { continue };
-        for (name, output) in drv.outputs() {
-            let (Some(claimed), Some(Some(ours))) = (output.path(), paths.outputs.get(name)) else { continue };
-            if claimed != ours {
-                findings.push(Finding {
-                    kind: "output-path-mismatch",
-                    path: dir.display(path),
-                    detail: format!("output `{}` does not follow from the derivation", name.as_str()),
-                    claimed: dir.display(claimed),
-                    computed: dir.display(ours),
-                });
-            }
-        }
-    }
+    // The same check `verify` makes; here shown as claimed against computed.
+    let (found, _) = path_findings(&closure, &computed);
+    let findings = found
+        .into_iter()
+        .map(|f| Finding {
+            kind: f.kind.as_str(),
+            path: f.path,
+            detail: f.detail,
+            claimed: f.actual.unwrap_or_default(),
+            computed: f.expected.unwrap_or_default(),
+        })
+        .collect();
     let root_paths = computed.get(&root).with_context(|| format!("{} missing from its own closure", args.drv))?;
     let report = PathsReport {
         drv_path: dir.display(&root_paths.drv_path),
