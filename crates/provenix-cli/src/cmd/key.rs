@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use provenix_formats::signature::SecretKey;
+use provenix_formats::signature::{PublicKey, SecretKey, TrustedKeys};
 use provenix_store::fs::{WriteError, stage};
 use serde::Serialize;
 
@@ -112,6 +112,25 @@ fn generate(args: &GenerateArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 pub(crate) fn load_secret_key(arg: &str) -> anyhow::Result<SecretKey> {
     let text = key_text(arg)?;
     SecretKey::parse(text.trim()).with_context(|| format!("secret key {}", describe(arg)))
+}
+
+/// Reads a public key given as a file or as the `name:base64` string.
+#[allow(dead_code)] // used by rebuild and attest verify
+pub(crate) fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
+    let text = key_text(arg)?;
+    PublicKey::parse(text.trim()).with_context(|| format!("public key {}", describe(arg)))
+}
+
+/// The `--trust-key` arguments as a key set; a second key with the same name is an error.
+#[allow(dead_code)] // used by rebuild and attest verify
+pub(crate) fn load_trusted_keys(args: &[String]) -> anyhow::Result<TrustedKeys> {
+    let mut keys = TrustedKeys::new();
+    for arg in args {
+        let key = load_public_key(arg)?;
+        let name = key.name().to_owned();
+        anyhow::ensure!(keys.insert(key).is_none(), "--trust-key: two keys named {name}");
+    }
+    Ok(keys)
 }
 
 fn key_text(arg: &str) -> anyhow::Result<String> {
