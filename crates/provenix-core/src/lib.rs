@@ -6,6 +6,7 @@
 //!   and refetching sources with [`fetch`].
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod fetch;
 pub mod fod;
 #[cfg(feature = "fuzzing")]

@@ -152,6 +152,46 @@ pub fn hash_path(path: &Path, algo: HashAlgo) -> Result<(Hash, u64), NarFsError>
     Ok((sink.hasher.finish(), sink.size))
 }
 
+/// The size of the NAR of the tree at `path`, from metadata alone: no file
+/// body is read, so it costs one `lstat` per entry (and a `readlink` per
+/// symlink). Equal to what [`dump_path`] writes if the tree does not change
+/// in between; a caller that then dumps the tree compares the two.
+pub fn nar_size(path: &Path) -> Result<u64, NarFsError> {
+    /// An 8-byte length plus the bytes padded to 8.
+    const fn token(len: u64) -> u64 {
+        8 + len.div_ceil(8) * 8
+    }
+    // "(" "type" <type of up to 8 bytes> and the closing ")": the frame every node has.
+    const NODE: u64 = 16 + 16 + 16 + 16;
+    fn node(path: &Path, meta: &fs::Metadata) -> Result<u64, NarFsError> {
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = fs::read_link(path).map_err(io_err("reading symlink", path))?;
+            // "(" "type" "symlink" "target" <target> ")".
+            Ok(NODE + 16 + token(target.as_os_str().len() as u64))
+        } else if ft.is_file() {
+            let executable = meta.mode() & 0o100 != 0;
+            // regular_file_nar_size counts the archive magic (24 bytes) too.
+            Ok(provenix_formats::nar::regular_file_nar_size(meta.len(), executable) - 24)
+        } else if ft.is_dir() {
+            // "(" "type" "directory" ... ")": "directory" is 9 bytes, a 24-byte token.
+            let mut size = NODE + 8;
+            for entry in fs::read_dir(path).map_err(io_err("reading directory", path))? {
+                let entry = entry.map_err(io_err("reading directory", path))?;
+                let child = entry.path();
+                let meta = fs::symlink_metadata(&child).map_err(io_err("reading metadata of", &child))?;
+                // "entry" "(" "name" <name> "node" <node> ")".
+                size += 16 + 16 + 16 + token(entry.file_name().len() as u64) + 16 + node(&child, &meta)? + 16;
+            }
+            Ok(size)
+        } else {
+            Err(NarFsError::UnsupportedType { path: path.to_path_buf(), kind: Kind::of(ft).unsupported_name() })
+        }
+    }
+    let meta = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?;
+    Ok(24 + node(path, &meta)?)
+}
+
 /// Opens the regular file at `path` without following a symlink or
 /// blocking on a FIFO, and checks that what was opened is what was listed.
 fn open_regular(path: &Path) -> Result<(fs::File, fs::Metadata), NarFsError> {
@@ -270,6 +310,13 @@ enum Kind {
 }
 
 impl Kind {
+    fn unsupported_name(self) -> &'static str {
+        match self {
+            Kind::Unsupported(name) => name,
+            Kind::Regular | Kind::Directory | Kind::Symlink => "file of unknown type",
+        }
+    }
+
     fn of(file_type: fs::FileType) -> Kind {
         if file_type.is_symlink() {
             Kind::Symlink
@@ -567,6 +614,25 @@ mod tests {
         let both = hash_path_and_flat(dir.path(), HashAlgo::Sha256, HashAlgo::Sha256).unwrap();
         assert_eq!(both.nar_hash, hash_path(dir.path(), HashAlgo::Sha256).unwrap().0);
         assert_eq!(both.flat, None);
+    }
+
+    #[test]
+    fn nar_size_from_metadata_is_the_dumped_size() {
+        let dir = tmp();
+        let root = dir.path().join("tree");
+        fs::create_dir_all(root.join("a/deeper/still")).unwrap();
+        fs::create_dir(root.join("empty")).unwrap();
+        for (name, len, mode) in
+            [("x", 0, 0o644), ("exe", 9, 0o755), ("a/eight888", 8, 0o644), ("a/deeper/f", 100_001, 0o600)]
+        {
+            write_mode(&root.join(name), &vec![b'z'; len], mode);
+        }
+        symlink("../x", root.join("a/link")).unwrap();
+        symlink("a-target-of-17-by", root.join("l")).unwrap();
+        for path in [root.clone(), root.join("x"), root.join("exe"), root.join("l"), root.join("empty")] {
+            assert_eq!(nar_size(&path).unwrap(), dump(&path).len() as u64, "{}", path.display());
+        }
+        assert!(matches!(nar_size(&dir.path().join("missing")), Err(NarFsError::Io { .. })));
     }
 
     fn tmp() -> tempfile::TempDir {

@@ -41,6 +41,11 @@ impl RootArgs {
 
     /// The roots as `.drv` paths, each once, in the order given.
     pub(crate) fn resolve(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<StorePath>> {
+        Ok(self.resolve_roots(ctx, db)?.into_iter().map(|r| r.drv).collect())
+    }
+
+    /// The roots with the arguments they came from, each `.drv` once, in the order given.
+    pub(crate) fn resolve_roots(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<roots::Root>> {
         let options = RootOptions { attrs: self.attrs.clone() };
         let resolved = match db {
             Some(db) => roots::resolve(&ctx.store, &self.roots, &options, &|p| {
@@ -49,7 +54,7 @@ impl RootArgs {
             None => roots::resolve(&ctx.store, &self.roots, &options, &roots::nix_deriver(&ctx.store)),
         }?;
         let mut seen = std::collections::HashSet::new();
-        Ok(resolved.into_iter().map(|r| r.drv).filter(|d| seen.insert(d.clone())).collect())
+        Ok(resolved.into_iter().filter(|r| seen.insert(r.drv.clone())).collect())
     }
 }
 
