@@ -65,6 +65,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Write the source-only closure of the roots (every .drv, source and input) as one signed archive.
     Bundle(cmd::bundle::Args),
+    /// Check a bundle, import it into a fresh store and rebuild its roots offline; compare with the reference.
+    Rebuild(cmd::rebuild::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -77,6 +79,17 @@ pub(crate) struct Ctx {
     pub(crate) store: Store,
     /// `--db`, if given.
     pub(crate) db: Option<PathBuf>,
+}
+
+/// Context marking an error as a failed verification (exit 1, not 2): the
+/// input was read and checked, and refused.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VerificationFailed;
+
+impl std::fmt::Display for VerificationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("verification failed")
+    }
 }
 
 /// How a command that ran to the end went.
@@ -95,6 +108,10 @@ pub(crate) fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<VerificationFailed>().is_some() => {
+            let _ = writeln!(io::stderr(), "error: {err:#}");
+            ExitCode::from(1)
+        }
         Err(err) => {
             let _ = writeln!(io::stderr(), "error: {err:#}");
             ExitCode::from(2)
@@ -121,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sources(a) => cmd::sources::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Bundle(a) => cmd::bundle::run(a, &ctx),
+        Command::Rebuild(a) => cmd::rebuild::run(a, &ctx),
     }
 }
 

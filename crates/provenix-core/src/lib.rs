@@ -12,6 +12,7 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod mirrors;
+pub mod rebuild;
 pub mod sources;
 pub mod verify;
 

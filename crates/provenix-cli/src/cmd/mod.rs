@@ -4,6 +4,7 @@ pub(crate) mod bundle;
 pub(crate) mod drv;
 pub(crate) mod key;
 pub(crate) mod nar;
+pub(crate) mod rebuild;
 pub(crate) mod roots;
 pub(crate) mod sources;
 pub(crate) mod verify;

@@ -1,0 +1,101 @@
+//! `provenix rebuild`: check a bundle, import it into a fresh store, build
+//! its roots with the network cut off, and compare with the reference.
+
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+
+use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, rebuild};
+
+use super::key::load_trusted_keys;
+use super::roots::{Bar, human_bytes};
+use crate::cli::{Ctx, Outcome, VerificationFailed, print_json};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The bundle written by `provenix bundle`.
+    #[arg(value_name = "BUNDLE")]
+    bundle: PathBuf,
+    /// A public key the manifest must be signed by (a file or `name:base64`; repeatable).
+    /// Without one the signature is not checked, and the report says so.
+    #[arg(long = "trust-key", value_name = "PUB")]
+    trust_keys: Vec<String>,
+    /// Sign an in-toto/SLSA provenance attestation of the rebuild with this secret key.
+    #[arg(long = "attest-key", value_name = "KEY")]
+    attest_key: Option<String>,
+    /// Where the attestation goes (default: WORK_DIR/rebuild.dsse.json).
+    #[arg(short = 'o', long = "output", value_name = "FILE", requires = "attest_key")]
+    output: Option<PathBuf>,
+    /// Directory for the fresh store (WORK_DIR/store) and the build log; must not exist or be
+    /// empty [default: a new directory under the temporary directory, kept].
+    #[arg(long = "work-dir", value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Extra Nix option for the import and the build, e.g. `--nix-option sandbox-paths /bin/sh=/bin/busybox`
+    /// (repeatable). Substituters, remote builders and the sandbox are forced off, off and on.
+    #[arg(long = "nix-option", value_names = ["NAME", "VALUE"], num_args = 2)]
+    nix_options: Vec<String>,
+}
+
+pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let trusted = load_trusted_keys(&args.trust_keys)?;
+    let attest_key = args.attest_key.as_deref().map(super::key::load_secret_key).transpose()?;
+    let work_dir = args.work_dir.clone();
+    let nix_options =
+        args.nix_options.chunks(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect();
+    let bar = Bar::new(ctx);
+    let options = RebuildOptions { trusted: &trusted, work_dir, nix_options, progress: &bar };
+    let report = match rebuild(&args.bundle, &options) {
+        Ok(report) => report,
+        Err(e) if e.is_verification_failure() => return Err(anyhow::Error::new(e).context(VerificationFailed)),
+        Err(e) => return Err(e.into()),
+    };
+    let _ = attest_key;
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        write_human(&report, &mut BufWriter::new(io::stdout().lock()))?;
+    }
+    Ok(if report.all_identical() { Outcome::Ok } else { Outcome::Failed })
+}
+
+fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
+    match r.signature.status {
+        "verified" => writeln!(out, "manifest signed by {} (trusted)", r.signature.signers.join(", "))?,
+        _ => writeln!(out, "manifest signature NOT checked (no --trust-key given)")?,
+    }
+    let c = &r.checked;
+    writeln!(
+        out,
+        "checked before import: {} paths, {} of NARs: {} .drv paths and outputs recomputed, {} sources match their declared hashes",
+        c.paths,
+        human_bytes(c.nar_bytes),
+        c.derivations,
+        c.sources
+    )?;
+    if !c.inputs_not_content_addressed.is_empty() {
+        writeln!(out, "  input sources not content-addressed: {}", c.inputs_not_content_addressed.join(", "))?;
+    }
+    writeln!(out, "rebuilt offline in {} ({})", r.store, r.nix_version)?;
+    writeln!(out, "  log: {}", r.log)?;
+    if !r.build_succeeded {
+        writeln!(out, "  the build FAILED: see the log")?;
+    }
+    for o in &r.outputs {
+        let mark = match o.verdict {
+            Verdict::Identical => "identical   ",
+            Verdict::Differs => "DIFFERS     ",
+            Verdict::NoReference => "no-reference",
+            Verdict::NotBuilt => "NOT BUILT   ",
+        };
+        writeln!(out, "  {mark} {} ({})", o.path, o.output)?;
+        if o.verdict == Verdict::Differs {
+            writeln!(out, "      reference {}", o.reference.as_deref().unwrap_or("-"))?;
+            writeln!(out, "      rebuilt   {}", o.rebuilt.as_deref().unwrap_or("-"))?;
+            if let Some(at) = &o.rebuilt_at {
+                writeln!(out, "      see: provenix diff-output {} {at}", o.path)?;
+            }
+        }
+    }
+    let identical = r.outputs.iter().filter(|o| o.verdict == Verdict::Identical).count();
+    writeln!(out, "{identical} of {} outputs identical to the reference", r.outputs.len())?;
+    out.flush()
+}
