@@ -286,7 +286,7 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
 
     // Import: the stream was checked above; it is read again from the same open file.
     let _ = writeln!(log, "== nix-store --store {store_arg} --import");
-    import(&reader, &store_arg, &log, &log_path)?;
+    import(&reader, &store_arg, &options.nix_options, &log, &log_path)?;
 
     let manifest = reader.manifest();
     let mut build_command: Vec<String> =
@@ -741,10 +741,17 @@ fn nix_version() -> Result<String, RebuildError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn import(reader: &BundleReader, store_arg: &str, log: &File, log_path: &Path) -> Result<(), RebuildError> {
+fn import(
+    reader: &BundleReader,
+    store_arg: &str,
+    nix_options: &[(String, String)],
+    log: &File,
+    log_path: &Path,
+) -> Result<(), RebuildError> {
     let clone = || log.try_clone().map_err(io_err("opening", log_path));
     let mut child = Command::new("nix-store")
         .args(["--store", store_arg, "--import"])
+        .args(nix_options.iter().flat_map(|(n, v)| ["--option", n, v]))
         .stdin(Stdio::piped())
         .stdout(clone()?)
         .stderr(clone()?)

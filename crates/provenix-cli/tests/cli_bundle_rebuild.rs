@@ -1,0 +1,370 @@
+//! `provenix bundle` and `provenix rebuild` end to end: a project whose
+//! sources Nix fetches with `builtin:fetchurl` from 127.0.0.1, built
+//! sandboxed in a throwaway store, bundled, then rebuilt offline in a fresh
+//! store; and every way a bundle can be wrong, done for real.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use provenix_formats::hash::{Hash, HashAlgo};
+use provenix_testkit::{HttpServer, NixHarness};
+use serde_json::Value;
+
+/// The options the harness builds with, for the rebuild's own Nix calls.
+const NIX_OPTS: [&str; 6] =
+    ["--nix-option", "sandbox-paths", "/bin/sh=/bin/busybox", "--nix-option", "build-users-group", ""];
+
+fn provenix(store: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    if let Some(store) = store {
+        cmd.arg("--store").arg(store);
+    }
+    cmd.args(args).output().expect("run provenix")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+}
+
+const SRC: &[u8] = b"upstream source of libfoo, release 1.0, not a real tarball\n";
+const PATCH: &str = "--- a/foo.c\n+++ b/foo.c\n@@ -1 +1 @@\n-bug\n+fix\n";
+
+/// A fetched source, a patch (an input source), a library, and an app on top;
+/// `noise` adds a package whose output differs on every build.
+fn project(server: &HttpServer, noise: bool) -> String {
+    server.put("/dist/libfoo-1.0.tar.gz", SRC.to_vec());
+    let url = server.url("/dist/libfoo-1.0.tar.gz");
+    let sha = Hash::compute(HashAlgo::Sha256, SRC).to_base16();
+    let noisy = if noise {
+        r#"noisy = mk "noisy-1.0" "mkdir -p $out/share; echo stable > $out/share/README; cat /proc/sys/kernel/random/uuid > $out/share/build-id";"#
+    } else {
+        r#"noisy = mk "quiet-1.0" "mkdir -p $out/share; echo stable > $out/share/README";"#
+    };
+    format!(
+        r#"let
+  mk = name: script: derivation {{ inherit name; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-e" "-c" script ]; }};
+  src = import <nix/fetchurl.nix> {{ name = "libfoo-1.0.tar.gz"; url = "{url}"; sha256 = "{sha}"; }};
+  patch = builtins.toFile "fix-CVE-2024-0001.patch" "{patch}";
+  libfoo = mk "libfoo-1.0" "mkdir -p $out/lib; cat ${{src}} ${{patch}} > $out/lib/libfoo.txt";
+  {noisy}
+in mk "app-1.0" "mkdir -p $out/bin; echo '#!/bin/sh' > $out/bin/app; echo cat ${{libfoo}}/lib/libfoo.txt ${{noisy}}/share/README >> $out/bin/app; chmod +x $out/bin/app"
+"#,
+        patch = PATCH.replace('\n', "\\n"),
+    )
+}
+
+struct Setup {
+    h: NixHarness,
+    _server: HttpServer,
+    drv: String,
+    out: String,
+    keys: (PathBuf, PathBuf),
+}
+
+fn setup(noise: bool) -> Option<Setup> {
+    let h = NixHarness::new()?;
+    let server = HttpServer::start();
+    let expr = project(&server, noise);
+    let out = h.build(&expr).remove(0);
+    let drv = h.instantiate(&expr).remove(0);
+    let keys = h.generate_key("release-1");
+    Some(Setup { h, _server: server, drv, out, keys })
+}
+
+fn bundle(s: &Setup, file: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--json", "bundle", &s.drv, "-o", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    provenix(Some(s.h.root()), &args)
+}
+
+fn rebuild(bundle: &Path, work: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--json", "rebuild", bundle.to_str().unwrap(), "--work-dir", work.to_str().unwrap()];
+    args.extend_from_slice(&NIX_OPTS);
+    args.extend_from_slice(extra);
+    provenix(None, &args)
+}
+
+fn tar_entry(bundle: &Path, entry: &str) -> Vec<u8> {
+    let out = Command::new("tar").arg("-xOf").arg(bundle).arg(entry).output().unwrap();
+    assert!(out.status.success(), "tar -xOf {entry}: {}", stderr(&out));
+    out.stdout
+}
+
+fn manifest(bundle: &Path) -> Value {
+    serde_json::from_slice(&tar_entry(bundle, "manifest.json")).unwrap()
+}
+
+/// Replaces the only occurrence of `from` in the file by `to` (same length).
+fn patch_file(file: &Path, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(file).unwrap();
+    let at: Vec<usize> = bytes.windows(from.len()).enumerate().filter(|(_, w)| *w == from).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "{} occurrences of {:?}", at.len(), String::from_utf8_lossy(from));
+    bytes[at[0]..at[0] + from.len()].copy_from_slice(to);
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
+    let Some(s) = setup(false) else { return };
+    let file = s.h.scratch().join("app.bundle.tar");
+    let sec = s.keys.0.to_str().unwrap();
+    let o = bundle(&s, &file, &["--sign-key", sec]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["signedBy"], serde_json::json!(["release-1"]));
+    assert_eq!(report["sources"], 1, "{report}");
+    assert_eq!(report["size"].as_u64().unwrap(), std::fs::metadata(&file).unwrap().len());
+    let m = manifest(&file);
+    let paths: Vec<String> =
+        m["paths"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap().to_owned()).collect();
+    // Exactly the .drv closure, the fetched source and the patch.
+    let mut expected: Vec<String> = s.h.run_text("nix-store", ["-qR", &s.drv]).lines().map(str::to_owned).collect();
+    let src_drv = expected.iter().find(|p| p.ends_with("libfoo-1.0.tar.gz.drv")).unwrap().clone();
+    expected.push(s.h.run_text("nix-store", ["-q", "--outputs", &src_drv]));
+    expected.sort();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+    // The reference is what Nix recorded for the built output.
+    let root = &m["roots"][0]["outputs"][0];
+    assert_eq!(root["path"], s.out.as_str());
+    let nix_hash = s.h.run_text("nix-store", ["-q", "--hash", &s.out]);
+    let nix_hash = Hash::parse(&nix_hash, None).unwrap().to_sri();
+    assert_eq!(root["narHash"], nix_hash.as_str());
+
+    // The stream is byte for byte what `nix-store --export` writes for those paths,
+    // and plain Nix imports it into a fresh store.
+    let ours = tar_entry(&file, "store.export");
+    let theirs = s.h.run("nix-store", std::iter::once("--export".to_owned()).chain(paths.clone())).stdout;
+    assert!(ours == theirs, "store.export differs from nix-store --export of the same paths");
+    let fresh = NixHarness::new().unwrap();
+    let mut import = fresh.command("nix-store");
+    import.arg("--import").stdin(std::fs::File::open(s.h.scratch().join("app.bundle.tar")).unwrap());
+    let plain = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -xOf {} store.export | nix-store --store {} --import",
+            file.display(),
+            fresh.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    let imported: Vec<&str> = std::str::from_utf8(&plain.stdout).unwrap().lines().collect();
+    assert_eq!(imported, paths.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Rebuild offline in a fresh store: identical.
+    let work = s.h.scratch().join("rebuild");
+    let o = rebuild(&file, &work, &["--trust-key", s.keys.1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    let r = json(&o);
+    assert_eq!(r["signature"]["status"], "verified");
+    assert_eq!(r["signature"]["signers"], serde_json::json!(["release-1"]));
+    assert_eq!(r["checked"]["paths"].as_u64().unwrap() as usize, paths.len());
+    assert_eq!(r["checked"]["sources"], 1);
+    assert_eq!(r["checked"]["inputsContentAddressed"], 1, "the patch is a text path: {r}");
+    assert_eq!(r["buildSucceeded"], true);
+    let outputs = r["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0]["verdict"], "identical", "{r}");
+    assert_eq!(outputs[0]["rebuilt"], nix_hash.as_str());
+    // Built in the fresh store, never the original one, with its log kept.
+    assert!(work.join("store").join(s.out.trim_start_matches('/')).exists());
+    let log = std::fs::read_to_string(work.join("build.log")).unwrap();
+    assert!(log.contains("building '") && log.contains("unshare --net"), "{log}");
+    // A second rebuild into the same, now used, directory is refused.
+    let o = rebuild(&file, &work, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_flipped_byte_anywhere_is_refused_before_import_naming_the_path() {
+    let Some(s) = setup(false) else { return };
+    let file = s.h.scratch().join("app.bundle.tar");
+    let o = bundle(&s, &file, &["--sign-key", s.keys.0.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m = manifest(&file);
+    let path_of = |suffix: &str| -> String {
+        m["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["path"].as_str().unwrap())
+            .find(|p| p.ends_with(suffix))
+            .unwrap()
+            .to_owned()
+    };
+    let cases: [(&str, &[u8], &[u8], String); 3] = [
+        ("source", b"release 1.0", b"release 1.1", path_of("-libfoo-1.0.tar.gz")),
+        ("patch", b"+fix", b"+fiX", path_of("-fix-CVE-2024-0001.patch")),
+        ("drv", b"mkdir -p $out/lib", b"mkdir -p $out/liB", path_of("-libfoo-1.0.drv")),
+    ];
+    for (what, from, to, path) in cases {
+        let bad = s.h.scratch().join(format!("flipped-{what}.tar"));
+        std::fs::copy(&file, &bad).unwrap();
+        patch_file(&bad, from, to);
+        let work = s.h.scratch().join(format!("work-{what}"));
+        let o = rebuild(&bad, &work, &["--trust-key", s.keys.1.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&path) && err.contains("nothing was imported"), "{what}: {err}");
+        assert!(!work.join("store").exists(), "{what}: a store was created");
+    }
+
+    // Without a signature, an attacker who also fixes up the manifest's hash is
+    // still caught: the source no longer has the hash its .drv declares.
+    let unsigned = s.h.scratch().join("unsigned.tar");
+    assert_eq!(bundle(&s, &unsigned, &[]).status.code(), Some(0));
+    let src_path = path_of("-libfoo-1.0.tar.gz");
+    let entry = m["paths"].as_array().unwrap().iter().find(|p| p["path"] == src_path.as_str()).unwrap();
+    let old_hash = entry["narHash"].as_str().unwrap().to_owned();
+    patch_file(&unsigned, b"release 1.0", b"release 6.6");
+    // The NAR hash of the changed source, as the attacker would compute it.
+    let tree = s.h.scratch().join("evil-src");
+    std::fs::write(&tree, String::from_utf8_lossy(SRC).replace("release 1.0", "release 6.6")).unwrap();
+    let o = provenix(None, &["nar", "hash", "--sri", tree.to_str().unwrap()]);
+    let new_hash = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    patch_file(&unsigned, old_hash.as_bytes(), new_hash.as_bytes());
+    let o = rebuild(&unsigned, &s.h.scratch().join("work-evil"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&src_path) && err.contains("does not match its declared hash"), "{err}");
+}
+
+#[test]
+fn untrusted_or_missing_signatures_are_refused() {
+    let Some(s) = setup(false) else { return };
+    let file = s.h.scratch().join("app.bundle.tar");
+    assert_eq!(bundle(&s, &file, &["--sign-key", s.keys.0.to_str().unwrap()]).status.code(), Some(0));
+    let (_, other_pub) = s.h.generate_key("someone-else");
+    let work = s.h.scratch().join("w1");
+    let o = rebuild(&file, &work, &["--trust-key", other_pub.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("untrusted key"), "{}", stderr(&o));
+    assert!(!work.join("store").exists());
+    // A key with the trusted name but other bytes: the signature does not verify.
+    let (_, impostor) = s.h.generate_key("release-1");
+    let o = rebuild(&file, &s.h.scratch().join("w2"), &["--trust-key", impostor.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("INVALID"), "{}", stderr(&o));
+    // An unsigned bundle when a key is required.
+    let unsigned = s.h.scratch().join("unsigned.tar");
+    assert_eq!(bundle(&s, &unsigned, &[]).status.code(), Some(0));
+    let o = rebuild(&unsigned, &s.h.scratch().join("w3"), &["--trust-key", s.keys.1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not signed"), "{}", stderr(&o));
+    // A manifest changed after signing.
+    let changed = s.h.scratch().join("changed.tar");
+    std::fs::copy(&file, &changed).unwrap();
+    patch_file(&changed, b"\"tool\": \"provenix ", b"\"tool\": \"provenaX ");
+    let o = rebuild(&changed, &s.h.scratch().join("w4"), &["--trust-key", s.keys.1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("INVALID"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_missing_source_is_a_clear_error_and_leaves_no_file() {
+    let Some(h) = NixHarness::new() else { return };
+    let server = HttpServer::start();
+    let drv = h.instantiate(&project(&server, false)).remove(0);
+    let file = h.scratch().join("never.tar");
+    let o = provenix(Some(h.root()), &["bundle", &drv, "-o", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("-libfoo-1.0.tar.gz is not in the store") && err.contains("nix-store --realise"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(h.scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().contains("bundle") && n != "never.tar"), "{left:?}");
+}
+
+#[test]
+fn malformed_bundles_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, b"this is not a tar file at all, just some words that go on and on").unwrap();
+    let o = rebuild(&garbage, &dir.path().join("w"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("garbage.tar"), "{}", stderr(&o));
+    let o = rebuild(&dir.path().join("missing.tar"), &dir.path().join("w"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.tar"), "{}", stderr(&o));
+    // A tar without the manifest.
+    let other = dir.path().join("other.tar");
+    std::fs::write(dir.path().join("store.export"), b"x").unwrap();
+    let st = Command::new("tar").arg("-cf").arg(&other).arg("-C").arg(dir.path()).arg("store.export").status().unwrap();
+    assert!(st.success());
+    let o = rebuild(&other, &dir.path().join("w"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no manifest.json entry"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_truncated_bundle_is_refused() {
+    let Some(s) = setup(false) else { return };
+    let file = s.h.scratch().join("app.bundle.tar");
+    assert_eq!(bundle(&s, &file, &[]).status.code(), Some(0));
+    let bytes = std::fs::read(&file).unwrap();
+    let cut = s.h.scratch().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = rebuild(&cut, &s.h.scratch().join("w"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cut.tar"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_build_that_reaches_for_the_network_fails_inside_the_rebuild() {
+    let Some(h) = NixHarness::new() else { return };
+    let server = HttpServer::start();
+    server.put("/ping", b"pong\n".to_vec());
+    // An impure derivation gets the network in Nix's sandbox, like a FOD;
+    // it is the one kind of build a rebuild cannot pin by content.
+    let expr = format!(
+        r#"derivation {{ name = "phone-home"; system = builtins.currentSystem; builder = "/bin/sh"; __impure = true;
+             args = [ "-c" "wget -O $out {}" ]; }}"#,
+        server.url("/ping")
+    );
+    let features = ["--extra-experimental-features", "impure-derivations ca-derivations"];
+    let file = h.scratch().join("phone-home.nix");
+    std::fs::write(&file, &expr).unwrap();
+    let mut inst = h.command("nix-instantiate");
+    inst.args(features).arg(&file);
+    let out = inst.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let drv = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // Control: built normally, it reaches the server.
+    let mut build = h.command("nix");
+    build.args([
+        "--extra-experimental-features",
+        "nix-command impure-derivations ca-derivations",
+        "build",
+        "--no-link",
+        &drv,
+    ]);
+    let out = build.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.requests("/ping"), 1);
+
+    let bundle_file = h.scratch().join("phone-home.tar");
+    let o = provenix(Some(h.root()), &["bundle", &drv, "-o", bundle_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let work = h.scratch().join("rebuild");
+    let o = rebuild(
+        &bundle_file,
+        &work,
+        &["--nix-option", "extra-experimental-features", "impure-derivations ca-derivations"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["buildSucceeded"], false);
+    assert_eq!(r["outputs"][0]["verdict"], "not-built", "{r}");
+    let log = std::fs::read_to_string(work.join("build.log")).unwrap();
+    assert!(log.contains("Network is unreachable"), "{log}");
+    assert_eq!(server.requests("/ping"), 1, "the rebuild reached the server");
+}
