@@ -1,11 +1,14 @@
 //! provenix's jobs. Each returns a report struct and prints nothing.
 //!
+//! - [`attest`]: in-toto statements with SLSA provenance, signed and
+//!   verified as DSSE envelopes;
 //! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
 //!   and refetching sources with [`fetch`].
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod fetch;
 pub mod fod;
 #[cfg(feature = "fuzzing")]
