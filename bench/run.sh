@@ -3,14 +3,14 @@
 # one run (hyperfine, medians), plus peak memory (GNU time). Results go to
 # stdout as Markdown; BENCHMARKS.md records them with the machine.
 #
-#   bash bench/run.sh [nar|drv|sources|rehash|all]
+#   bash bench/run.sh [nar|drv|sources|rehash|bundle|all]
 #
 # Inputs are made under target/bench/ (BENCH_DIR) and kept for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 what=${1:-all}
-case $what in nar|drv|sources|rehash|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|all]" >&2; exit 2 ;; esac
+case $what in nar|drv|sources|rehash|bundle|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|bundle|all]" >&2; exit 2 ;; esac
 work=${BENCH_DIR:-target/bench}
 mkdir -p "$work"
 cargo build --release --locked -q -p provenix-cli
@@ -233,11 +233,56 @@ bench_rehash() {
   echo
 }
 
+# provenix bundle against `nix-store --export` of the same paths (the .drv
+# closure and the 200 realised sources of make_sources, 1 GiB), both written
+# to a file on the same disk.
+bench_bundle() {
+  make_sources
+  local dir=$work/rehash store=$PWD/$work/rehash/store root out=$PWD/$work/bundle
+  root=$(cat "$dir/root")
+  mkdir -p "$out"
+  "$provenix" --store "$store" bundle "$root" -o "$out/b.tar" --json > "$work/bundle-report.json"
+  mapfile -t paths < <(tar -xOf "$out/b.tar" manifest.json | jq -r '.paths[].path')
+  # Sanity: the bundle's stream is nix-store --export's, byte for byte.
+  nix-store --store "$store" --export "${paths[@]}" > "$out/n.export"
+  tar -xOf "$out/b.tar" store.export | cmp -s - "$out/n.export" ||
+    { echo "store.export differs from nix-store --export of the same paths" >&2; exit 1; }
+  local bytes; bytes=$(stat -c %s "$out/n.export")
+  local r=$work/bundle-report.json
+  echo "### Bundle: ${#paths[@]} paths ($(jq .derivations "$r") .drv, $(jq .sources "$r") sources), export stream $((bytes >> 20)) MiB"; echo
+  echo "Both write a file in $out (page cache warm). provenix also sizes every path first (lstat only)," \
+       "hashes each NAR and compares it with the database, writes the manifest and renames the file into place."
+  echo "Before: $(load)."; echo
+  hfm bundle -n "provenix bundle" "$provenix --store $store bundle $root -o $out/b.tar > /dev/null" \
+     -n "nix-store --export" "nix-store --store $store --export ${paths[*]} > $out/n.export"
+  # Memory does not grow with the sources: the same for the smallest source alone.
+  local small; small=$(jq -r '.sources | min_by(.narSize // 0) | .drvPath' < <("$provenix" --store "$store" sources "$root" --json))
+  mapfile -t small_paths < <("$provenix" --store "$store" bundle "$small" -o "$out/s.tar" --json >/dev/null && tar -xOf "$out/s.tar" manifest.json | jq -r '.paths[].path')
+  echo "| Command | MB/s (10^6 B, median) | CPU user+sys [s] | Peak RSS [KB] | Peak RSS [KB], smallest source alone |"
+  echo "|:---|---:|---:|---:|---:|"
+  local rss=(
+    "$(peak_kb "$provenix" --store "$store" bundle "$root" -o "$out/b.tar")"
+    "$(peak_kb sh -c "nix-store --store $store --export ${paths[*]} > $out/n.export")"
+  )
+  local rss_small=(
+    "$(peak_kb "$provenix" --store "$store" bundle "$small" -o "$out/s.tar")"
+    "$(peak_kb sh -c "nix-store --store $store --export ${small_paths[*]} > $out/s.export")"
+  )
+  local i=0
+  while IFS=$'\t' read -r cmd med cpu; do
+    printf '| `%s` | %.0f | %.2f | %s | %s |\n' "$cmd" "$(awk -v b="$bytes" -v t="$med" 'BEGIN { print b / t / 1e6 }')" "$cpu" "${rss[$i]}" "${rss_small[$i]}"
+    i=$((i + 1))
+  done < <(jq -r '.results[] | [.command, .median, .user + .system] | @tsv' "$work/bundle.json")
+  echo
+  rm -f "$out/n.export" "$out/s.export"
+}
+
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nix --version); provenix $(git rev-parse --short HEAD)"; echo
 case $what in
   nar) bench_nar ;;
   drv) bench_drv ;;
   sources) bench_sources ;;
   rehash) bench_rehash ;;
-  all) bench_nar; bench_drv; bench_sources; bench_rehash ;;
+  bundle) bench_bundle ;;
+  all) bench_nar; bench_drv; bench_sources; bench_rehash; bench_bundle ;;
 esac

@@ -1,11 +1,16 @@
 //! provenix's jobs. Each returns a report struct and prints nothing.
 //!
+//! - [`attest`]: in-toto statements with SLSA provenance, signed and
+//!   verified as DSSE envelopes;
+//! - [`bundle`]: the source-only closure of some roots as one signed archive;
+//!   [`rebuild`]: checked, imported and rebuilt offline in a fresh store;
 //! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
 //!   and refetching sources with [`fetch`].
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod bundle;
 pub mod fetch;
 pub mod fod;

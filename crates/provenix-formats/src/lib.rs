@@ -14,10 +14,12 @@
 //! | [`export`] | `nix-store --export` / `--import` streams |
 //! | [`narinfo`] | binary-cache `.narinfo` files and their fingerprint |
 //! | [`signature`] | ed25519 keys and signatures in Nix's `name:base64` form |
+//! | [`dsse`] | DSSE v1 signing envelopes (in-toto attestations), signed with those keys |
 #![warn(missing_docs)]
 #![deny(clippy::indexing_slicing)]
 
 pub mod derivation;
+pub mod dsse;
 pub mod export;
 pub mod hash;
 pub mod nar;

@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use provenix_formats::derivation::Derivation;
+use provenix_formats::dsse::Envelope;
 use provenix_formats::export;
 use provenix_formats::hash::HashAlgo;
 use provenix_formats::nar;
@@ -91,4 +92,9 @@ fn every_malformed_key_is_rejected_with_its_reason() {
 #[test]
 fn every_malformed_signature_is_rejected_with_its_reason() {
     check_corpus("signature", 5, |_, data| Signature::parse(&text(data)).map(|s| s.to_string()));
+}
+
+#[test]
+fn every_malformed_dsse_envelope_is_rejected_with_its_reason() {
+    check_corpus("dsse", 10, |_, data| Envelope::parse(data));
 }

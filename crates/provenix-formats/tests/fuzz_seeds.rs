@@ -20,6 +20,7 @@ const TARGETS: &[(&str, &[&str], Body)] = &[
     ("narinfo", &["narinfo"], checks::narinfo::narinfo),
     ("key", &["key"], checks::signature::key),
     ("signature", &["signature"], checks::signature::signature),
+    ("dsse", &["dsse"], checks::dsse::dsse),
 ];
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

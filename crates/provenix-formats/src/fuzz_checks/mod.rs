@@ -7,6 +7,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod derivation;
+pub mod dsse;
 pub mod export;
 pub mod hash;
 pub mod nar;
