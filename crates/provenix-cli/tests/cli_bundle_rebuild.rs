@@ -160,9 +160,22 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     let imported: Vec<&str> = std::str::from_utf8(&plain.stdout).unwrap().lines().collect();
     assert_eq!(imported, paths.iter().map(String::as_str).collect::<Vec<_>>());
 
-    // Rebuild offline in a fresh store: identical.
+    // Rebuild offline in a fresh store: identical, attested by the rebuilder.
     let work = s.h.scratch().join("rebuild");
-    let o = rebuild(&file, &work, &["--trust-key", s.keys.1.to_str().unwrap()]);
+    let (rebuilder_sec, rebuilder_pub) = s.h.generate_key("rebuilder-a");
+    let attestation = s.h.scratch().join("a.dsse.json");
+    let o = rebuild(
+        &file,
+        &work,
+        &[
+            "--trust-key",
+            s.keys.1.to_str().unwrap(),
+            "--attest-key",
+            rebuilder_sec.to_str().unwrap(),
+            "-o",
+            attestation.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     let r = json(&o);
     assert_eq!(r["signature"]["status"], "verified");
@@ -179,6 +192,40 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     assert!(work.join("store").join(s.out.trim_start_matches('/')).exists());
     let log = std::fs::read_to_string(work.join("build.log")).unwrap();
     assert!(log.contains("building '") && log.contains("unshare --net"), "{log}");
+    // The attestation verifies with the rebuilder's key, and says what was rebuilt from what.
+    let trusted =
+        provenix_formats::signature::TrustedKeys::parse_list(&std::fs::read_to_string(&rebuilder_pub).unwrap())
+            .unwrap();
+    let verified = provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &trusted).unwrap();
+    assert_eq!(verified.signers, ["rebuilder-a"]);
+    let st = &verified.statement;
+    assert_eq!(st.subject.len(), 1);
+    assert_eq!(st.subject[0].name.as_deref(), Some(s.out.as_str()));
+    let nar_hex = Hash::parse_sri(&nix_hash).unwrap().to_base16();
+    assert_eq!(st.subject[0].digest["sha256"], nar_hex);
+    let p = st.provenance_predicate().unwrap();
+    let deps = &p.build_definition.resolved_dependencies;
+    assert_eq!(deps.len(), 2, "the source and the patch");
+    let src_dep = deps.iter().find(|d| d.uri.is_some()).unwrap();
+    assert!(src_dep.uri.as_deref().unwrap().ends_with("/dist/libfoo-1.0.tar.gz"));
+    let verdicts: Vec<&str> =
+        p.run_details.byproducts.iter().filter_map(|b| b.annotations.as_ref()?.get("verdict")?.as_str()).collect();
+    assert_eq!(verdicts, ["identical"]);
+    // Attestations from another key are not trusted.
+    let (_, stranger) = s.h.generate_key("rebuilder-b");
+    let stranger =
+        provenix_formats::signature::TrustedKeys::parse_list(&std::fs::read_to_string(&stranger).unwrap()).unwrap();
+    assert!(provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &stranger).is_err());
+    // A second rebuilder of the same bundle states the same build definition.
+    let (sec_b, _) = s.h.generate_key("rebuilder-b");
+    let o = rebuild(&file, &s.h.scratch().join("rebuild-b"), &["--attest-key", sec_b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let second = std::fs::read(json(&o)["attestation"].as_str().unwrap()).unwrap();
+    let envelope = provenix_formats::dsse::Envelope::parse(&second).unwrap();
+    let st_b = provenix_core::attest::Statement::parse(&envelope.payload).unwrap();
+    assert_eq!(st_b.provenance_predicate().unwrap().build_definition, p.build_definition);
+    assert_eq!(st_b.subject, st.subject);
+
     // A second rebuild into the same, now used, directory is refused.
     let o = rebuild(&file, &work, &[]);
     assert_eq!(o.status.code(), Some(2));

@@ -252,6 +252,8 @@ pub struct RebuildReport {
     pub started_on: String,
     /// RFC 3339 end time.
     pub finished_on: String,
+    /// The signed attestation written, if any (set by the caller that writes it).
+    pub attestation: Option<String>,
 }
 
 impl RebuildReport {
@@ -351,6 +353,7 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
         outputs,
         started_on,
         finished_on: rfc3339(SystemTime::now()),
+        attestation: None,
     })
 }
 
@@ -820,4 +823,145 @@ mod tests {
             assert_eq!(drv_contents(&exe), None);
         }
     }
+}
+
+/// The `buildType` of provenix rebuild attestations: how to read the
+/// parameters below (documented in `docs/json.md`).
+pub const BUILD_TYPE: &str = "https://provenix.dev/buildtypes/nix-bundle-rebuild/v1";
+
+/// The SLSA provenance statement of a rebuild, signed or not yet.
+///
+/// - `subject`: every rebuilt root output, named by store path, with the
+///   sha256 of its NAR (hex, as in-toto digests are);
+/// - `buildDefinition`: only what the bundle determines, so every rebuilder
+///   of the same bundle states the same: `externalParameters` name the
+///   manifest (by sha256), the roots and the store directory;
+///   `internalParameters` the isolation every rebuild forces;
+///   `resolvedDependencies` every source and input source in the bundle,
+///   with its NAR sha256, URL and declared hash;
+/// - `runDetails`: the builder (`id` from the attesting key's name; provenix
+///   and Nix versions), start and end times, and as byproducts one verdict
+///   per root output (`annotations.verdict`) plus the build log's digest and
+///   the extra Nix options this rebuilder used.
+///
+/// `None` when nothing was rebuilt (a statement needs a subject).
+pub fn provenance(
+    report: &RebuildReport,
+    manifest: &crate::bundle::Manifest,
+    builder_name: &str,
+    extra_nix_options: &[(String, String)],
+) -> Option<crate::attest::Statement> {
+    use crate::attest::{
+        BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, Statement,
+    };
+    use serde_json::{Map, Value, json};
+    let hex = |sri: &str| Hash::parse_sri(sri).ok().map(|h| h.to_base16());
+    let digest = |sri: &str| -> std::collections::BTreeMap<String, String> {
+        hex(sri).map(|h| [("sha256".to_owned(), h)].into_iter().collect()).unwrap_or_default()
+    };
+    let annotations = |v: Value| -> Option<Map<String, Value>> { v.as_object().cloned() };
+    let subject: Vec<ResourceDescriptor> = report
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            let rebuilt = o.rebuilt.as_deref()?;
+            Some(ResourceDescriptor { name: Some(o.path.clone()), digest: digest(rebuilt), ..Default::default() })
+        })
+        .collect();
+    if subject.is_empty() {
+        return None;
+    }
+    let sources: HashMap<&str, &crate::bundle::ManifestSource> =
+        manifest.sources.iter().map(|s| (s.path.as_str(), s)).collect();
+    let resolved_dependencies = manifest
+        .paths
+        .iter()
+        .filter(|p| p.kind != PathKind::Drv)
+        .map(|p| {
+            let source = sources.get(p.path.as_str());
+            let mut a = json!({ "kind": if p.kind == PathKind::Source { "source" } else { "input" } });
+            if let Some(s) = source {
+                a["sourceKind"] = json!(s.kind);
+                a["drv"] = json!(s.drv);
+                a["outputHash"] = json!(s.hash);
+                a["outputHashMode"] = json!(s.mode);
+                a["urls"] = json!(s.urls);
+            }
+            ResourceDescriptor {
+                name: Some(p.path.clone()),
+                uri: source.and_then(|s| s.urls.first().cloned()),
+                digest: digest(&p.nar_hash),
+                annotations: annotations(a),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let build_definition = BuildDefinition {
+        build_type: BUILD_TYPE.to_owned(),
+        external_parameters: json!({
+            "bundle": { "manifest": { "sha256": report.manifest_sha256 }, "tool": manifest.tool },
+            "roots": manifest.roots.iter().map(|r| &r.drv).collect::<Vec<_>>(),
+            "storeDir": manifest.store_dir,
+        }),
+        internal_parameters: Some(json!({
+            "network": "none (a new network namespace, loopback down)",
+            "nixOptions": forced_options().iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
+            "freshStore": true,
+            "checkedBeforeImport": true,
+        })),
+        resolved_dependencies,
+    };
+    let mut byproducts: Vec<ResourceDescriptor> = report
+        .outputs
+        .iter()
+        .map(|o| ResourceDescriptor {
+            name: Some(o.path.clone()),
+            digest: o.rebuilt.as_deref().map(digest).unwrap_or_default(),
+            annotations: annotations(json!({
+                "verdict": o.verdict.as_str(),
+                "drv": o.drv,
+                "output": o.output,
+                "reference": o.reference,
+                "rebuilt": o.rebuilt,
+            })),
+            ..Default::default()
+        })
+        .collect();
+    if let Ok((log_hash, _)) = provenix_store::nar::hash_file_flat(Path::new(&report.log), HashAlgo::Sha256) {
+        byproducts.push(ResourceDescriptor {
+            name: Some("build.log".to_owned()),
+            digest: [("sha256".to_owned(), log_hash.to_base16())].into_iter().collect(),
+            media_type: Some("text/plain".to_owned()),
+            ..Default::default()
+        });
+    }
+    byproducts.push(ResourceDescriptor {
+        name: Some("build-settings".to_owned()),
+        annotations: annotations(json!({
+            "buildSucceeded": report.build_succeeded,
+            "signature": report.signature,
+            "extraNixOptions": extra_nix_options.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
+        })),
+        ..Default::default()
+    });
+    let mut version = std::collections::BTreeMap::new();
+    version.insert("provenix".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    version.insert("nix".to_owned(), report.nix_version.rsplit(' ').next().unwrap_or_default().to_owned());
+    let provenance = Provenance {
+        build_definition,
+        run_details: RunDetails {
+            builder: Builder {
+                id: format!("https://provenix.dev/rebuilders/{builder_name}"),
+                version,
+                builder_dependencies: Vec::new(),
+            },
+            metadata: Some(BuildMetadata {
+                invocation_id: Path::new(&report.work_dir).file_name().map(|n| n.to_string_lossy().into_owned()),
+                started_on: Some(report.started_on.clone()),
+                finished_on: Some(report.finished_on.clone()),
+            }),
+            byproducts,
+        },
+    };
+    Some(Statement::provenance(subject, &provenance))
 }

@@ -4,7 +4,10 @@
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 
-use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, rebuild};
+use anyhow::Context as _;
+use provenix_core::bundle::BundleReader;
+use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild};
+use provenix_store::fs::write_atomic;
 
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
@@ -43,12 +46,24 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         args.nix_options.chunks(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect();
     let bar = Bar::new(ctx);
     let options = RebuildOptions { trusted: &trusted, work_dir, nix_options, progress: &bar };
-    let report = match rebuild(&args.bundle, &options) {
+    let mut report = match rebuild(&args.bundle, &options) {
         Ok(report) => report,
         Err(e) if e.is_verification_failure() => return Err(anyhow::Error::new(e).context(VerificationFailed)),
         Err(e) => return Err(e.into()),
     };
-    let _ = attest_key;
+    if let Some(key) = &attest_key {
+        let target = args.output.clone().unwrap_or_else(|| PathBuf::from(&report.work_dir).join("rebuild.dsse.json"));
+        let manifest = BundleReader::open(&args.bundle)?.manifest().clone();
+        match provenance(&report, &manifest, key.name(), &options.nix_options) {
+            Some(statement) => {
+                let envelope = provenix_core::attest::sign(&statement, &[key]);
+                write_atomic(&target, &envelope.to_json(), 0o644, true)
+                    .with_context(|| format!("writing the attestation {}", target.display()))?;
+                report.attestation = Some(target.display().to_string());
+            }
+            None => eprintln!("warning: nothing was rebuilt, so there is no attestation to write"),
+        }
+    }
     if ctx.json {
         print_json(&report)?;
     } else {
@@ -94,6 +109,9 @@ fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
                 writeln!(out, "      see: provenix diff-output {} {at}", o.path)?;
             }
         }
+    }
+    if let Some(a) = &r.attestation {
+        writeln!(out, "attestation (in-toto SLSA provenance, DSSE): {a}")?;
     }
     let identical = r.outputs.iter().filter(|o| o.verdict == Verdict::Identical).count();
     writeln!(out, "{identical} of {} outputs identical to the reference", r.outputs.len())?;
