@@ -788,43 +788,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        let at = |s| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_764_072_061), "2025-11-25T12:01:01Z");
-        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
-    }
-
-    #[test]
-    fn flat_hasher_reads_the_contents_of_a_file_nar() {
-        for len in [0usize, 1, 95, 96, 97, 4096, 100_003] {
-            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut nar = provenix_formats::nar::NarWriter::new(Vec::new());
-            nar.regular(false, len as u64, body.as_slice()).unwrap();
-            let nar = nar.finish().unwrap();
-            for chunk in [1, 7, 96, 1 << 20] {
-                let mut f = FlatHasher::new(HashAlgo::Sha256);
-                nar.chunks(chunk).for_each(|c| f.update(c));
-                assert_eq!(f.finish(), Some(Hash::compute(HashAlgo::Sha256, &body)), "len {len} chunk {chunk}");
-            }
-            assert_eq!(drv_contents(&nar), Some(body.as_slice()));
-            let mut exe = provenix_formats::nar::NarWriter::new(Vec::new());
-            exe.regular(true, len as u64, body.as_slice()).unwrap();
-            let exe = exe.finish().unwrap();
-            let mut f = FlatHasher::new(HashAlgo::Sha256);
-            f.update(&exe);
-            assert_eq!(f.finish(), None, "an executable is not a flat file");
-            assert_eq!(drv_contents(&exe), None);
-        }
-    }
-}
-
 /// The `buildType` of provenix rebuild attestations: how to read the
 /// parameters below (documented in `docs/json.md`).
 pub const BUILD_TYPE: &str = "https://provenix.dev/buildtypes/nix-bundle-rebuild/v1";
@@ -964,4 +927,41 @@ pub fn provenance(
         },
     };
     Some(Statement::provenance(subject, &provenance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        let at = |s| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_764_072_061), "2025-11-25T12:01:01Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn flat_hasher_reads_the_contents_of_a_file_nar() {
+        for len in [0usize, 1, 95, 96, 97, 4096, 100_003] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut nar = provenix_formats::nar::NarWriter::new(Vec::new());
+            nar.regular(false, len as u64, body.as_slice()).unwrap();
+            let nar = nar.finish().unwrap();
+            for chunk in [1, 7, 96, 1 << 20] {
+                let mut f = FlatHasher::new(HashAlgo::Sha256);
+                nar.chunks(chunk).for_each(|c| f.update(c));
+                assert_eq!(f.finish(), Some(Hash::compute(HashAlgo::Sha256, &body)), "len {len} chunk {chunk}");
+            }
+            assert_eq!(drv_contents(&nar), Some(body.as_slice()));
+            let mut exe = provenix_formats::nar::NarWriter::new(Vec::new());
+            exe.regular(true, len as u64, body.as_slice()).unwrap();
+            let exe = exe.finish().unwrap();
+            let mut f = FlatHasher::new(HashAlgo::Sha256);
+            f.update(&exe);
+            assert_eq!(f.finish(), None, "an executable is not a flat file");
+            assert_eq!(drv_contents(&exe), None);
+        }
+    }
 }
