@@ -63,6 +63,9 @@ enum Command {
     Sources(cmd::sources::Args),
     /// Check the build closure of the roots for tampering, and source hygiene.
     Verify(cmd::verify::Args),
+    /// Signed attestations: in-toto statements (SLSA provenance) in DSSE envelopes.
+    #[command(subcommand)]
+    Attest(cmd::attest::Command),
 }
 
 /// What every command gets: the checked global configuration.
@@ -118,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Key(c) => cmd::key::run(c, &ctx),
         Command::Sources(a) => cmd::sources::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::Attest(c) => cmd::attest::run(c, &ctx),
     }
 }
 
