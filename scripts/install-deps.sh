@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what provenix's tests and examples need on Debian (run as root):
 # Nix 2.8 (Debian's nix-bin), busybox-static (the sandbox's /bin/sh), jq and
-# hyperfine (benchmarks). Rust itself comes from rustup (edition 2024, Rust >= 1.85).
+# hyperfine (benchmarks), openssl (a second ed25519 implementation that
+# cross-checks attestation signatures). Rust itself comes from rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ command -v nix-store >/dev/null 2>&1 || need+=(nix-bin)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

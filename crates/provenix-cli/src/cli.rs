@@ -67,6 +67,9 @@ enum Command {
     Bundle(cmd::bundle::Args),
     /// Check a bundle, import it into a fresh store and rebuild its roots offline; compare with the reference.
     Rebuild(cmd::rebuild::Args),
+    /// Signed attestations: in-toto statements (SLSA provenance) in DSSE envelopes.
+    #[command(subcommand)]
+    Attest(cmd::attest::Command),
 }
 
 /// What every command gets: the checked global configuration.
@@ -139,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Verify(a) => cmd::verify::run(a, &ctx),
         Command::Bundle(a) => cmd::bundle::run(a, &ctx),
         Command::Rebuild(a) => cmd::rebuild::run(a, &ctx),
+        Command::Attest(c) => cmd::attest::run(c, &ctx),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Fuzz target bodies for the untrusted input core reads (feature
-//! `fuzzing`): a user's mirror file, and a FOD's environment, whose
-//! `__json` (structured attrs) comes from whoever wrote the `.drv`. Each body
+//! `fuzzing`): a user's mirror file, a FOD's environment, whose
+//! `__json` (structured attrs) comes from whoever wrote the `.drv`, and the
+//! in-toto statement inside an attestation. Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
 #![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
@@ -9,6 +10,7 @@ use provenix_formats::derivation::{BString, Derivation, DerivationParts, Output,
 use provenix_formats::hash::{Hash, HashAlgo};
 use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 
+use crate::attest::Statement;
 use crate::fod::FodInfo;
 use crate::mirrors::{MirrorTable, Resolved};
 
@@ -57,14 +59,39 @@ pub fn fod_env(data: &[u8]) {
     assert!(info.urls.iter().all(|u| !u.is_empty()), "empty URL kept");
 }
 
+/// An in-toto statement payload: whatever parses (and so validates)
+/// renders to JSON that parses to the same statement, and renders the same
+/// again (unknown fields and `null`s are gone after the first rendering).
+pub fn statement(data: &[u8]) {
+    let Ok(statement) = Statement::parse(data) else { return };
+    let json = statement.to_json();
+    let again = match Statement::parse(&json) {
+        Ok(again) => again,
+        Err(e) => panic!("a rendered statement does not parse: {e}"),
+    };
+    assert!(again == statement, "parse -> render -> parse changed the statement");
+    assert!(again.to_json() == json, "rendering is not canonical");
+    if let Ok(provenance) = statement.provenance_predicate() {
+        let rebuilt = Statement::provenance(statement.subject.clone(), &provenance);
+        assert!(rebuilt.provenance_predicate().ok() == Some(provenance), "provenance does not round-trip");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
+    /// The committed seeds of `target`, then its past crashes (`fuzz/regressions/`).
     fn seeds(target: &str) -> Vec<Vec<u8>> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds").join(target);
-        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let mut files: Vec<_> =
+            std::fs::read_dir(fuzz.join("seeds").join(target)).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
+        if let Ok(entries) = std::fs::read_dir(fuzz.join("regressions").join(target)) {
+            let mut past: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+            past.sort();
+            files.extend(past);
+        }
         files.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
     }
 
@@ -79,6 +106,13 @@ mod tests {
         assert!(!envs.is_empty());
         for seed in envs {
             super::fod_env(&seed);
+        }
+        let statements = seeds("statement");
+        assert!(statements.len() >= 4);
+        for seed in statements {
+            // Every seed and past crash is a valid statement, so the body checks the round trip.
+            assert!(crate::attest::Statement::parse(&seed).is_ok(), "{}", String::from_utf8_lossy(&seed));
+            super::statement(&seed);
         }
     }
 }

@@ -154,10 +154,12 @@ impl fmt::Display for KeyIds<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            if finding.key_name.is_empty() {
-                f.write_str("(no keyid)")?;
-            } else {
-                write!(f, "`{}`", finding.key_name.escape_debug())?;
+            // A keyid is not bounded by the spec; show at most 80 characters of it.
+            let name = &finding.key_name;
+            match name.char_indices().nth(80) {
+                _ if name.is_empty() => f.write_str("(no keyid)")?,
+                None => write!(f, "`{}`", name.escape_debug())?,
+                Some((end, _)) => write!(f, "`{}...`", name.get(..end).unwrap_or_default().escape_debug())?,
             }
         }
         Ok(())
@@ -566,6 +568,15 @@ mod tests {
         );
         assert_eq!(err.to_string(), "no signature by a trusted key (signed by: `builder-1`)");
         assert!(err.is_verification_failure());
+    }
+
+    #[test]
+    fn long_and_odd_keyids_are_shortened_and_escaped_in_messages() {
+        let mut env = Envelope::sign("t", b"body".to_vec(), &[]);
+        env.signatures.push(EnvelopeSignature { keyid: "x".repeat(1000), sig: [0; 64] });
+        env.signatures.push(EnvelopeSignature { keyid: "\u{1b}[31m".into(), sig: [0; 64] });
+        let err = env.verify(&trusting(&[&key("a", 1)])).unwrap_err().to_string();
+        assert_eq!(err, format!("no signature by a trusted key (signed by: `{}...`, `\\u{{1b}}[31m`)", "x".repeat(80)));
     }
 
     #[test]

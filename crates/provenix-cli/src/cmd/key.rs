@@ -115,14 +115,12 @@ pub(crate) fn load_secret_key(arg: &str) -> anyhow::Result<SecretKey> {
 }
 
 /// Reads a public key given as a file or as the `name:base64` string.
-#[allow(dead_code)] // used by rebuild and attest verify
 pub(crate) fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
     let text = key_text(arg)?;
     PublicKey::parse(text.trim()).with_context(|| format!("public key {}", describe(arg)))
 }
 
 /// The `--trust-key` arguments as a key set; a second key with the same name is an error.
-#[allow(dead_code)] // used by rebuild and attest verify
 pub(crate) fn load_trusted_keys(args: &[String]) -> anyhow::Result<TrustedKeys> {
     let mut keys = TrustedKeys::new();
     for arg in args {

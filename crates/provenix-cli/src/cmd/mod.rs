@@ -1,5 +1,6 @@
 //! One module per subcommand; each exports its clap arguments and `run`.
 
+pub(crate) mod attest;
 pub(crate) mod bundle;
 pub(crate) mod drv;
 pub(crate) mod key;
