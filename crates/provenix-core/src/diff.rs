@@ -63,13 +63,17 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use provenix_formats::hash::HashAlgo;
 use provenix_formats::nar::{NAR_MAGIC, NarError, NarEvent, NarReader, Tee};
-use provenix_store::nar::{NarFsError, dump_path, unpack};
+use provenix_store::nar::{NarFsError, dump_path};
 use serde::Serialize;
 use thiserror::Error;
+
+mod diffoscope;
+#[cfg(test)]
+mod tests;
 
 /// Default for [`DiffOptions::text_limit`]: 1 MiB per side.
 pub const DEFAULT_TEXT_LIMIT: u64 = 1 << 20;
@@ -94,10 +98,6 @@ const CHUNK: usize = 64 * 1024;
 const READ_BUF: usize = 256 * 1024;
 /// Chunks a tree's dump thread may run ahead of the comparison.
 const DUMP_CHANNEL_DEPTH: usize = 4;
-/// Bytes of diffoscope's stderr kept when it fails.
-const DIFFOSCOPE_STDERR_MAX: usize = 4096;
-/// How often a running diffoscope is polled for its exit.
-const DIFFOSCOPE_POLL: Duration = Duration::from_millis(20);
 
 /// Errors that stop a comparison (differences are results, not errors).
 #[derive(Debug, Error)]
@@ -209,11 +209,7 @@ impl Input {
 fn open_nofollow(path: &Path) -> Result<File, DiffError> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .map_err(io_err("opening", path))
+    std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).map_err(io_err("opening", path))
 }
 
 /// What an [`Input`] is.
@@ -535,7 +531,7 @@ pub fn diff_outputs(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffRepo
     let diffoscope = match &opts.diffoscope {
         None => DiffoscopeReport::status(DiffoscopeStatus::Disabled),
         Some(_) if identical => DiffoscopeReport::status(DiffoscopeStatus::Identical),
-        Some(d) => run_diffoscope(a, b, opts.context, d)?,
+        Some(d) => diffoscope::run(a, b, opts.context, d)?,
     };
     let info = |input: &Input, s: provenix_formats::nar::NarSummary| InputInfo {
         path: input.path().display().to_string(),
@@ -978,9 +974,13 @@ fn unified_diff(label: &str, a: &str, b: &str, opts: &DiffOptions, budget: &mut 
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        // End at a line end when one is within the limit.
-        if let Some(newline) = text.get(..cut).and_then(|t| t.rfind('\n')) {
-            cut = newline + 1;
+        // End at a line end when one is within the limit. Without one, a
+        // line longer than the per-file limit is cut inside; but what is
+        // left of the total does not buy a fragment of a header.
+        match text.get(..cut).and_then(|t| t.rfind('\n')) {
+            Some(newline) => cut = newline + 1,
+            None if limit < opts.max_diff_bytes => return (None, true),
+            None => {}
         }
         text.truncate(cut);
     }
@@ -999,111 +999,4 @@ fn show_bytes(bytes: &[u8]) -> String {
         Ok(s) => s.to_owned(),
         Err(_) => bytes.escape_ascii().to_string(),
     }
-}
-
-/// Runs diffoscope on the two inputs (see the module docs).
-fn run_diffoscope(a: &Input, b: &Input, context: usize, d: &DiffoscopeOptions) -> Result<DiffoscopeReport, DiffError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("provenix-diff-")
-        .tempdir()
-        .map_err(io_err("creating a temporary directory in", &std::env::temp_dir()))?;
-    let path_a = diffoscope_input(a, &tmp.path().join("a"))?;
-    let path_b = diffoscope_input(b, &tmp.path().join("b"))?;
-    let out = tmp.path().join("diffoscope.txt");
-    let err = tmp.path().join("diffoscope.stderr");
-    let stderr = File::create(&err).map_err(io_err("creating", &err))?;
-    let mut command = std::process::Command::new(&d.program);
-    command
-        .args(["--no-progress", "--text-color", "never", "--exclude-directory-metadata", "yes", "--text"])
-        .arg(&out)
-        .arg("--max-text-report-size")
-        .arg(d.max_output.to_string())
-        .arg("--diff-context")
-        .arg(context.to_string())
-        .arg("--")
-        .arg(&path_a)
-        .arg(&path_b)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr);
-    // Its own process group, so a timeout kills the tools it runs too.
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(DiffoscopeReport::status(DiffoscopeStatus::NotFound));
-        }
-        Err(e) => {
-            let mut report = DiffoscopeReport::status(DiffoscopeStatus::Failed);
-            report.error = Some(format!("starting {}: {e}", d.program.to_string_lossy()));
-            return Ok(report);
-        }
-    };
-    let deadline = Instant::now() + d.timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let pid = rustix::process::Pid::from_child(&child);
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                let _ = child.kill();
-                let _ = child.wait();
-                return Ok(DiffoscopeReport::status(DiffoscopeStatus::TimedOut));
-            }
-            Ok(None) => thread::sleep(DIFFOSCOPE_POLL),
-            Err(e) => return Err(io_err("waiting for", Path::new(&d.program))(e)),
-        }
-    };
-    let mut report = DiffoscopeReport::status(DiffoscopeStatus::Ran);
-    report.exit_code = status.code();
-    if matches!(status.code(), Some(0 | 1)) {
-        let (text, truncated) = read_capped(&out, d.max_output)?;
-        report.output = Some(text);
-        report.truncated = truncated;
-    } else {
-        report.status = DiffoscopeStatus::Failed;
-        let (text, _) = read_capped(&err, DIFFOSCOPE_STDERR_MAX)?;
-        report.error = Some(match status.code() {
-            Some(code) => format!("exited with code {code}: {}", text.trim_end()),
-            None => format!("killed by a signal: {}", text.trim_end()),
-        });
-    }
-    Ok(report)
-}
-
-/// What diffoscope compares for an input: a tree as it is (absolute, so it
-/// cannot be read as an option), a NAR unpacked under `dir`.
-fn diffoscope_input(input: &Input, dir: &Path) -> Result<PathBuf, DiffError> {
-    match input {
-        Input::Tree(path) => std::path::absolute(path).map_err(io_err("resolving", path)),
-        Input::Nar(path) => {
-            std::fs::create_dir(dir).map_err(io_err("creating", dir))?;
-            let name = path.file_stem().filter(|s| !s.is_empty()).unwrap_or(std::ffi::OsStr::new("nar"));
-            let target = dir.join(name);
-            let file = BufReader::with_capacity(READ_BUF, open_nofollow(path)?);
-            unpack(file, &target).map_err(|source| DiffError::Unpack { path: path.clone(), source })?;
-            Ok(target)
-        }
-    }
-}
-
-/// The first `max` bytes of a file as (lossy) UTF-8, cut at a character
-/// boundary, and whether there was more. A missing file reads as empty
-/// (diffoscope writes none when there is nothing to say).
-fn read_capped(path: &Path, max: usize) -> Result<(String, bool), DiffError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((String::new(), false)),
-        Err(e) => return Err(io_err("opening", path)(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(max as u64 + 1).read_to_end(&mut bytes).map_err(io_err("reading", path))?;
-    let truncated = bytes.len() > max;
-    bytes.truncate(max);
-    let mut text = String::from_utf8_lossy(&bytes).into_owned();
-    if truncated && text.ends_with(char::REPLACEMENT_CHARACTER) {
-        // The cut split a character.
-        text.pop();
-    }
-    Ok((text, truncated))
 }
