@@ -63,6 +63,8 @@ enum Command {
     Sources(cmd::sources::Args),
     /// Check the build closure of the roots for tampering, and source hygiene.
     Verify(cmd::verify::Args),
+    /// Compare two outputs (store paths, trees or NAR files) file by file.
+    DiffOutput(cmd::diff_output::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -118,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Key(c) => cmd::key::run(c, &ctx),
         Command::Sources(a) => cmd::sources::run(a, &ctx),
         Command::Verify(a) => cmd::verify::run(a, &ctx),
+        Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
     }
 }
 

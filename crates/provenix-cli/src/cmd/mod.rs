@@ -1,5 +1,6 @@
 //! One module per subcommand; each exports its clap arguments and `run`.
 
+pub(crate) mod diff_output;
 pub(crate) mod drv;
 pub(crate) mod key;
 pub(crate) mod nar;
