@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what provenix's tests and examples need on Debian (run as root):
 # Nix 2.8 (Debian's nix-bin), busybox-static (the sandbox's /bin/sh), jq and
-# hyperfine (benchmarks). Rust itself comes from rustup (edition 2024, Rust >= 1.85).
+# hyperfine (benchmarks), xz-utils, diffoscope-minimal (`diff-output`; without
+# recommends it is three small packages, about 1 MB). Rust itself comes from
+# rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
 need=()
@@ -10,6 +12,7 @@ command -v nix-store >/dev/null 2>&1 || need+=(nix-bin)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

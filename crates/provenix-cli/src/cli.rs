@@ -64,6 +64,15 @@ enum Command {
     /// Check the build closure of the roots for tampering, and source hygiene.
     Verify(cmd::verify::Args),
     /// Compare two outputs (store paths, trees or NAR files) file by file.
+    ///
+    /// Lists which files were modified (M), added (A) or removed (D), or changed type (T), executable
+    /// bit (X) or symlink target (L). Changed text files get a unified diff, other files the
+    /// differing byte ranges; diffoscope, when it is on PATH, adds its own report.
+    ///
+    /// Each side is a store path (`/nix/store/…`, read under `--store ROOT`), a `result` symlink to
+    /// one, any other file, directory or symlink (symlinks are compared, never followed), or a NAR
+    /// file (recognised by its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or
+    /// malformed input.
     DiffOutput(cmd::diff_output::Args),
 }
 

@@ -14,14 +14,8 @@ use provenix_core::diff::{
 
 use crate::cli::{Ctx, Outcome, print_json};
 
-/// Compare two outputs: store paths, other paths, or NAR files.
+/// Arguments of `diff-output` (its help text is on `Command::DiffOutput`).
 #[derive(Debug, clap::Args)]
-#[command(long_about = "Compare two build outputs file by file: which files were modified, added or removed, or \
-changed type, executable bit or symlink target. Changed text files get a unified diff, binary files the \
-differing byte ranges; diffoscope, when installed, adds its own report.\n\n\
-Each side is a store path (`/nix/store/…`, read under `--store ROOT`), a `result`-style symlink to one, \
-any other file, directory or symlink (symlinks are compared, never followed), or a NAR file (recognised by \
-its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or malformed input.")]
 pub(crate) struct Args {
     /// The first output (e.g. the reference).
     a: PathBuf,
