@@ -63,7 +63,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use provenix_formats::hash::HashAlgo;
 use provenix_formats::nar::{NAR_MAGIC, NarError, NarEvent, NarReader, Tee};
@@ -85,6 +85,9 @@ pub const DEFAULT_MAX_TOTAL_DIFF_BYTES: usize = 4 << 20;
 pub const DEFAULT_MAX_RANGES: usize = 16;
 /// Default for [`DiffOptions::context`], as `diff -u`.
 pub const DEFAULT_CONTEXT: usize = 3;
+/// Largest [`DiffOptions::context`] used: more lines than a text within
+/// the text limit can have; larger values are clamped to it.
+pub const MAX_CONTEXT: usize = 1 << 20;
 /// Default for [`DiffOptions::text_diff_timeout`].
 pub const DEFAULT_TEXT_DIFF_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default for [`DiffoscopeOptions::timeout`].
@@ -225,7 +228,7 @@ pub enum InputKind {
 /// How much to compare and report.
 #[derive(Debug, Clone)]
 pub struct DiffOptions {
-    /// Lines of context in unified diffs.
+    /// Lines of context in unified diffs (at most [`MAX_CONTEXT`]).
     pub context: usize,
     /// Files larger than this on either side get byte ranges, not a text diff.
     pub text_limit: u64,
@@ -531,7 +534,7 @@ pub fn diff_outputs(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffRepo
     let diffoscope = match &opts.diffoscope {
         None => DiffoscopeReport::status(DiffoscopeStatus::Disabled),
         Some(_) if identical => DiffoscopeReport::status(DiffoscopeStatus::Identical),
-        Some(d) => diffoscope::run(a, b, opts.context, d)?,
+        Some(d) => diffoscope::run(a, b, opts.context.min(MAX_CONTEXT), d)?,
     };
     let info = |input: &Input, s: provenix_formats::nar::NarSummary| InputInfo {
         path: input.path().display().to_string(),
@@ -962,11 +965,15 @@ fn unified_diff(label: &str, a: &str, b: &str, opts: &DiffOptions, budget: &mut 
     }
     let (head_a, head_b) =
         if label.is_empty() { ("a".to_owned(), "b".to_owned()) } else { (format!("a/{label}"), format!("b/{label}")) };
-    let diff = similar::TextDiff::configure()
-        .algorithm(similar::Algorithm::Myers)
-        .timeout(opts.text_diff_timeout)
-        .diff_lines(a, b);
-    let mut text = diff.unified_diff().context_radius(opts.context).header(&head_a, &head_b).to_string();
+    let mut config = similar::TextDiff::configure();
+    config.algorithm(similar::Algorithm::Myers);
+    // A timeout too large to add to the clock means none.
+    if let Some(deadline) = Instant::now().checked_add(opts.text_diff_timeout) {
+        config.deadline(deadline);
+    }
+    let diff = config.diff_lines(a, b);
+    let context = opts.context.min(MAX_CONTEXT);
+    let mut text = diff.unified_diff().context_radius(context).header(&head_a, &head_b).to_string();
     let limit = opts.max_diff_bytes.min(*budget);
     let truncated = text.len() > limit;
     if truncated {

@@ -14,6 +14,9 @@ use provenix_core::diff::{
 
 use crate::cli::{Ctx, Outcome, print_json};
 
+/// Longest `--diffoscope-timeout`: a day.
+const MAX_DIFFOSCOPE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// Arguments of `diff-output` (its help text is on `Command::DiffOutput`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -25,10 +28,20 @@ pub(crate) struct Args {
     #[arg(long)]
     no_diffoscope: bool,
     /// Lines of context in unified diffs (passed on to diffoscope).
-    #[arg(long, value_name = "N", default_value_t = provenix_core::diff::DEFAULT_CONTEXT)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = provenix_core::diff::DEFAULT_CONTEXT,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=provenix_core::diff::MAX_CONTEXT as u64),
+    )]
     context: usize,
     /// Stop diffoscope (and what it started) after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = provenix_core::diff::DEFAULT_DIFFOSCOPE_TIMEOUT.as_secs())]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = provenix_core::diff::DEFAULT_DIFFOSCOPE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=MAX_DIFFOSCOPE_TIMEOUT_SECS),
+    )]
     diffoscope_timeout: u64,
 }
 

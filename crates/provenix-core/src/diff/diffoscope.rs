@@ -53,11 +53,12 @@ pub(super) fn run(a: &Input, b: &Input, context: usize, d: &DiffoscopeOptions) -
             return Ok(report);
         }
     };
-    let deadline = Instant::now() + d.timeout;
+    // A timeout too large to add to the clock means none.
+    let deadline = Instant::now().checked_add(d.timeout);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|deadline| Instant::now() >= deadline) => {
                 let pid = rustix::process::Pid::from_child(&child);
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
                 let _ = child.kill();

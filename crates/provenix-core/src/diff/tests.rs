@@ -559,3 +559,17 @@ fn real_diffoscope_names_the_differing_file() {
         assert!(out.contains("share/doc.txt") && out.contains("+FOUR"), "{out}");
     }
 }
+
+#[test]
+fn huge_context_and_timeouts_are_clamped_not_overflowed() {
+    let (tmp, a, b) = pair();
+    write(&b, "share/doc.txt", b"one\ntwo\nthree\nFOUR\nfive\nsix\nseven\n");
+    let program = fake_diffoscope(tmp.path(), "exit 0");
+    let mut opts = with_diffoscope(program, Duration::MAX);
+    opts.context = usize::MAX;
+    opts.text_diff_timeout = Duration::MAX;
+    let report = diff_with(&a, &b, &opts);
+    let unified = entry(&report, "share/doc.txt").content.clone().unwrap().unified.unwrap();
+    assert!(unified.contains("@@ -1,7 +1,7 @@"), "{unified}");
+    assert_eq!(report.diffoscope.status, DiffoscopeStatus::Ran);
+}
