@@ -81,6 +81,12 @@ pub const DEFAULT_TEXT_LIMIT: u64 = 1 << 20;
 pub const DEFAULT_MAX_DIFF_BYTES: usize = 64 << 10;
 /// Default for [`DiffOptions::max_total_diff_bytes`]: 4 MiB of unified diffs in all.
 pub const DEFAULT_MAX_TOTAL_DIFF_BYTES: usize = 4 << 20;
+/// Default for [`DiffOptions::max_entries`].
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+/// Bytes of entry paths and symlink targets listed in a report, at most:
+/// a path can be 1024 names deep, so a small hostile NAR could otherwise
+/// make a huge report.
+pub const MAX_LISTED_BYTES: usize = 64 << 20;
 /// Default for [`DiffOptions::max_ranges`].
 pub const DEFAULT_MAX_RANGES: usize = 16;
 /// Default for [`DiffOptions::context`], as `diff -u`.
@@ -238,6 +244,8 @@ pub struct DiffOptions {
     pub max_total_diff_bytes: usize,
     /// Differing byte ranges listed per file; comparing stops after that many.
     pub max_ranges: usize,
+    /// Entries listed in the report; the summary still counts every change.
+    pub max_entries: usize,
     /// Time after which a text diff settles for a correct but possibly longer result.
     pub text_diff_timeout: Duration,
     /// Run diffoscope when the outputs differ; `None` disables it.
@@ -252,6 +260,7 @@ impl Default for DiffOptions {
             max_diff_bytes: DEFAULT_MAX_DIFF_BYTES,
             max_total_diff_bytes: DEFAULT_MAX_TOTAL_DIFF_BYTES,
             max_ranges: DEFAULT_MAX_RANGES,
+            max_entries: DEFAULT_MAX_ENTRIES,
             text_diff_timeout: DEFAULT_TEXT_DIFF_TIMEOUT,
             diffoscope: None,
         }
@@ -291,8 +300,11 @@ pub struct DiffReport {
     pub identical: bool,
     /// Entries per kind of change.
     pub summary: Summary,
-    /// Every changed path, in path order.
+    /// Every changed path, in path order (up to [`DiffOptions::max_entries`]
+    /// or [`MAX_LISTED_BYTES`] of paths).
     pub entries: Vec<Entry>,
+    /// Whether changed paths were left out of `entries` (the summary counts them).
+    pub entries_truncated: bool,
     /// What diffoscope said, or why it did not run.
     pub diffoscope: DiffoscopeReport,
 }
@@ -528,9 +540,9 @@ pub fn diff_outputs(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffRepo
     done_a?;
     done_b?;
 
-    let Merged { entries, summary_a, summary_b } = merged;
-    let summary = summarise(&entries);
-    let identical = entries.is_empty();
+    let Merged { entries: Entries { list: entries, summary, truncated: entries_truncated, .. }, summary_a, summary_b } =
+        merged;
+    let identical = summary.entries == 0;
     let diffoscope = match &opts.diffoscope {
         None => DiffoscopeReport::status(DiffoscopeStatus::Disabled),
         Some(_) if identical => DiffoscopeReport::status(DiffoscopeStatus::Identical),
@@ -542,22 +554,53 @@ pub fn diff_outputs(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffRepo
         nar_size: s.size,
         nar_hash: s.hash.to_prefixed_nixbase32(),
     };
-    Ok(DiffReport { a: info(a, summary_a), b: info(b, summary_b), identical, summary, entries, diffoscope })
+    Ok(DiffReport {
+        a: info(a, summary_a),
+        b: info(b, summary_b),
+        identical,
+        summary,
+        entries,
+        entries_truncated,
+        diffoscope,
+    })
 }
 
-fn summarise(entries: &[Entry]) -> Summary {
-    let mut s = Summary { entries: entries.len(), ..Summary::default() };
-    for change in entries.iter().flat_map(|e| &e.changes) {
-        match change {
-            Change::Modified => s.modified += 1,
-            Change::Added => s.added += 1,
-            Change::Removed => s.removed += 1,
-            Change::Type => s.type_changed += 1,
-            Change::Mode => s.mode_changed += 1,
-            Change::Target => s.target_changed += 1,
+/// The entries found so far, and the count of all.
+struct Entries {
+    list: Vec<Entry>,
+    summary: Summary,
+    /// Bytes of paths and targets in `list`.
+    listed_bytes: usize,
+    max: usize,
+    truncated: bool,
+}
+
+impl Entries {
+    fn add(&mut self, entry: Entry) {
+        let s = &mut self.summary;
+        s.entries += 1;
+        for change in &entry.changes {
+            match change {
+                Change::Modified => s.modified += 1,
+                Change::Added => s.added += 1,
+                Change::Removed => s.removed += 1,
+                Change::Type => s.type_changed += 1,
+                Change::Mode => s.mode_changed += 1,
+                Change::Target => s.target_changed += 1,
+            }
         }
+        let target_len = |n: &Option<Node>| match n {
+            Some(Node::Symlink { target }) => target.len(),
+            _ => 0,
+        };
+        let bytes = entry.path.len() + target_len(&entry.a) + target_len(&entry.b);
+        if self.truncated || self.list.len() >= self.max || self.listed_bytes + bytes > MAX_LISTED_BYTES {
+            self.truncated = true;
+            return;
+        }
+        self.listed_bytes += bytes;
+        self.list.push(entry);
     }
-    s
 }
 
 /// Which input an error came from.
@@ -732,7 +775,7 @@ impl Side {
 }
 
 struct Merged {
-    entries: Vec<Entry>,
+    entries: Entries,
     summary_a: provenix_formats::nar::NarSummary,
     summary_b: provenix_formats::nar::NarSummary,
 }
@@ -749,7 +792,13 @@ fn side_b<T>(r: Result<T, NarError>) -> SideResult<T> {
 
 /// Pairs up the nodes of both streams in one pass (see the module docs).
 fn merge(mut a: Side, mut b: Side, opts: &DiffOptions) -> SideResult<Merged> {
-    let mut entries = Vec::new();
+    let mut entries = Entries {
+        list: Vec::new(),
+        summary: Summary::default(),
+        listed_bytes: 0,
+        max: opts.max_entries,
+        truncated: false,
+    };
     let mut budget = opts.max_total_diff_bytes;
     let mut next_a = side_a(a.next_node())?;
     let mut next_b = side_b(b.next_node())?;
@@ -763,20 +812,20 @@ fn merge(mut a: Side, mut b: Side, opts: &DiffOptions) -> SideResult<Merged> {
         match order {
             std::cmp::Ordering::Less => {
                 if let Some((path, node)) = next_a.take() {
-                    entries.push(one_sided(&path, Change::Removed, node.render()));
+                    entries.add(one_sided(&path, Change::Removed, node.render()));
                 }
                 next_a = side_a(a.next_node())?;
             }
             std::cmp::Ordering::Greater => {
                 if let Some((path, node)) = next_b.take() {
-                    entries.push(one_sided(&path, Change::Added, node.render()));
+                    entries.add(one_sided(&path, Change::Added, node.render()));
                 }
                 next_b = side_b(b.next_node())?;
             }
             std::cmp::Ordering::Equal => {
                 if let (Some((path, na)), Some((_, nb))) = (next_a.take(), next_b.take()) {
                     if let Some(entry) = compare_nodes(&path, &na, &nb, &mut a, &mut b, opts, &mut budget)? {
-                        entries.push(entry);
+                        entries.add(entry);
                     }
                 }
                 next_a = side_a(a.next_node())?;
@@ -890,7 +939,9 @@ fn compare_contents(
     budget: &mut usize,
 ) -> SideResult<Option<ContentDiff>> {
     let keep_text = size_a <= opts.text_limit && size_b <= opts.text_limit;
-    let capacity = |size: u64| if keep_text { usize::try_from(size).unwrap_or(0) } else { 0 };
+    // The declared sizes come from the input: reserve no more than the
+    // default text limit up front, whatever the options say.
+    let capacity = |size: u64| if keep_text { usize::try_from(size.min(DEFAULT_TEXT_LIMIT)).unwrap_or(0) } else { 0 };
     let (mut text_a, mut text_b) = (Vec::with_capacity(capacity(size_a)), Vec::with_capacity(capacity(size_b)));
     let (mut buf_a, mut buf_b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut ranges = Ranges { list: Vec::new(), max: opts.max_ranges, truncated: false, open: None };

@@ -122,6 +122,10 @@ fn render(report: &DiffReport) -> anyhow::Result<()> {
         let letters: String = entry.changes.iter().map(|c| c.letter()).collect();
         writeln!(out, "{letters} {}", shown(&entry.path))?;
     }
+    if report.entries_truncated {
+        let more = report.summary.entries.saturating_sub(report.entries.len());
+        writeln!(out, "... and {more} more changed entries, not listed")?;
+    }
     let mut details = report.entries.iter().flat_map(details).peekable();
     if details.peek().is_some() {
         writeln!(out)?;

@@ -573,3 +573,20 @@ fn huge_context_and_timeouts_are_clamped_not_overflowed() {
     assert!(unified.contains("@@ -1,7 +1,7 @@"), "{unified}");
     assert_eq!(report.diffoscope.status, DiffoscopeStatus::Ran);
 }
+
+#[test]
+fn entries_beyond_the_limit_are_counted_but_not_listed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    for i in 0..10 {
+        write(&b, &format!("f{i}"), b"1");
+    }
+    let opts = DiffOptions { max_entries: 3, ..DiffOptions::default() };
+    let report = diff_with(&a, &b, &opts);
+    assert_eq!(lines(&report), owned(&[("A", "f0"), ("A", "f1"), ("A", "f2")]));
+    assert!(report.entries_truncated);
+    assert_eq!((report.summary.entries, report.summary.added), (10, 10));
+    assert!(!report.identical);
+    assert!(!diff(&a, &b).entries_truncated);
+}
