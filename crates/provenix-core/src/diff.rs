@@ -30,7 +30,9 @@
 //!
 //! Reading is O(size of both NARs); memory is bounded by the channel
 //! buffers, the text limit (files of at most [`DiffOptions::text_limit`]
-//! bytes on both sides are kept for a text diff) and the report itself. Both
+//! bytes on both sides are kept for a text diff) and the report, which
+//! lists at most [`DiffOptions::max_entries`] entries and
+//! [`MAX_LISTED_BYTES`] of paths (the summary counts them all). Both
 //! NARs are hashed (sha256) on the way, so the report also gives each side's
 //! NAR hash and size; the outputs are identical exactly when those agree.
 //!

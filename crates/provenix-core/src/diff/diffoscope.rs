@@ -42,6 +42,7 @@ pub(super) fn run(a: &Input, b: &Input, context: usize, d: &DiffoscopeOptions) -
         .stderr(stderr);
     // Its own process group, so a timeout kills the tools it runs too.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    tracing::debug!(program = ?d.program, a = %path_a.display(), b = %path_b.display(), "running diffoscope");
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
