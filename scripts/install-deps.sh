@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what provenix's tests and examples need on Debian (run as root):
 # Nix 2.8 (Debian's nix-bin), busybox-static (the sandbox's /bin/sh), jq and
-# hyperfine (benchmarks), openssl (a second ed25519 implementation that
-# cross-checks attestation signatures). Rust itself comes from rustup (edition 2024, Rust >= 1.85).
+# hyperfine (benchmarks), xz-utils, openssl (a second ed25519 implementation that
+# cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
+# recommends it is three small packages, about 1 MB). Rust itself comes from
+# rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
 need=()
@@ -12,6 +14,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

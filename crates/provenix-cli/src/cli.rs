@@ -70,6 +70,17 @@ enum Command {
     /// Signed attestations: in-toto statements (SLSA provenance) in DSSE envelopes.
     #[command(subcommand)]
     Attest(cmd::attest::Command),
+    /// Compare two outputs (store paths, trees or NAR files) file by file.
+    ///
+    /// Lists which files were modified (M), added (A) or removed (D), or changed type (T), executable
+    /// bit (X) or symlink target (L). Changed text files get a unified diff, other files the
+    /// differing byte ranges; diffoscope, when it is on PATH, adds its own report.
+    ///
+    /// Each side is a store path (`/nix/store/…`, read under `--store ROOT`), a `result` symlink to
+    /// one, any other file, directory or symlink (symlinks are compared, never followed), or a NAR
+    /// file (recognised by its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or
+    /// malformed input.
+    DiffOutput(cmd::diff_output::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -143,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bundle(a) => cmd::bundle::run(a, &ctx),
         Command::Rebuild(a) => cmd::rebuild::run(a, &ctx),
         Command::Attest(c) => cmd::attest::run(c, &ctx),
+        Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
     }
 }
 

@@ -7,11 +7,13 @@
 //! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
-//!   and refetching sources with [`fetch`].
+//!   and refetching sources with [`fetch`];
+//! - [`diff`]: what differs between two build outputs, file by file.
 #![warn(missing_docs)]
 
 pub mod attest;
 pub mod bundle;
+pub mod diff;
 pub mod fetch;
 pub mod fod;
 #[cfg(feature = "fuzzing")]
