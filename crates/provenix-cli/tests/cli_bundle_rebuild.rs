@@ -41,6 +41,8 @@ fn project(server: &HttpServer, noise: bool) -> String {
     server.put("/dist/libfoo-1.0.tar.gz", SRC.to_vec());
     let url = server.url("/dist/libfoo-1.0.tar.gz");
     let sha = Hash::compute(HashAlgo::Sha256, SRC).to_base16();
+    // With noise the app copies the build id, so the root output itself differs.
+    let app_extra = if noise { "; mkdir -p $out/share; cat ${noisy}/share/build-id > $out/share/build-id" } else { "" };
     let noisy = if noise {
         r#"noisy = mk "noisy-1.0" "mkdir -p $out/share; echo stable > $out/share/README; cat /proc/sys/kernel/random/uuid > $out/share/build-id";"#
     } else {
@@ -53,7 +55,7 @@ fn project(server: &HttpServer, noise: bool) -> String {
   patch = builtins.toFile "fix-CVE-2024-0001.patch" "{patch}";
   libfoo = mk "libfoo-1.0" "mkdir -p $out/lib; cat ${{src}} ${{patch}} > $out/lib/libfoo.txt";
   {noisy}
-in mk "app-1.0" "mkdir -p $out/bin; echo '#!/bin/sh' > $out/bin/app; echo cat ${{libfoo}}/lib/libfoo.txt ${{noisy}}/share/README >> $out/bin/app; chmod +x $out/bin/app"
+in mk "app-1.0" "mkdir -p $out/bin; echo '#!/bin/sh' > $out/bin/app; echo cat ${{libfoo}}/lib/libfoo.txt ${{noisy}}/share/README >> $out/bin/app; chmod +x $out/bin/app{app_extra}"
 "#,
         patch = PATCH.replace('\n', "\\n"),
     )
@@ -414,4 +416,26 @@ fn a_build_that_reaches_for_the_network_fails_inside_the_rebuild() {
     let log = std::fs::read_to_string(work.join("build.log")).unwrap();
     assert!(log.contains("Network is unreachable"), "{log}");
     assert_eq!(server.requests("/ping"), 1, "the rebuild reached the server");
+}
+
+#[test]
+fn a_non_reproducible_package_differs_and_diff_output_names_the_file() {
+    let Some(s) = setup(true) else { return };
+    let file = s.h.scratch().join("noisy.tar");
+    assert_eq!(bundle(&s, &file, &[]).status.code(), Some(0));
+    // The app refers to the noisy package, so the app differs too.
+    let work = s.h.scratch().join("rebuild");
+    let o = rebuild(&file, &work, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["buildSucceeded"], true);
+    let out = &r["outputs"][0];
+    assert_eq!(out["verdict"], "differs", "{r}");
+    assert_ne!(out["rebuilt"], out["reference"]);
+    let rebuilt = out["rebuiltAt"].as_str().unwrap();
+    let o = provenix(Some(s.h.root()), &["--json", "diff-output", "--no-diffoscope", &s.out, rebuilt]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let d = json(&o);
+    let changed: Vec<&str> = d["entries"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(changed, ["share/build-id"], "{d}");
 }
