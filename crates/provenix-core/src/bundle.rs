@@ -289,8 +289,6 @@ pub struct BundleReport {
     pub file: String,
     /// Its size in bytes.
     pub size: u64,
-    /// sha256 of the whole file, hex.
-    pub sha256: String,
     /// Paths in the export stream.
     pub paths: usize,
     /// Of which `.drv` files.
@@ -440,7 +438,6 @@ pub fn bundle(
     }
     temp.as_file().sync_all().map_err(io_err("writing", temp.path()))?;
     let size = temp.as_file().metadata().map_err(io_err("writing", temp.path()))?.len();
-    let sha256 = file_sha256(temp.path())?;
     temp.persist(out).map_err(|e| BundleError::Io {
         op: "renaming the bundle to",
         path: out.to_path_buf(),
@@ -468,7 +465,6 @@ pub fn bundle(
     Ok(BundleReport {
         file: out.display().to_string(),
         size,
-        sha256,
         paths: ordered.len(),
         derivations: count(PathKind::Drv),
         sources: count(PathKind::Source),
@@ -536,9 +532,13 @@ fn plan_non_drv(
     let sizes: Vec<Result<u64, NarFsError>> =
         planned.par_iter().map(|(p, _, _)| nar_size(&store.physical(p))).collect();
     for ((path, kind, info), size) in planned.into_iter().zip(sizes) {
-        let deriver = match kind {
-            PathKind::Source => fod_outputs.get(&path).cloned(),
-            _ => info.as_ref().and_then(|i| i.deriver.clone()),
+        // The database's deriver, as `nix-store --export` writes it (a source
+        // added with `nix-store --add-fixed` has none); without a database, the
+        // FOD's `.drv` for a source.
+        let deriver = match (&info, kind) {
+            (Some(i), _) => i.deriver.clone(),
+            (None, PathKind::Source) => fod_outputs.get(&path).cloned(),
+            (None, _) => None,
         };
         let (references, db_hash) = match info {
             Some(i) => (i.references, Some(i.nar_hash)),
@@ -700,11 +700,6 @@ pub fn manifest_json(manifest: &Manifest) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(manifest).unwrap_or_default();
     bytes.push(b'\n');
     bytes
-}
-
-fn file_sha256(path: &Path) -> Result<String, BundleError> {
-    let (hash, _) = provenix_store::nar::hash_file_flat(path, HashAlgo::Sha256)?;
-    Ok(hash.to_base16())
 }
 
 /// An opened bundle: its manifest parsed, its entries located.

@@ -58,7 +58,6 @@ fn write_human(r: &BundleReport, out: &mut impl io::Write) -> io::Result<()> {
         r.inputs,
         human_bytes(r.nar_bytes)
     )?;
-    writeln!(out, "  sha256 {}", r.sha256)?;
     match r.signed_by.as_slice() {
         [] => writeln!(out, "  manifest NOT signed (use --sign-key KEY)")?,
         keys => writeln!(out, "  manifest signed by {}", keys.join(", "))?,
