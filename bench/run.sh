@@ -250,7 +250,7 @@ bench_bundle() {
   local bytes; bytes=$(stat -c %s "$out/n.export")
   local r=$work/bundle-report.json
   echo "### Bundle: ${#paths[@]} paths ($(jq .derivations "$r") .drv, $(jq .sources "$r") sources), export stream $((bytes >> 20)) MiB"; echo
-  echo "Both write a file in $out (page cache warm). provenix also sizes every path first (lstat only)," \
+  echo "Both write a file in $work/bundle (page cache warm). provenix also sizes every path first (lstat only)," \
        "hashes each NAR and compares it with the database, writes the manifest and renames the file into place."
   echo "Before: $(load)."; echo
   hfm bundle -n "provenix bundle" "$provenix --store $store bundle $root -o $out/b.tar > /dev/null" \

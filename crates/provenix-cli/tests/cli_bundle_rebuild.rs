@@ -147,8 +147,6 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     let theirs = s.h.run("nix-store", std::iter::once("--export".to_owned()).chain(paths.clone())).stdout;
     assert!(ours == theirs, "store.export differs from nix-store --export of the same paths");
     let fresh = NixHarness::new().unwrap();
-    let mut import = fresh.command("nix-store");
-    import.arg("--import").stdin(std::fs::File::open(s.h.scratch().join("app.bundle.tar")).unwrap());
     let plain = Command::new("sh")
         .arg("-c")
         .arg(format!(

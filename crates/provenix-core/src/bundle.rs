@@ -348,6 +348,8 @@ pub fn bundle(
     let mut needed_by: BTreeMap<StorePath, StorePath> = BTreeMap::new();
     let mut sources = Vec::new();
     let mut fod_nodes = Vec::new();
+    // FOD output -> its .drv.
+    let mut fod_outputs: BTreeMap<StorePath, StorePath> = BTreeMap::new();
     for (drv_path, drv) in closure.iter() {
         let mut references: Vec<StorePath> = drv.references().cloned().collect();
         references.sort();
@@ -372,6 +374,7 @@ pub fn bundle(
             (FodInfo::from_derivation(drv_path.name(), drv, options.mirrors), drv.fixed_output())
         {
             needed_by.insert(output.clone(), drv_path.clone());
+            fod_outputs.insert(output.clone(), drv_path.clone());
             sources.push(ManifestSource {
                 drv: dir.display(drv_path),
                 path: dir.display(output),
@@ -516,12 +519,8 @@ fn plan_non_drv(
             if let (Some(db), None) = (db, &info) {
                 return Err(BundleError::NotValid { path: dir.display(&path), db: db.path().display().to_string() });
             }
-            let references: Vec<StorePath> = match &info {
-                Some(i) => i.references.clone(),
-                None if kind == PathKind::Source => Vec::new(),
-                None => Vec::new(),
-            };
-            for r in &references {
+            let references = info.as_ref().map(|i| i.references.as_slice()).unwrap_or_default();
+            for r in references {
                 if r != &path && !plan.contains_key(r) && seen.insert(r.clone()) {
                     queue.push((r.clone(), PathKind::Input));
                 }

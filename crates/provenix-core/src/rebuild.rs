@@ -617,10 +617,9 @@ pub fn check_stream(reader: &BundleReader, progress: &dyn Progress) -> Result<St
     }
     for root in &manifest.roots {
         let root_path = dir.parse_path(&root.drv).map_err(|e| tampered(&root.drv, format!("root: {e}")))?;
-        let Some((drv, modulo)) = drvs.get(&root_path) else {
+        let Some((drv, _)) = drvs.get(&root_path) else {
             return Err(tampered(&root.drv, "a root not in the bundle".to_owned()));
         };
-        let _ = modulo;
         for o in &root.outputs {
             let recorded =
                 drv.outputs().iter().find(|(n, _)| n.as_str() == o.name).and_then(|(_, out)| out.path().cloned());

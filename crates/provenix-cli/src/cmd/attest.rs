@@ -14,6 +14,7 @@ use provenix_formats::dsse::MAX_ENVELOPE_LEN;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::escape_controls;
 use crate::cli::{Ctx, Outcome, print_json};
 use crate::cmd::key::load_trusted_keys;
 
@@ -102,7 +103,7 @@ fn print_human(file: &str, verified: &VerifiedStatement) -> anyhow::Result<()> {
     let statement = &verified.statement;
     let mut out = io::BufWriter::new(io::stdout().lock());
     writeln!(out, "{file}: verified, signed by {}", verified.signers.join(", "))?;
-    writeln!(out, "predicate: {}", printable(&statement.predicate_type))?;
+    writeln!(out, "predicate: {}", escape_controls(&statement.predicate_type))?;
     writeln!(out, "subjects ({}):", statement.subject.len())?;
     for subject in &statement.subject {
         writeln!(out, "  {}  {}", label(subject), digest(subject))?;
@@ -110,7 +111,7 @@ fn print_human(file: &str, verified: &VerifiedStatement) -> anyhow::Result<()> {
     if statement.predicate_type == PROVENANCE_TYPE {
         // `attest::verify` already checked that the predicate has this shape.
         let provenance = statement.provenance_predicate()?;
-        writeln!(out, "builder: {}", printable(&provenance.run_details.builder.id))?;
+        writeln!(out, "builder: {}", escape_controls(&provenance.run_details.builder.id))?;
         writeln!(out, "resolved dependencies: {}", provenance.build_definition.resolved_dependencies.len())?;
         let verdicts: Vec<(String, String)> = provenance
             .run_details
@@ -119,8 +120,8 @@ fn print_human(file: &str, verified: &VerifiedStatement) -> anyhow::Result<()> {
             .filter_map(|b| {
                 let verdict = b.annotations.as_ref()?.get("verdict")?;
                 let text = match verdict {
-                    Value::String(s) => printable(s),
-                    other => printable(&other.to_string()),
+                    Value::String(s) => escape_controls(s),
+                    other => escape_controls(&other.to_string()),
                 };
                 Some((label(b), text))
             })
@@ -139,25 +140,11 @@ fn print_human(file: &str, verified: &VerifiedStatement) -> anyhow::Result<()> {
 
 /// A descriptor's name, else its URI, else `(unnamed)`.
 fn label(d: &ResourceDescriptor) -> String {
-    d.name.as_deref().or(d.uri.as_deref()).map_or_else(|| "(unnamed)".to_owned(), printable)
+    d.name.as_deref().or(d.uri.as_deref()).map_or_else(|| "(unnamed)".to_owned(), escape_controls)
 }
 
 /// `sha256:<hex>` if there is one, else the first digest in algorithm order.
 fn digest(d: &ResourceDescriptor) -> String {
     let chosen = d.digest.get_key_value("sha256").or_else(|| d.digest.iter().next());
-    chosen.map_or_else(String::new, |(algo, value)| printable(&format!("{algo}:{value}")))
-}
-
-/// The text with control characters escaped, so signed strings cannot
-/// drive the terminal.
-fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    chosen.map_or_else(String::new, |(algo, value)| escape_controls(&format!("{algo}:{value}")))
 }

@@ -12,6 +12,7 @@ use provenix_core::diff::{
     diff_outputs,
 };
 
+use super::escape_controls;
 use crate::cli::{Ctx, Outcome, print_json};
 
 /// Longest `--diffoscope-timeout`: a day.
@@ -278,7 +279,7 @@ fn summary_line(report: &DiffReport) -> String {
 
 /// A report path for the terminal: `.` for the top, control characters escaped.
 fn shown(path: &str) -> String {
-    if path.is_empty() { ".".to_owned() } else { sanitize_line(path) }
+    if path.is_empty() { ".".to_owned() } else { escape_controls(path) }
 }
 
 /// Text for the terminal: control characters other than newline and tab
@@ -287,19 +288,6 @@ fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\n' && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Like [`sanitize`], escaping newlines and tabs too.
-fn sanitize_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
             out.extend(c.escape_default());
         } else {
             out.push(c);

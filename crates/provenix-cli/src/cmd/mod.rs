@@ -10,3 +10,17 @@ pub(crate) mod rebuild;
 pub(crate) mod roots;
 pub(crate) mod sources;
 pub(crate) mod verify;
+
+/// The text with every control character (newlines and tabs too) escaped, so
+/// strings from attestations or output trees cannot drive the terminal.
+pub(crate) fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
