@@ -280,7 +280,7 @@ pub fn classify(name: &str, drv: &Derivation, urls: &[String]) -> SourceKind {
 }
 
 /// A derivation's attributes: its env, or its structured attributes.
-enum Attrs<'a> {
+pub(crate) enum Attrs<'a> {
     /// Plain env vars.
     Env(&'a Derivation),
     /// The `__json` object (empty if it does not parse as an object).
@@ -288,7 +288,7 @@ enum Attrs<'a> {
 }
 
 impl<'a> Attrs<'a> {
-    fn of(drv: &'a Derivation) -> Attrs<'a> {
+    pub(crate) fn of(drv: &'a Derivation) -> Attrs<'a> {
         match drv.structured_attrs() {
             None => Attrs::Env(drv),
             Some(json) => {
@@ -310,7 +310,7 @@ impl<'a> Attrs<'a> {
 
     /// A string attribute; JSON booleans read as Nix writes them in env
     /// vars (`"1"`, `""`), numbers as their JSON text.
-    fn text(&self, key: &str) -> Option<Cow<'_, str>> {
+    pub(crate) fn text(&self, key: &str) -> Option<Cow<'_, str>> {
         match self {
             Attrs::Env(drv) => drv.env_var(key.as_bytes()).map(String::from_utf8_lossy),
             Attrs::Structured(map) => match map.get(key)? {
@@ -328,7 +328,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A list attribute: a JSON array's strings, or a string split on spaces.
-    fn list(&self, key: &str) -> Vec<String> {
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
         if let Attrs::Structured(map) = self {
             if let Some(Value::Array(items)) = map.get(key) {
                 return items
@@ -550,13 +550,13 @@ fn is_archive(ev: &Evidence<'_>) -> bool {
 }
 
 /// The URL without its query and fragment.
-fn url_path(url: &str) -> &str {
+pub(crate) fn url_path(url: &str) -> &str {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     url.get(..end).unwrap_or(url)
 }
 
 /// The last non-empty `/`-separated segment (a trailing `/` is ignored).
-fn last_segment(path: &str) -> &str {
+pub(crate) fn last_segment(path: &str) -> &str {
     let path = path.trim_end_matches('/');
     path.rsplit('/').next().unwrap_or(path)
 }

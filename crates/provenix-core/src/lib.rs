@@ -8,7 +8,9 @@
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
 //!   and refetching sources with [`fetch`];
-//! - [`diff`]: what differs between two build outputs, file by file.
+//! - [`diff`]: what differs between two build outputs, file by file;
+//! - [`identity`]: each derivation of a closure as a component (name,
+//!   version, purl, CPEs, sources, patches, runtime and build edges).
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -18,6 +20,7 @@ pub mod fetch;
 pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
+pub mod identity;
 pub mod mirrors;
 pub mod rebuild;
 pub mod sources;
