@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use provenix_core::identity::{IdentityTable, InventoryOptions, MetaTable};
 use provenix_core::mirrors::MirrorTable;
 use provenix_core::verify::Progress;
 use provenix_formats::store_path::StorePath;
@@ -55,6 +56,30 @@ impl RootArgs {
         }?;
         let mut seen = std::collections::HashSet::new();
         Ok(resolved.into_iter().filter(|r| seen.insert(r.drv.clone())).collect())
+    }
+}
+
+/// Where component identities come from (`sbom`, `vulns`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct IdentityArgs {
+    /// More pname -> CPE/repository entries, replacing built-in ones (TOML, see docs/identities.md; repeatable).
+    #[arg(long, value_name = "FILE")]
+    identities: Vec<PathBuf>,
+    /// Package metadata (licenses, CPEs, homepage) from `nix-env -qa --json --meta` or `nix eval --json`.
+    #[arg(long, value_name = "FILE")]
+    meta: Option<PathBuf>,
+}
+
+impl IdentityArgs {
+    /// The inventory options: the roots' mirror table, the built-in identity table extended with the
+    /// user's files, the metadata file.
+    pub(crate) fn options(&self, roots: &RootArgs, runtime: bool) -> anyhow::Result<InventoryOptions> {
+        let mut identities = IdentityTable::builtin();
+        for file in &self.identities {
+            identities.extend(IdentityTable::load(file)?);
+        }
+        let meta = self.meta.as_deref().map(MetaTable::load).transpose()?;
+        Ok(InventoryOptions { mirrors: roots.mirror_table()?, identities, meta, runtime })
     }
 }
 
