@@ -156,12 +156,7 @@ pub(crate) fn chain_names(chain: &[String]) -> String {
     chain.iter().map(|p| short_name(p)).collect::<Vec<_>>().join(" -> ")
 }
 
-/// The name part of a store path (`/nix/store/<hash>-name.drv` gives `name`).
-pub(crate) fn short_name(path: &str) -> &str {
-    let base = path.rsplit('/').next().unwrap_or(path);
-    let name = base.split_once('-').map_or(base, |(_, n)| n);
-    name.strip_suffix(".drv").unwrap_or(name)
-}
+pub(crate) use provenix_core::identity::short_name;
 
 #[cfg(test)]
 mod tests {

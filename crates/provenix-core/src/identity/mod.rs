@@ -328,6 +328,13 @@ fn cve_at(bytes: &[u8], at: usize) -> Option<(String, usize)> {
     Some((format!("CVE-{year}-{number}"), at + 6 + n))
 }
 
+/// The name part of a store path (`/nix/store/<hash>-name.drv` gives `name`).
+pub fn short_name(path: &str) -> &str {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let name = base.split_once('-').map_or(base, |(_, n)| n);
+    name.strip_suffix(".drv").unwrap_or(name)
+}
+
 /// Percent-encodes a purl name or version: everything but ASCII letters,
 /// digits and `.-_~`.
 pub fn purl_escape(s: &str) -> String {

@@ -1,0 +1,447 @@
+//! `provenix vulns` end to end: closures instantiated (and one built) by
+//! real Nix in throwaway stores, against vulnerability data the tests write
+//! in the real NVD CVE API 2.0, CVE JSON 5 and OSV formats, with a case for
+//! every matching rule and its edge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use provenix_testkit::NixHarness;
+use serde_json::{Value, json};
+
+fn provenix(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provenix")).arg("--store").arg(store).args(args).output().expect("run provenix")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+}
+
+/// A fixed-output derivation that is only instantiated, never built.
+const PRELUDE: &str = r#"
+let
+  sys = builtins.currentSystem;
+  fod = name: url: derivation {
+    inherit name; system = sys; builder = "/bin/sh"; args = [ "-c" "exit 1" ];
+    urls = [ url ]; outputHashMode = "flat"; outputHashAlgo = "sha256";
+    outputHash = builtins.hashString "sha256" url;
+  };
+  pkg = pname: version: extra: derivation ({
+    name = "${pname}-${version}"; inherit pname version; system = sys; builder = "/bin/sh";
+    args = [ "-c" "echo $buildInputs > $out" ];
+  } // extra);
+"#;
+
+/// Every package a rule is tested on, under one root `app`.
+fn closure_expr() -> String {
+    format!(
+        r#"{PRELUDE}
+  xz = pkg "xz" "5.6.0" {{ src = fod "xz-5.6.0.tar.gz" "https://github.com/tukaani-project/xz/releases/download/v5.6.0/xz-5.6.0.tar.gz"; }};
+  openssl = pkg "openssl" "1.1.1s" {{ patches = [ (builtins.toFile "fix-CVE-2024-12345.patch" "--- a\n+++ b\n") ]; }};
+  foo = pkg "foo" "2.0-rc1" {{ }};
+  bar = pkg "bar" "2.0" {{ }};
+  firefox = pkg "firefox" "153.0" {{ }};
+  curl = pkg "curl" "8.0.0" {{ }};
+  zlib = pkg "zlib" "1.3" {{ }};
+  sqlite = pkg "sqlite" "3.40.0" {{ }};
+  requests = pkg "python3.12-requests" "2.31.0" {{ src = fod "requests-2.31.0.tar.gz" "https://files.pythonhosted.org/packages/source/r/requests/requests-2.31.0.tar.gz"; }};
+  libfoo = pkg "libfoo" "1.2.3" {{ src = fod "source" "https://github.com/example/libfoo/archive/v1.2.3.tar.gz"; }};
+  mystery = pkg "mystery" "0.1" {{ }};
+  lib = pkg "lib" "1.0" {{ buildInputs = [ xz ]; }};
+in
+  pkg "app" "1.0" {{ buildInputs = [ lib openssl foo bar firefox curl zlib sqlite requests libfoo mystery ]; }}
+"#
+    )
+}
+
+/// `foo` and `bar` are not in the built-in table; a user file names them.
+const IDENTITIES: &str = "[foo]\ncpe = [\"foo_project:foo\"]\n\n[bar]\ncpe = [\"foo_project:bar\"]\n";
+
+fn cpe(vendor: &str, product: &str, version: &str) -> String {
+    format!("cpe:2.3:a:{vendor}:{product}:{version}:*:*:*:*:*:*:*")
+}
+
+/// One cpeMatch entry; `bounds` are versionStart/End… keys.
+fn cpe_match(criteria: &str, vulnerable: bool, bounds: &[(&str, &str)]) -> Value {
+    let mut m = json!({ "vulnerable": vulnerable, "criteria": criteria, "matchCriteriaId": "00000000-0000-0000-0000-000000000000" });
+    for (k, v) in bounds {
+        m[*k] = json!(v);
+    }
+    m
+}
+
+/// An NVD 2.0 `cve` object with one OR node of `matches`.
+fn nvd(id: &str, score: f64, matches: Vec<Value>) -> Value {
+    nvd_config(id, score, json!([{ "nodes": [{ "operator": "OR", "negate": false, "cpeMatch": matches }] }]))
+}
+
+fn nvd_config(id: &str, score: f64, configurations: Value) -> Value {
+    json!({ "cve": {
+        "id": id, "sourceIdentifier": "cve@mitre.org", "published": "2024-03-29T17:15:21.150", "lastModified": "2024-04-01T00:00:00.000",
+        "vulnStatus": "Analyzed",
+        "descriptions": [{ "lang": "en", "value": format!("test entry {id}") }],
+        "metrics": { "cvssMetricV31": [{ "source": "nvd@nist.gov", "type": "Primary",
+            "cvssData": { "version": "3.1", "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "baseScore": score,
+                          "baseSeverity": if score >= 9.0 { "CRITICAL" } else if score >= 7.0 { "HIGH" } else { "MEDIUM" } },
+            "exploitabilityScore": 3.9, "impactScore": 5.9 }] },
+        "configurations": configurations,
+        "references": [{ "url": format!("https://example.org/{id}"), "source": "cve@mitre.org" }],
+    } })
+}
+
+fn nvd_page(entries: Vec<Value>) -> Value {
+    json!({ "resultsPerPage": entries.len(), "startIndex": 0, "totalResults": entries.len(), "format": "NVD_CVE",
+            "version": "2.0", "timestamp": "2024-04-01T00:00:00.000", "vulnerabilities": entries })
+}
+
+/// The NVD page: one entry per rule and edge (ids say what they test).
+fn nvd_entries() -> Vec<Value> {
+    let start_incl = [("versionStartIncluding", "5.6.0"), ("versionEndExcluding", "5.6.2")];
+    let mut rejected = nvd("CVE-2024-9001", 9.8, vec![cpe_match(&cpe("zlib", "zlib", "*"), true, &[])]);
+    rejected["cve"]["vulnStatus"] = json!("Rejected");
+    vec![
+        // Inclusive start bound exactly at the version: a hit.
+        nvd("CVE-2024-3094", 10.0, vec![cpe_match(&cpe("tukaani", "xz", "*"), true, &start_incl)]),
+        // Exclusive start bound at the version: one past the edge, no hit.
+        nvd("CVE-2024-0101", 7.5, vec![cpe_match(&cpe("tukaani", "xz", "*"), true, &[("versionStartExcluding", "5.6.0")])]),
+        // Letter suffix: 1.1.1s < 1.1.1t, a hit.
+        nvd("CVE-2023-0286", 7.4, vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndExcluding", "1.1.1t")])]),
+        // Inclusive end bound one below: 1.1.1s > 1.1.1r, no hit.
+        nvd("CVE-2022-0778", 7.5, vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndIncluding", "1.1.1r")])]),
+        // Same product, other vendor: no hit.
+        nvd("CVE-2024-0202", 9.8, vec![cpe_match(&cpe("othervendor", "openssl", "1.1.1s"), true, &[])]),
+        // Patched by fix-CVE-2024-12345.patch: suppressed, reported.
+        nvd("CVE-2024-12345", 8.1, vec![cpe_match(&cpe("openssl", "openssl", "1.1.1s"), true, &[])]),
+        // A prefix of the patched id: not suppressed.
+        nvd("CVE-2024-1234", 6.5, vec![cpe_match(&cpe("openssl", "openssl", "1.1.1s"), true, &[])]),
+        // rc ordering: 2.0-rc1 < 2.0, a hit for foo; bar is 2.0, no hit.
+        nvd("CVE-2024-0303", 7.0, vec![cpe_match(&cpe("foo_project", "foo", "*"), true, &[("versionEndExcluding", "2.0")])]),
+        nvd("CVE-2024-0304", 7.0, vec![cpe_match(&cpe("foo_project", "bar", "*"), true, &[("versionEndExcluding", "2.0")])]),
+        // Missing trailing zeros: 153.0 == 153.0.0, a hit.
+        nvd("CVE-2024-0405", 8.8, vec![cpe_match(&cpe("mozilla", "firefox", "153.0.0"), true, &[])]),
+        // Windows-only AND configuration: no hit on a Linux store.
+        nvd_config(
+            "CVE-2024-0506",
+            9.0,
+            json!([{ "operator": "AND", "nodes": [
+                { "operator": "OR", "negate": false, "cpeMatch": [cpe_match(&cpe("haxx", "curl", "8.0.0"), true, &[])] },
+                { "operator": "OR", "negate": false, "cpeMatch": [cpe_match("cpe:2.3:o:microsoft:windows:-:*:*:*:*:*:*:*", false, &[])] },
+            ] }]),
+        ),
+        // The same with a Linux platform: a hit.
+        nvd_config(
+            "CVE-2024-0507",
+            5.3,
+            json!([{ "operator": "AND", "nodes": [
+                { "operator": "OR", "negate": false, "cpeMatch": [cpe_match(&cpe("haxx", "curl", "*"), true, &[("versionEndIncluding", "8.0.0")])] },
+                { "operator": "OR", "negate": false, "cpeMatch": [cpe_match("cpe:2.3:o:linux:linux_kernel:-:*:*:*:*:*:*:*", false, &[])] },
+            ] }]),
+        ),
+        // Unbounded wildcard: every version, a hit (whitelisted below).
+        nvd("CVE-2024-0608", 5.0, vec![cpe_match(&cpe("zlib", "zlib", "*"), true, &[])]),
+        rejected,
+    ]
+}
+
+fn cve5(id: &str, vendor: &str, product: &str, versions: Value) -> Value {
+    json!({
+        "dataType": "CVE_RECORD", "dataVersion": "5.1",
+        "cveMetadata": { "cveId": id, "assignerOrgId": "00000000-0000-0000-0000-000000000000", "state": "PUBLISHED",
+                         "datePublished": "2024-01-01T00:00:00.000Z" },
+        "containers": { "cna": {
+            "providerMetadata": { "orgId": "00000000-0000-0000-0000-000000000000" },
+            "descriptions": [{ "lang": "en", "value": format!("test record {id}") }],
+            "affected": [{ "vendor": vendor, "product": product, "defaultStatus": "unaffected", "versions": versions }],
+            "metrics": [{ "cvssV3_1": { "version": "3.1", "baseScore": 6.1, "baseSeverity": "MEDIUM",
+                                         "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N" } }],
+            "references": [{ "url": format!("https://example.org/{id}") }],
+        } },
+    })
+}
+
+fn osv(id: &str, aliases: &[&str], affected: Value) -> Value {
+    json!({ "schema_version": "1.6.0", "id": id, "modified": "2024-05-01T00:00:00Z", "published": "2024-05-01T00:00:00Z",
+            "aliases": aliases, "summary": format!("test advisory {id}"),
+            "severity": [{ "type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:H/UI:R/S:U/C:H/I:N/A:N" }],
+            "affected": affected, "references": [{ "type": "ADVISORY", "url": format!("https://example.org/{id}") }] })
+}
+
+/// Writes the database directory: one NVD page, CVE 5 records, OSV records.
+fn write_db(dir: &Path) {
+    std::fs::create_dir_all(dir.join("nvd")).unwrap();
+    std::fs::create_dir_all(dir.join("cve5/2024")).unwrap();
+    std::fs::create_dir_all(dir.join("osv")).unwrap();
+    let write = |rel: &str, v: &Value| std::fs::write(dir.join(rel), serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    write("nvd/page-0.json", &nvd_page(nvd_entries()));
+    // The same CVE as the NVD entry: one finding, from two files.
+    write(
+        "cve5/2024/CVE-2024-3094.json",
+        &cve5("CVE-2024-3094", "tukaani", "xz", json!([{ "version": "5.6.0", "lessThan": "5.6.2", "status": "affected", "versionType": "semver" }])),
+    );
+    // Inclusive upper bound exactly at the version: a hit.
+    write(
+        "cve5/2024/CVE-2024-0709.json",
+        &cve5("CVE-2024-0709", "sqlite", "sqlite", json!([{ "version": "0", "lessThanOrEqual": "3.40.0", "status": "affected", "versionType": "custom" }])),
+    );
+    // Exclusive upper bound exactly at the version: no hit.
+    write(
+        "cve5/2024/CVE-2024-0710.json",
+        &cve5("CVE-2024-0710", "sqlite", "sqlite", json!([{ "version": "0", "lessThan": "3.40.0", "status": "affected", "versionType": "custom" }])),
+    );
+    let mut rejected = cve5("CVE-2024-0711", "sqlite", "sqlite", json!([{ "version": "3.40.0", "status": "affected" }]));
+    rejected["cveMetadata"]["state"] = json!("REJECTED");
+    write("cve5/2024/CVE-2024-0711.json", &rejected);
+    // By PyPI package, through the nixpkgs pname and the pythonhosted URL.
+    write(
+        "osv/GHSA-9wx4-h78v-vm56.json",
+        &osv("GHSA-9wx4-h78v-vm56", &["CVE-2024-35195"], json!([{ "package": { "ecosystem": "PyPI", "name": "requests", "purl": "pkg:pypi/requests" },
+            "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.32.0" }] }] }])),
+    );
+    // By upstream repository: a GIT range with the tag in `versions`.
+    write(
+        "osv/OSV-2024-1.json",
+        &osv("OSV-2024-1", &[], json!([{ "ranges": [{ "type": "GIT", "repo": "https://github.com/example/libfoo",
+            "events": [{ "introduced": "1111111111111111111111111111111111111111" }, { "fixed": "2222222222222222222222222222222222222222" }] }],
+            "versions": ["v1.2.2", "v1.2.3"] }])),
+    );
+    let mut withdrawn = osv("OSV-2024-2", &[], json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "versions": ["2.31.0"] }]));
+    withdrawn["withdrawn"] = json!("2024-06-01T00:00:00Z");
+    write("osv/OSV-2024-2.json", &withdrawn);
+}
+
+const WHITELIST: &str = r#"
+[[ignore]]
+id = "CVE-2024-0608"
+pname = "zlib"
+reason = "the affected function is not built"
+until = 2999-12-31
+
+[[ignore]]
+id = "CVE-2024-0405"
+reason = "an old decision that ran out"
+until = 2020-01-01
+"#;
+
+struct Setup {
+    h: NixHarness,
+    drv: String,
+    db: PathBuf,
+    identities: PathBuf,
+    whitelist: PathBuf,
+}
+
+fn setup() -> Option<Setup> {
+    let h = NixHarness::new()?;
+    let drv = h.instantiate(&closure_expr()).remove(0);
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let identities = h.scratch().join("identities.toml");
+    std::fs::write(&identities, IDENTITIES).unwrap();
+    let whitelist = h.scratch().join("whitelist.toml");
+    std::fs::write(&whitelist, WHITELIST).unwrap();
+    Some(Setup { h, drv, db, identities, whitelist })
+}
+
+impl Setup {
+    fn vulns(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["vulns", &self.drv, "--db", self.db.to_str().unwrap(), "--identities", self.identities.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        provenix(self.h.root(), &args)
+    }
+}
+
+/// `id -> {pname version}` of a report list.
+fn hits(report: &Value, list: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in report[list].as_array().unwrap() {
+        for c in f["components"].as_array().unwrap() {
+            let name = format!("{} {}", c["pname"].as_str().unwrap(), c["version"].as_str().unwrap_or("-"));
+            out.entry(f["id"].as_str().unwrap().to_owned()).or_default().insert(name);
+        }
+    }
+    out
+}
+
+fn one(s: &str) -> BTreeSet<String> {
+    BTreeSet::from([s.to_owned()])
+}
+
+#[test]
+fn every_rule_and_its_edge_gives_the_expected_findings() {
+    let Some(s) = setup() else { return };
+    let out = s.vulns(&["--json", "--whitelist", s.whitelist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "vulnerable closure exits 1: {}", stderr(&out));
+    let report = json_of(&out);
+    let findings = hits(&report, "findings");
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        ("CVE-2024-3094", "xz 5.6.0"),
+        ("CVE-2023-0286", "openssl 1.1.1s"),
+        ("CVE-2024-1234", "openssl 1.1.1s"),
+        ("CVE-2024-0303", "foo 2.0-rc1"),
+        ("CVE-2024-0405", "firefox 153.0"),
+        ("CVE-2024-0507", "curl 8.0.0"),
+        ("CVE-2024-0709", "sqlite 3.40.0"),
+        ("CVE-2024-35195", "python3.12-requests 2.31.0"),
+        ("OSV-2024-1", "libfoo 1.2.3"),
+    ]
+    .into_iter()
+    .map(|(id, c)| (id.to_owned(), one(c)))
+    .collect();
+    assert_eq!(findings, expected, "{}", serde_json::to_string_pretty(&report["findings"]).unwrap());
+    // Suppressed by the patch whose name holds exactly that id, and reported.
+    assert_eq!(hits(&report, "patched"), BTreeMap::from([("CVE-2024-12345".to_owned(), one("openssl 1.1.1s"))]));
+    let patched = &report["patched"][0]["components"][0];
+    assert_eq!(patched["patch"], "fix-CVE-2024-12345.patch");
+    // Whitelisted with its reason; the expired entry hid nothing and is listed.
+    assert_eq!(hits(&report, "whitelisted"), BTreeMap::from([("CVE-2024-0608".to_owned(), one("zlib 1.3"))]));
+    assert_eq!(report["whitelisted"][0]["components"][0]["whitelist"]["reason"], "the affected function is not built");
+    assert_eq!(report["expiredWhitelist"][0]["id"], "CVE-2024-0405");
+    assert!(stderr(&out).contains("whitelist entry CVE-2024-0405 expired on 2020-01-01"), "{}", stderr(&out));
+    // Rejected CVEs and withdrawn OSV records were skipped and counted.
+    assert_eq!(report["database"]["rejected"], 2);
+    assert_eq!(report["database"]["withdrawn"], 1);
+    // The unknown package stays visible.
+    let unidentified: Vec<&str> = report["unidentified"].as_array().unwrap().iter().map(|u| u["pname"].as_str().unwrap()).collect();
+    assert!(unidentified.contains(&"mystery") && !unidentified.contains(&"xz"), "{unidentified:?}");
+}
+
+#[test]
+fn findings_carry_aliases_severity_fixed_version_rule_and_why_chain() {
+    let Some(s) = setup() else { return };
+    let report = json_of(&s.vulns(&["--json"]));
+    let find = |id: &str| report["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).unwrap().clone();
+    let xz = find("CVE-2024-3094");
+    assert_eq!(xz["severity"]["score"], 10.0);
+    let files: Vec<&str> = xz["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert_eq!(files.len(), 2, "NVD and CVE 5 records of one CVE make one finding: {files:?}");
+    let c = &xz["components"][0];
+    assert_eq!(c["fixed"], "5.6.2");
+    assert!(c["rule"].as_str().unwrap().contains("tukaani:xz"), "{}", c["rule"]);
+    let why: Vec<&str> = c["why"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(why.len(), 3, "app -> lib -> xz: {why:?}");
+    assert!(why[0].ends_with("-app-1.0.drv") && why[1].ends_with("-lib-1.0.drv") && why[2].ends_with("-xz-5.6.0.drv"));
+    let requests = find("CVE-2024-35195");
+    assert_eq!(requests["aliases"], json!(["GHSA-9wx4-h78v-vm56"]));
+    assert_eq!(requests["components"][0]["fixed"], "2.32.0");
+    // Findings come most severe first.
+    let scores: Vec<f64> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["severity"]["score"].as_f64().unwrap_or(-1.0)).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+}
+
+#[test]
+fn sarif_output_lists_every_result_with_rules() {
+    let Some(s) = setup() else { return };
+    let sarif = s.h.scratch().join("out.sarif");
+    let out = s.vulns(&["--sarif", sarif.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    // 9 findings + 1 patched + 1 whitelisted, one component each.
+    assert_eq!(results.len(), 11);
+    assert_eq!(rules.len(), 11);
+    for r in results {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], r["ruleId"]);
+        assert!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap().starts_with("file:///nix/store/"));
+    }
+    let xz = results.iter().find(|r| r["ruleId"] == "CVE-2024-3094").unwrap();
+    assert_eq!(xz["level"], "error");
+    let patched = results.iter().find(|r| r["ruleId"] == "CVE-2024-12345").unwrap();
+    assert_eq!(patched["suppressions"][0]["kind"], "external");
+    // The human output names the finding, the package and the chain.
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CVE-2024-3094") && text.contains("why: app -> lib -> xz"), "{text}");
+}
+
+#[test]
+fn the_index_is_built_once_and_rebuilt_when_the_data_changes() {
+    let Some(s) = setup() else { return };
+    let first = json_of(&s.vulns(&["--json"]));
+    assert_eq!(first["database"]["reused"], false);
+    let second = json_of(&s.vulns(&["--json"]));
+    assert_eq!(second["database"]["reused"], true);
+    assert_eq!(first["findings"], second["findings"]);
+    // A new record: the index is rebuilt and the new finding appears.
+    let extra = nvd_page(vec![nvd("CVE-2025-0001", 4.0, vec![cpe_match(&cpe("foo_project", "bar", "2.0"), true, &[])])]);
+    std::fs::write(s.db.join("nvd/page-1.json"), serde_json::to_vec(&extra).unwrap()).unwrap();
+    let third = json_of(&s.vulns(&["--json"]));
+    assert_eq!(third["database"]["reused"], false);
+    assert!(hits(&third, "findings").contains_key("CVE-2025-0001"));
+}
+
+#[test]
+fn a_clean_closure_exits_0() {
+    let Some(h) = NixHarness::new() else { return };
+    let drv = h.instantiate(&format!("{PRELUDE} in pkg \"zstd\" \"1.5.6\" {{ }}")).remove(0);
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 vulnerabilities"));
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_culprit() {
+    let Some(s) = setup() else { return };
+    let db = s.db.to_str().unwrap();
+    let check = |args: &[&str], want: &str| {
+        let out = provenix(s.h.root(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {} lacks {want}", stderr(&out));
+    };
+    check(&["vulns", &s.drv], "--db DIR");
+    check(&["vulns", &s.drv, "--db", "/nonexistent/vulndb"], "/nonexistent/vulndb");
+    check(&["vulns", "/nix/store/00000000000000000000000000000000-missing.drv", "--db", db], "missing.drv");
+    let bad_whitelist = s.h.scratch().join("bad-whitelist.toml");
+    std::fs::write(&bad_whitelist, "[[ignore]]\nid = \"CVE-1\"\nreason = \"\"\n").unwrap();
+    check(&["vulns", &s.drv, "--db", db, "--whitelist", bad_whitelist.to_str().unwrap()], "bad-whitelist.toml");
+    let bad_identities = s.h.scratch().join("bad-identities.toml");
+    std::fs::write(&bad_identities, "[foo]\ncpe = [\"nocolon\"]\n").unwrap();
+    check(&["vulns", &s.drv, "--db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
+    // A malformed data file names the file; the previous index is left as it was.
+    std::fs::write(s.db.join("osv/broken.json"), b"{ \"id\": ").unwrap();
+    check(&["vulns", &s.drv, "--db", db], "broken.json");
+}
+
+#[test]
+fn runtime_scope_comes_from_the_database_references() {
+    let Some(h) = NixHarness::new() else { return };
+    // The app's output refers to xz's output (runtime); zlib is used while
+    // building only.
+    let expr = format!(
+        r#"{PRELUDE}
+  xz = pkg "xz" "5.6.0" {{ }};
+  zlib = pkg "zlib" "1.3" {{ }};
+in derivation {{
+  name = "app-1.0"; pname = "app"; version = "1.0"; system = sys; builder = "/bin/sh";
+  inherit xz zlib;
+  args = [ "-c" "test -e $zlib && echo $xz > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let db = db.to_str().unwrap();
+    let all = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json"]));
+    let runtime_of = |report: &Value, id: &str| -> Option<bool> {
+        report["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).map(|f| f["components"][0]["runtime"].as_bool().unwrap())
+    };
+    assert_eq!(all["runtimeKnown"], true);
+    assert_eq!(runtime_of(&all, "CVE-2024-3094"), Some(true));
+    assert_eq!(runtime_of(&all, "CVE-2024-0608"), Some(false), "zlib is build-time only");
+    let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json", "--runtime"]));
+    assert_eq!(runtime_of(&runtime, "CVE-2024-3094"), Some(true));
+    assert_eq!(runtime_of(&runtime, "CVE-2024-0608"), None, "--runtime leaves build-only packages out");
+}

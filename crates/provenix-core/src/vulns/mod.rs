@@ -1,0 +1,371 @@
+//! The vulnerability scan: the components of a closure ([`crate::identity`])
+//! against a vulnerability database ([`crate::vulndb`]).
+//!
+//! 1. Every package component (every derivation that is not a fixed-output
+//!    source) becomes a [`Target`]: its version, its CPE identities, the
+//!    registry packages and upstream repositories its sources are.
+//!    Components with none of these are listed as unidentified: nothing could
+//!    match them, and the report says so rather than staying silent.
+//! 2. The database returns every hit; hits are grouped into findings by
+//!    vulnerability: a CVE id when the advisory is one or names one as an
+//!    alias, else the advisory's own id, so an NVD entry, a CVE 5 record and
+//!    an OSV record of one CVE make one finding with the others as aliases.
+//!    The severity is the highest CVSS score among them.
+//! 3. Each affected component gets the matched rule, the fixed version when
+//!    known, and its why-chain: the shortest chain of derivations from a
+//!    root down to it.
+//! 4. A component whose `patches` name exactly the finding's id (or an
+//!    alias) as a whole token ([`crate::identity::cve_ids`]) moves to
+//!    `patched`; one the whitelist accepts moves to `whitelisted`. Both stay
+//!    in the report. Expired whitelist entries hide nothing and are listed.
+//!
+//! What is left in `findings` makes the scan fail (exit 1).
+
+pub mod sarif;
+pub mod whitelist;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::identity::{Component, Inventory};
+use crate::vulndb::{self, Advisory, Hit, IndexStats, Target, VulnDb};
+pub use whitelist::{Date, Whitelist, WhitelistEntry};
+
+/// Errors from a scan.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum VulnsError {
+    /// The database query failed.
+    #[error("querying the vulnerability index")]
+    Db(#[from] vulndb::VulnDbError),
+}
+
+/// What to scan and how to judge.
+#[derive(Debug, Clone)]
+pub struct VulnsOptions {
+    /// Only components in the runtime closure of the roots' outputs.
+    pub runtime_only: bool,
+    /// Accepted findings.
+    pub whitelist: Whitelist,
+    /// Today, for whitelist expiry.
+    pub today: Date,
+}
+
+/// The database as the scan used it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseSummary {
+    /// Files indexed.
+    pub files: usize,
+    /// Advisories in the index.
+    pub advisories: usize,
+    /// Rejected CVEs skipped.
+    pub rejected: usize,
+    /// Withdrawn OSV records skipped.
+    pub withdrawn: usize,
+    /// True if the index was up to date and reused.
+    pub reused: bool,
+}
+
+impl From<&IndexStats> for DatabaseSummary {
+    fn from(s: &IndexStats) -> DatabaseSummary {
+        DatabaseSummary {
+            files: s.files,
+            advisories: s.advisories,
+            rejected: s.rejected,
+            withdrawn: s.withdrawn,
+            reused: s.reused,
+        }
+    }
+}
+
+/// One affected component of a finding.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Affected {
+    /// The `.drv` path.
+    pub drv_path: String,
+    /// The derivation name.
+    pub name: String,
+    /// The package name.
+    pub pname: String,
+    /// The version.
+    pub version: Option<String>,
+    /// The output paths.
+    pub outputs: Vec<String>,
+    /// True when an output is in the runtime closure of the roots.
+    pub runtime: bool,
+    /// The matched rule, in words.
+    pub rule: String,
+    /// The matched rule, as data.
+    pub matched: vulndb::MatchRule,
+    /// The first fixed version, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+    /// `.drv` paths from a root down to the component.
+    pub why: Vec<String>,
+    /// The patch that names the finding (in `patched`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// The whitelist entry that accepts it (in `whitelisted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whitelist: Option<WhitelistEntry>,
+}
+
+/// One vulnerability and the components it affects.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// The CVE id, or the advisory id when it names no CVE.
+    pub id: String,
+    /// Other ids of the same vulnerability (GHSA, OSV, ...).
+    pub aliases: Vec<String>,
+    /// The highest CVSS severity among its advisories.
+    pub severity: Option<vulndb::Severity>,
+    /// One-line summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Reference URLs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// The database files it came from.
+    pub files: Vec<String>,
+    /// The affected components, by `.drv` path.
+    pub components: Vec<Affected>,
+}
+
+/// A component nothing could match.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unidentified {
+    /// The `.drv` path.
+    pub drv_path: String,
+    /// The package name.
+    pub pname: String,
+    /// The version.
+    pub version: Option<String>,
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnsReport {
+    /// The root `.drv` paths.
+    pub roots: Vec<String>,
+    /// Derivations in the build closure.
+    pub derivations: usize,
+    /// Package components scanned.
+    pub scanned: usize,
+    /// True when runtime membership came from the Nix database.
+    pub runtime_known: bool,
+    /// The database.
+    pub database: DatabaseSummary,
+    /// Vulnerabilities that affect the closure: the scan fails when there are any.
+    pub findings: Vec<Finding>,
+    /// Vulnerabilities whose every hit is in a package that patches it, or
+    /// the patched components of findings.
+    pub patched: Vec<Finding>,
+    /// Accepted by the whitelist.
+    pub whitelisted: Vec<Finding>,
+    /// Whitelist entries past their date (they hid nothing).
+    pub expired_whitelist: Vec<WhitelistEntry>,
+    /// Package components with no CPE identity, registry package or
+    /// repository: not checked against anything.
+    pub unidentified: Vec<Unidentified>,
+}
+
+/// Makes the scan target of a package component, or `None` for a source.
+pub fn target(c: &Component) -> Option<Target> {
+    if c.source.is_some() {
+        return None;
+    }
+    Some(Target {
+        version: c.version.clone(),
+        cpes: c.cpe_ids.iter().map(|id| vulndb::CpeId { vendor: id.vendor.clone(), product: id.product.clone() }).collect(),
+        packages: c
+            .packages
+            .iter()
+            .map(|p| vulndb::Package {
+                ecosystem: p.ecosystem.to_owned(),
+                name: p.name.clone(),
+                version: p.version.clone(),
+            })
+            .collect(),
+        repos: c
+            .repos
+            .iter()
+            .map(|r| vulndb::RepoRef { url: r.url.clone(), tag: r.tag.clone(), rev: r.rev.clone() })
+            .collect(),
+    })
+}
+
+/// The key findings are grouped by: a CVE id if the advisory has one.
+fn finding_key(a: &Advisory) -> &str {
+    if a.id.starts_with("CVE-") {
+        return &a.id;
+    }
+    a.aliases.iter().find(|x| x.starts_with("CVE-")).map_or(&a.id, |x| x.as_str())
+}
+
+/// Scans the inventory's package components.
+pub fn scan(
+    inventory: &Inventory,
+    db: &VulnDb,
+    stats: &IndexStats,
+    options: &VulnsOptions,
+) -> Result<VulnsReport, VulnsError> {
+    let started = std::time::Instant::now();
+    let mut targets = Vec::new();
+    let mut owners = Vec::new();
+    let mut unidentified = Vec::new();
+    for (n, c) in inventory.components.iter().enumerate() {
+        if options.runtime_only && !c.runtime {
+            continue;
+        }
+        let Some(t) = target(c) else { continue };
+        if t.cpes.is_empty() && t.packages.is_empty() && t.repos.is_empty() {
+            unidentified.push(Unidentified { drv_path: c.drv_path.clone(), pname: c.pname.clone(), version: c.version.clone() });
+        }
+        targets.push(t);
+        owners.push(n);
+    }
+    let present: HashSet<(String, String)> =
+        targets.iter().flat_map(|t| t.cpes.iter().map(|c| (c.vendor.clone(), c.product.clone()))).collect();
+    let hits = db.scan(&targets, &present)?;
+    tracing::debug!(ms = started.elapsed().as_millis(), hits = hits.len(), targets = targets.len(), "matched");
+    let why = inventory.why_chains();
+    let nodes: Vec<_> = inventory.graph.nodes().collect();
+    let chain = |n: usize| -> Vec<String> {
+        nodes
+            .get(n)
+            .and_then(|&id| why.chain(id))
+            .map(|c| c.into_iter().filter_map(|id| inventory.component(id)).map(|c| c.drv_path.clone()).collect())
+            .unwrap_or_default()
+    };
+    // Group by vulnerability, then by component; the first hit of a pair wins.
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for hit in hits {
+        let Some(&n) = owners.get(hit.target) else { continue };
+        let key = finding_key(&hit.advisory).to_owned();
+        let group = groups.entry(key).or_default();
+        group.add_advisory(&hit.advisory);
+        group.hits.entry(n).or_insert(hit);
+    }
+    let mut report = VulnsReport {
+        roots: inventory.graph.roots().iter().filter_map(|&r| inventory.component(r)).map(|c| c.drv_path.clone()).collect(),
+        derivations: inventory.graph.len(),
+        scanned: targets.len(),
+        runtime_known: inventory.runtime.is_some(),
+        database: DatabaseSummary::from(stats),
+        findings: Vec::new(),
+        patched: Vec::new(),
+        whitelisted: Vec::new(),
+        expired_whitelist: options.whitelist.expired(options.today).cloned().collect(),
+        unidentified,
+    };
+    for (id, group) in groups {
+        let mut ids: Vec<&str> = vec![id.as_str()];
+        ids.extend(group.aliases.iter().map(String::as_str));
+        let (mut active, mut patched, mut accepted) = (Vec::new(), Vec::new(), Vec::new());
+        for (&n, hit) in &group.hits {
+            let Some(c) = inventory.components.get(n) else { continue };
+            let mut affected = Affected {
+                drv_path: c.drv_path.clone(),
+                name: c.name.clone(),
+                pname: c.pname.clone(),
+                version: c.version.clone(),
+                outputs: c.outputs.iter().filter_map(|o| o.path.clone()).collect(),
+                runtime: c.runtime,
+                rule: hit.rule.to_string(),
+                matched: hit.rule.clone(),
+                fixed: hit.fixed.clone(),
+                why: chain(n),
+                patch: None,
+                whitelist: None,
+            };
+            if let Some(p) = c.patches.iter().find(|p| p.cves.iter().any(|cve| ids.iter().any(|i| i.eq_ignore_ascii_case(cve)))) {
+                affected.patch = Some(p.name.clone());
+                patched.push(affected);
+            } else if let Some(entry) = options.whitelist.find(&ids, &c.pname, c.version.as_deref(), options.today) {
+                affected.whitelist = Some(entry.clone());
+                accepted.push(affected);
+            } else {
+                active.push(affected);
+            }
+        }
+        for (list, components) in
+            [(&mut report.findings, active), (&mut report.patched, patched), (&mut report.whitelisted, accepted)]
+        {
+            if !components.is_empty() {
+                list.push(group.finding(&id, components));
+            }
+        }
+    }
+    for list in [&mut report.findings, &mut report.patched, &mut report.whitelisted] {
+        list.sort_by(|a, b| {
+            let score = |f: &Finding| f.severity.as_ref().map_or(-1.0, |s| s.score);
+            score(b).total_cmp(&score(a)).then_with(|| a.id.cmp(&b.id))
+        });
+    }
+    tracing::debug!(ms = started.elapsed().as_millis(), findings = report.findings.len(), "grouped");
+    Ok(report)
+}
+
+/// The advisories and hits of one vulnerability.
+#[derive(Default)]
+struct Group {
+    aliases: Vec<String>,
+    severity: Option<vulndb::Severity>,
+    summary: Option<String>,
+    references: Vec<String>,
+    files: Vec<String>,
+    /// Component index → its first hit.
+    hits: BTreeMap<usize, Hit>,
+}
+
+impl Group {
+    fn add_advisory(&mut self, a: &Advisory) {
+        if self.files.contains(&a.file) && self.aliases.contains(&a.id) {
+            return;
+        }
+        for id in std::iter::once(&a.id).chain(&a.aliases) {
+            if !self.aliases.contains(id) {
+                self.aliases.push(id.clone());
+            }
+        }
+        if let Some(s) = &a.severity
+            && self.severity.as_ref().is_none_or(|old| s.score > old.score)
+        {
+            self.severity = Some(s.clone());
+        }
+        if self.summary.is_none() {
+            self.summary = a.summary.clone();
+        }
+        for r in &a.references {
+            if !self.references.contains(r) {
+                self.references.push(r.clone());
+            }
+        }
+        if !self.files.contains(&a.file) {
+            self.files.push(a.file.clone());
+        }
+    }
+
+    fn finding(&self, id: &str, components: Vec<Affected>) -> Finding {
+        let mut aliases: Vec<String> = self.aliases.iter().filter(|a| *a != id).cloned().collect();
+        aliases.sort();
+        let mut files = self.files.clone();
+        files.sort();
+        Finding {
+            id: id.to_owned(),
+            aliases,
+            severity: self.severity.clone(),
+            summary: self.summary.clone(),
+            references: self.references.clone(),
+            files,
+            components,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! SARIF 2.1.0 output of a scan, for code-scanning UIs.
+//!
+//! One rule per finding (`ruleId` = the CVE or advisory id, with the
+//! summary, a help URI and `security-severity` = the CVSS base score, which
+//! GitHub code scanning reads), and one result per affected component: the
+//! `.drv` path is the artifact location, the why-chain the logical location
+//! and the message says version, matched rule and fixed version. The level
+//! follows the CVSS score: `error` from 7.0, `warning` from 4.0 or without a
+//! score, `note` below. Patched and whitelisted components are results too,
+//! with a `suppressions` entry (`external` for a patch, `external` with the
+//! reason for the whitelist), so the UI shows them as dismissed.
+//! `partialFingerprints` identify a result across runs by id and `.drv` name.
+
+use serde_json::{Value, json};
+
+use super::{Affected, Finding, VulnsReport};
+
+/// The schema URI SARIF files name.
+pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+fn level(f: &Finding) -> &'static str {
+    match f.severity.as_ref().map(|s| s.score) {
+        Some(s) if s >= 7.0 => "error",
+        Some(s) if s < 4.0 => "note",
+        _ => "warning",
+    }
+}
+
+fn rule(f: &Finding) -> Value {
+    let text = f.summary.clone().unwrap_or_else(|| f.id.clone());
+    let short: String = text.chars().take(120).collect();
+    let mut properties = json!({ "tags": ["security", "vulnerability"] });
+    if let Some(s) = &f.severity {
+        properties["security-severity"] = json!(format!("{:.1}", s.score));
+        properties["cvss"] = json!({ "version": s.version, "vector": s.vector, "score": s.score });
+    }
+    if !f.aliases.is_empty() {
+        properties["aliases"] = json!(f.aliases);
+    }
+    let mut rule = json!({
+        "id": f.id,
+        "name": f.id,
+        "shortDescription": { "text": short },
+        "fullDescription": { "text": text },
+        "defaultConfiguration": { "level": level(f) },
+        "properties": properties,
+    });
+    let help = f.references.first().cloned().or_else(|| {
+        f.id.starts_with("CVE-").then(|| format!("https://nvd.nist.gov/vuln/detail/{}", f.id))
+    });
+    if let Some(uri) = help {
+        rule["helpUri"] = json!(uri);
+    }
+    rule
+}
+
+fn file_uri(path: &str) -> String {
+    let mut uri = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~+".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
+}
+
+fn result(f: &Finding, index: usize, a: &Affected) -> Value {
+    let version = a.version.as_deref().unwrap_or("(no version)");
+    let mut text = format!("{} {} ({}) is affected by {}: {}", a.pname, version, a.drv_path, f.id, a.rule);
+    if let Some(fixed) = &a.fixed {
+        text.push_str(&format!("; fixed in {fixed}"));
+    }
+    let chain: Vec<&str> = a.why.iter().map(|p| crate::identity::short_name(p)).collect();
+    if chain.len() > 1 {
+        text.push_str(&format!(". Why: {}", chain.join(" -> ")));
+    }
+    let name = a.drv_path.rsplit('/').next().and_then(|b| b.split_once('-')).map_or(a.drv_path.as_str(), |(_, n)| n);
+    let mut result = json!({
+        "ruleId": f.id,
+        "ruleIndex": index,
+        "level": level(f),
+        "message": { "text": text },
+        "locations": [{
+            "physicalLocation": { "artifactLocation": { "uri": file_uri(&a.drv_path) } },
+            "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
+        }],
+        "partialFingerprints": { "provenixFinding/v1": format!("{}:{}", f.id, name) },
+        "properties": { "version": a.version, "fixed": a.fixed, "runtime": a.runtime, "outputs": a.outputs },
+    });
+    if let Some(patch) = &a.patch {
+        result["suppressions"] = json!([{ "kind": "external", "justification": format!("patched by {patch}") }]);
+    } else if let Some(w) = &a.whitelist {
+        let until = w.until.map(|d| format!(" (until {d})")).unwrap_or_default();
+        result["suppressions"] =
+            json!([{ "kind": "external", "status": "accepted", "justification": format!("{}{until}", w.reason) }]);
+    }
+    result
+}
+
+/// The scan as one SARIF 2.1.0 log.
+pub fn to_sarif(report: &VulnsReport, tool_version: &str) -> Value {
+    let mut rules = Vec::new();
+    let mut results = Vec::new();
+    for list in [&report.findings, &report.patched, &report.whitelisted] {
+        for f in list {
+            let index = match rules.iter().position(|r: &Value| r["id"] == json!(f.id)) {
+                Some(i) => i,
+                None => {
+                    rules.push(rule(f));
+                    rules.len() - 1
+                }
+            };
+            results.extend(f.components.iter().map(|a| result(f, index, a)));
+        }
+    }
+    json!({
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "provenix",
+                "version": tool_version,
+                "informationUri": "https://example.invalid/provenix",
+                "rules": rules,
+            } },
+            "results": results,
+            "columnKind": "unicodeCodePoints",
+        }],
+    })
+}
