@@ -33,13 +33,17 @@ fn ok(o: Output) -> Output {
 /// The validators' Python, or `None` (with a loud message) when the venv is missing; with
 /// `PROVENIX_REQUIRE_NIX=1` (CI) a missing venv fails the test instead.
 fn validator() -> Option<PathBuf> {
-    let venv = std::env::var_os("PROVENIX_SBOM_VENV").map_or_else(|| PathBuf::from("/opt/provenix/venv"), PathBuf::from);
+    let venv =
+        std::env::var_os("PROVENIX_SBOM_VENV").map_or_else(|| PathBuf::from("/opt/provenix/venv"), PathBuf::from);
     let python = venv.join("bin/python");
     if python.exists() {
         return Some(python);
     }
     if nix_required() {
-        panic!("PROVENIX_REQUIRE_NIX=1 but the SBOM validator venv {} is missing: run scripts/install-deps.sh", venv.display());
+        panic!(
+            "PROVENIX_REQUIRE_NIX=1 but the SBOM validator venv {} is missing: run scripts/install-deps.sh",
+            venv.display()
+        );
     }
     eprintln!("\n*** SKIPPING SBOM validation: no venv at {} (run scripts/install-deps.sh) ***\n", venv.display());
     None
@@ -142,10 +146,16 @@ fn sboms_of_a_real_closure_validate_and_carry_hashes_sources_patches_and_edges()
     let cdx = dir.join("hello.cdx.json");
     let o = ok(provenix(store, &["sbom", "--format", "cyclonedx", &b.drv, "-o", cdx.to_str().unwrap()]));
     let human = String::from_utf8_lossy(&o.stdout);
-    assert!(human.contains("4 components: 3 packages, 1 sources") && human.contains("2 in the runtime closure"), "{human}");
+    assert!(
+        human.contains("4 components: 3 packages, 1 sources") && human.contains("2 in the runtime closure"),
+        "{human}"
+    );
     assert_valid(python.as_deref(), "cyclonedx", &cdx);
     let bom = read_json(&cdx);
-    assert_eq!(cdx_refs(&bom), BTreeSet::from([b.drv.clone(), b.src_drv.clone(), b.lib_drv.clone(), b.tool_drv.clone()]));
+    assert_eq!(
+        cdx_refs(&bom),
+        BTreeSet::from([b.drv.clone(), b.src_drv.clone(), b.lib_drv.clone(), b.tool_drv.clone()])
+    );
     let app = cdx_component(&bom, &b.drv);
     assert_eq!(bom["metadata"]["component"]["bom-ref"], b.drv.as_str());
     assert_eq!((app["name"].as_str(), app["version"].as_str()), (Some("hello"), Some("2.12")));
@@ -155,13 +165,19 @@ fn sboms_of_a_real_closure_validate_and_carry_hashes_sources_patches_and_edges()
     assert_eq!(app["hashes"], json!([{ "alg": "SHA-256", "content": nar_hex }]));
     assert_eq!(app["scope"], "required");
     let resolves = &app["pedigree"]["patches"][0]["resolves"];
-    assert_eq!(resolves, &json!([{ "type": "security", "id": "CVE-2024-0001",
-        "source": { "name": "NVD", "url": "https://nvd.nist.gov/vuln/detail/CVE-2024-0001" } }]));
+    assert_eq!(
+        resolves,
+        &json!([{ "type": "security", "id": "CVE-2024-0001",
+        "source": { "name": "NVD", "url": "https://nvd.nist.gov/vuln/detail/CVE-2024-0001" } }])
+    );
     assert!(app["pedigree"]["patches"][0]["diff"]["url"].as_str().unwrap().ends_with("-fix-CVE-2024-0001.patch"));
     assert_eq!(app["externalReferences"], json!([{ "url": b.url, "type": "source-distribution" }]));
     let src = cdx_component(&bom, &b.src_drv);
     assert_eq!(src["type"], "file");
-    assert_eq!(src["hashes"], json!([{ "alg": "SHA-256", "content": Hash::compute(HashAlgo::Sha256, TARBALL).to_base16() }]));
+    assert_eq!(
+        src["hashes"],
+        json!([{ "alg": "SHA-256", "content": Hash::compute(HashAlgo::Sha256, TARBALL).to_base16() }])
+    );
     assert_eq!(src["externalReferences"], json!([{ "url": b.url, "type": "distribution" }]));
     assert_eq!(cdx_component(&bom, &b.tool_drv)["scope"], "excluded");
     assert_eq!(cdx_component(&bom, &b.lib_drv)["scope"], "required");
@@ -242,7 +258,10 @@ fn sboms_of_a_real_closure_validate_and_carry_hashes_sources_patches_and_edges()
     .unwrap();
     let with_meta = dir.join("meta.cdx.json");
     let meta_arg = meta.to_str().unwrap();
-    ok(provenix(store, &["sbom", "--format", "cyclonedx", "--meta", meta_arg, &b.drv, "-o", with_meta.to_str().unwrap()]));
+    ok(provenix(
+        store,
+        &["sbom", "--format", "cyclonedx", "--meta", meta_arg, &b.drv, "-o", with_meta.to_str().unwrap()],
+    ));
     assert_valid(python.as_deref(), "cyclonedx", &with_meta);
     let m = read_json(&with_meta);
     let app = cdx_component(&m, &b.drv);
@@ -253,15 +272,37 @@ fn sboms_of_a_real_closure_validate_and_carry_hashes_sources_patches_and_edges()
     let meta_spdx = dir.join("meta.spdx.json");
     ok(provenix(store, &["sbom", "--format", "spdx", "--meta", meta_arg, &b.drv, "-o", meta_spdx.to_str().unwrap()]));
     assert_valid(python.as_deref(), "spdx", &meta_spdx);
-    let pkg = read_json(&meta_spdx)["packages"].as_array().unwrap().iter().find(|p| p["SPDXID"] == app_id.as_str()).cloned().unwrap();
+    let pkg = read_json(&meta_spdx)["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["SPDXID"] == app_id.as_str())
+        .cloned()
+        .unwrap();
     assert_eq!(pkg["licenseDeclared"], "GPL-3.0-or-later");
     assert!(pkg["externalRefs"].as_array().unwrap().contains(&json!({
         "referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*" })));
 
     // A timestamp only when asked; --json gives the summary.
-    let o = ok(provenix(store, &["--json", "sbom", "--format", "spdx", "--timestamp", "2024-05-01T14:00:00+02:00", &b.drv, "-o", spdx.to_str().unwrap()]));
+    let o = ok(provenix(
+        store,
+        &[
+            "--json",
+            "sbom",
+            "--format",
+            "spdx",
+            "--timestamp",
+            "2024-05-01T14:00:00+02:00",
+            &b.drv,
+            "-o",
+            spdx.to_str().unwrap(),
+        ],
+    ));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((report["components"].as_u64(), report["packages"].as_u64(), report["sources"].as_u64()), (Some(4), Some(3), Some(1)));
+    assert_eq!(
+        (report["components"].as_u64(), report["packages"].as_u64(), report["sources"].as_u64()),
+        (Some(4), Some(3), Some(1))
+    );
     assert_eq!((report["runtime"].as_u64(), report["scope"].as_str()), (Some(2), Some("buildtime")));
     assert_eq!(read_json(&spdx)["creationInfo"]["created"], "2024-05-01T12:00:00Z");
 }
@@ -289,7 +330,10 @@ fn errors_exit_2_and_name_the_culprit() {
     fails(&["sbom", "--format", "cyclonedx", "--meta", bad_meta.to_str().unwrap(), &drv, "-o", out], "bad-meta.json");
     let bad_table = dir.join("bad-identities.toml");
     std::fs::write(&bad_table, "[hello]\ncpe = [\"no-colon\"]\n").unwrap();
-    fails(&["sbom", "--format", "cyclonedx", "--identities", bad_table.to_str().unwrap(), &drv, "-o", out], "bad-identities.toml");
+    fails(
+        &["sbom", "--format", "cyclonedx", "--identities", bad_table.to_str().unwrap(), &drv, "-o", out],
+        "bad-identities.toml",
+    );
     fails(&["sbom", "--format", "cyclonedx", "--timestamp", "yesterday", &drv, "-o", out], "yesterday");
     // An unparsable .drv in the store.
     let bad_drv = "/nix/store/11111111111111111111111111111111-garbage.drv";

@@ -113,7 +113,11 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Some(file) => {
             write_atomic(file, &sbom.bytes, 0o644, true)?;
             if ctx.json {
-                print_json(&Report { file: file.display().to_string(), bytes: sbom.bytes.len(), summary: &sbom.summary })?;
+                print_json(&Report {
+                    file: file.display().to_string(),
+                    bytes: sbom.bytes.len(),
+                    summary: &sbom.summary,
+                })?;
             } else {
                 write_human(&sbom.summary, file, &mut io::stdout().lock())?;
             }
@@ -136,7 +140,11 @@ fn write_human(s: &SbomSummary, file: &std::path::Path, out: &mut impl io::Write
     let format = if s.format == "spdx" { Format::Spdx } else { Format::CycloneDx };
     writeln!(out, "wrote {} ({format}, {} scope)", file.display(), s.scope.as_str())?;
     writeln!(out, "  serial    {}", s.serial)?;
-    writeln!(out, "  {} components: {} packages, {} sources; {} with output NAR hashes", s.components, s.packages, s.sources, s.hashed)?;
+    writeln!(
+        out,
+        "  {} components: {} packages, {} sources; {} with output NAR hashes",
+        s.components, s.packages, s.sources, s.hashed
+    )?;
     writeln!(out, "  {} dependency edges", s.edges)?;
     match s.runtime {
         Some(n) => writeln!(out, "  {n} in the runtime closure")?,

@@ -346,7 +346,8 @@ pub(crate) fn write(view: &View<'_>, options: &SbomOptions) -> Result<Sbom, Sbom
     let subject = match subject {
         Some(s) => s,
         None => {
-            let roots: Vec<&str> = view.roots.iter().filter_map(|&r| view.component(r)).map(|c| c.name.as_str()).collect();
+            let roots: Vec<&str> =
+                view.roots.iter().filter_map(|&r| view.component(r)).map(|c| c.name.as_str()).collect();
             let mut depends_on: Vec<&str> =
                 view.roots.iter().filter_map(|&r| view.component(r)).map(|c| c.drv_path.as_str()).collect();
             depends_on.sort_unstable();

@@ -51,7 +51,9 @@ pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[non_exhaustive]
 pub enum SbomError {
     /// A runtime SBOM was asked for an inventory without runtime dependencies.
-    #[error("a runtime SBOM of {roots} needs runtime dependencies from the Nix database (none found; give --db or --store)")]
+    #[error(
+        "a runtime SBOM of {roots} needs runtime dependencies from the Nix database (none found; give --db or --store)"
+    )]
     NoRuntime {
         /// The roots, comma-separated.
         roots: String,

@@ -343,7 +343,9 @@ pub(crate) fn write(view: &View<'_>, options: &SbomOptions) -> Result<Sbom, Sbom
             .into_iter()
             .map(|(license_id, name)| Extracted {
                 license_id,
-                extracted_text: format!("The license named \"{name}\" in the package metadata; its text is not known to provenix."),
+                extracted_text: format!(
+                    "The license named \"{name}\" in the package metadata; its text is not known to provenix."
+                ),
                 name,
             })
             .collect(),

@@ -31,12 +31,7 @@ fn aterm(outputs: &[(&str, &str, &str, &str)], inputs: &[&str], env: &[(&str, &s
     let mut env: Vec<(&str, &str)> = env.to_vec();
     env.sort();
     let env: Vec<String> = env.iter().map(|(k, v)| format!("({},{})", q(k), q(v))).collect();
-    format!(
-        "Derive([{}],[{}],[],\"x86_64-linux\",\"/bin/sh\",[],[{}])",
-        outs.join(","),
-        ins.join(","),
-        env.join(",")
-    )
+    format!("Derive([{}],[{}],[],\"x86_64-linux\",\"/bin/sh\",[],[{}])", outs.join(","), ins.join(","), env.join(","))
 }
 
 struct Fixture {
@@ -219,7 +214,8 @@ fn runtime_scope_keeps_the_runtime_closure_and_its_edges() {
     let f = fixture();
     let inv = inventory_of(&f, None, true);
     let (bom, sbom) = doc(&inv, Format::CycloneDx, Scope::Runtime);
-    let refs: Vec<&str> = bom["components"].as_array().unwrap().iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
+    let refs: Vec<&str> =
+        bom["components"].as_array().unwrap().iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
     assert_eq!(refs, [f.lib.as_str()]);
     assert_eq!(bom["dependencies"], json!([{ "ref": f.app, "dependsOn": [f.lib] }, { "ref": f.lib, "dependsOn": [] }]));
     assert_eq!(sbom.summary.runtime, Some(2));
@@ -279,7 +275,10 @@ fn spdx_maps_packages_licenses_and_relationships() {
     assert_eq!(app["summary"], "A friendly greeting");
     assert!(app["comment"].as_str().unwrap().contains("patch: fix-CVE-2024-0001.patch resolves CVE-2024-0001"));
     let refs = app["externalRefs"].as_array().unwrap();
-    assert_eq!(refs[0], json!({ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:nix/hello@2.12" }));
+    assert_eq!(
+        refs[0],
+        json!({ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:nix/hello@2.12" })
+    );
     assert_eq!(refs.iter().filter(|r| r["referenceType"] == "cpe23Type").count(), 2);
     let src = pkgs.iter().find(|p| p["primaryPackagePurpose"] == "SOURCE").unwrap();
     assert_eq!(src["checksums"], json!([{ "algorithm": "SHA256", "checksumValue": SRC_HASH_HEX }]));
@@ -326,8 +325,10 @@ fn same_inventory_same_bytes_and_any_change_changes_the_serial() {
 #[test]
 fn several_roots_get_one_subject_that_depends_on_each() {
     let f = fixture();
-    let roots: Vec<StorePath> =
-        [&f.app, &f.tool].iter().map(|d| StorePath::from_base_name(d.trim_start_matches("/nix/store/")).unwrap()).collect();
+    let roots: Vec<StorePath> = [&f.app, &f.tool]
+        .iter()
+        .map(|d| StorePath::from_base_name(d.trim_start_matches("/nix/store/")).unwrap())
+        .collect();
     let inv = inventory(&f.store, None, &roots, &options(None)).unwrap();
     let (bom, _) = doc(&inv, Format::CycloneDx, Scope::Buildtime);
     assert_eq!(bom["metadata"]["component"]["bom-ref"], cyclonedx::ROOTS_REF);
