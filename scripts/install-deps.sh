@@ -36,13 +36,14 @@ fi
 # SBOM validators for the sbom tests (crates/provenix-cli/tests/sbom_validate.py), pinned, in a venv
 # at a fixed place (PROVENIX_SBOM_VENV overrides it for the tests): cyclonedx-python-lib (CycloneDX's
 # own validator, bundling the official 1.6 schema), spdx-tools (SPDX's own parser and validator),
-# jsonschema, and lib4sbom only for the official SPDX 2.3 JSON schema file it ships (never imported).
-# Skipped when the venv already holds exactly these pins.
+# jsonschema, and lib4sbom only for the official SPDX 2.3 JSON schema file it ships (its code never runs).
+# Skipped when the venv already holds exactly these pins and they import.
 venv=${PROVENIX_SBOM_VENV:-/opt/provenix/venv}
 pins="cyclonedx-python-lib[json-validation]==11.12.0 spdx-tools==0.8.5 jsonschema[format-nongpl]==4.26.0"
 pins_nodeps="lib4sbom==0.10.4"
 stamp="$venv/provenix-pins.txt"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$pins $pins_nodeps" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$pins $pins_nodeps" ] ||
+  ! "$venv/bin/python" -c 'import cyclonedx.validation.json, spdx_tools.spdx.validation, jsonschema, importlib.util as u; assert u.find_spec("lib4sbom")' 2>/dev/null; then
   echo "install-deps: creating the SBOM validator venv in $venv" >&2
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"

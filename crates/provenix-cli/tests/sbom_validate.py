@@ -16,7 +16,7 @@ cyclonedx:
      and `Bom.validate()` (every dependency ref names a component).
 spdx:
   1. the official SPDX 2.3 JSON schema with `jsonschema` (draft-07, formats
-     checked): the file lib4sbom ships, byte-identical to
+     checked): the file lib4sbom ships (its code is never run), byte-identical to
      `schemas/spdx-schema.json` at the spdx-spec `v2.3` tag (SHA-256 checked);
   2. spdx-tools: parse the file and `validate_full_spdx_document` for
      SPDX-2.3; any message is a failure.
@@ -104,12 +104,17 @@ def cyclonedx(path: Path) -> list:
 
 
 def spdx(path: Path) -> list:
-    import lib4sbom
+    import importlib.util
+
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
     found = []
-    schema_file = Path(lib4sbom.__file__).parent / "schemas" / "spdx" / "2.3-schema.json"
+    # Located without importing lib4sbom: only its data file is used.
+    spec = importlib.util.find_spec("lib4sbom")
+    if spec is None or not spec.submodule_search_locations:
+        raise Broken("lib4sbom (for the official SPDX 2.3 schema) is not installed")
+    schema_file = Path(list(spec.submodule_search_locations)[0]) / "schemas" / "spdx" / "2.3-schema.json"
     schema_bytes = schema_file.read_bytes()
     if sha256(schema_bytes) != SPDX_2_3:
         raise Broken(f"{schema_file} is not the official SPDX 2.3 JSON schema")
