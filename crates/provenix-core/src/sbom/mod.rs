@@ -520,11 +520,11 @@ pub(crate) fn render<T: Serialize>(doc: &T, format: Format, key_prefix: &str) ->
     bytes.push(b'\n');
     let uuid = uuid_of(&bytes);
     let needle = format!("{key_prefix}{NIL_UUID}");
-    if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()) {
-        let start = at + key_prefix.len();
-        if let Some(slot) = bytes.get_mut(start..start + NIL_UUID.len()) {
-            slot.copy_from_slice(uuid.as_bytes());
-        }
+    let start = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).map(|at| at + key_prefix.len());
+    match start.and_then(|start| bytes.get_mut(start..start + NIL_UUID.len())) {
+        Some(slot) => slot.copy_from_slice(uuid.as_bytes()),
+        // Every document writes the key first thing; were it missing, say what the bytes hold.
+        None => return Ok((bytes, NIL_UUID.to_owned())),
     }
     Ok((bytes, uuid))
 }
