@@ -9,7 +9,7 @@
 //! | derivation | `components[]`: `type` `application` for a root, `library` otherwise |
 //! | fixed-output derivation | `components[]` of type `file`: the fetched file or tree, named as the derivation |
 //! | `.drv` path | `bom-ref` and property `nix:drv_path` |
-//! | pname, version | `name`, `version` (a source keeps its derivation name) |
+//! | pname, version | `name`, `version` (a source keeps its derivation name; a fetched patch has no version) |
 //! | purl | `purl` (`pkg:nix/…`; a source gets `pkg:generic/<name>?checksum=…&download_url=…`) |
 //! | CPE candidates | `cpe` (the first), properties `nix:cpe` (the others) |
 //! | realised outputs | `hashes[]` `SHA-256` of each output's NAR (hex); properties `nix:output:<name>` (path) and `nix:nar_hash:<name>` (SRI) |
@@ -291,7 +291,7 @@ fn component<'a>(view: &View<'a>, id: provenix_store::drv::NodeId, c: &'a Compon
         kind,
         bom_ref: &c.drv_path,
         name,
-        version: c.version.as_deref(),
+        version: super::version_of(c),
         description: c.description.as_deref(),
         scope: runtime.map(|r| if r { "required" } else { "excluded" }),
         hashes,

@@ -5,7 +5,7 @@
 //! | inventory | SPDX |
 //! |---|---|
 //! | derivation | `packages[]`, `SPDXID` `SPDXRef-<name>-<drv hash>` (the `.drv` file name, other characters as `-`) |
-//! | pname, version | `name`, `versionInfo` (a source keeps its derivation name) |
+//! | pname, version | `name`, `versionInfo` (a source keeps its derivation name; a fetched patch has no version) |
 //! | kind | `primaryPackagePurpose`: `APPLICATION` for a root, `SOURCE` for a fixed-output derivation, `LIBRARY` otherwise |
 //! | URLs | `downloadLocation`: the first http(s)/ftp/git URL of the source (a package: of its sources), else `NOASSERTION` |
 //! | realised outputs | `checksums[]` `SHA256` of each output's NAR (hex) |
@@ -270,7 +270,7 @@ fn package<'a>(
     Package {
         name: if c.source.is_some() { &c.name } else { &c.pname },
         spdx_id: spdx_id(&c.drv_path),
-        version_info: c.version.as_deref(),
+        version_info: super::version_of(c),
         primary_package_purpose: purpose,
         download_location: urls.iter().copied().find(|u| download_url(u)).unwrap_or("NOASSERTION"),
         files_analyzed: false,
