@@ -70,6 +70,14 @@ enum Command {
     /// Signed attestations: in-toto statements (SLSA provenance) in DSSE envelopes.
     #[command(subcommand)]
     Attest(cmd::attest::Command),
+    /// Write a software bill of materials of the roots: CycloneDX 1.6 or SPDX 2.3 JSON.
+    ///
+    /// Every derivation of the build closure (or, with --runtime, of the roots' runtime closure) as a
+    /// component: name and version, purl, CPEs, NAR hashes of realised outputs, sources with their
+    /// declared hashes and URLs, patches with the CVE ids they resolve, licenses from --meta, and
+    /// the dependency graph. The same closure gives the same bytes: no clock unless --timestamp, and
+    /// a serial number derived from the document. See docs/sbom.md for the field mapping.
+    Sbom(cmd::sbom::Args),
     /// Compare two outputs (store paths, trees or NAR files) file by file.
     ///
     /// Lists which files were modified (M), added (A) or removed (D), or changed type (T), executable
@@ -154,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bundle(a) => cmd::bundle::run(a, &ctx),
         Command::Rebuild(a) => cmd::rebuild::run(a, &ctx),
         Command::Attest(c) => cmd::attest::run(c, &ctx),
+        Command::Sbom(a) => cmd::sbom::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
     }
 }

@@ -10,7 +10,8 @@
 //!   and refetching sources with [`fetch`];
 //! - [`diff`]: what differs between two build outputs, file by file;
 //! - [`identity`]: each derivation of a closure as a component (name,
-//!   version, purl, CPEs, sources, patches, runtime and build edges).
+//!   version, purl, CPEs, sources, patches, runtime and build edges);
+//! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -23,6 +24,7 @@ pub mod fuzz_checks;
 pub mod identity;
 pub mod mirrors;
 pub mod rebuild;
+pub mod sbom;
 pub mod sources;
 pub mod verify;
 

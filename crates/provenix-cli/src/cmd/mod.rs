@@ -8,6 +8,7 @@ pub(crate) mod key;
 pub(crate) mod nar;
 pub(crate) mod rebuild;
 pub(crate) mod roots;
+pub(crate) mod sbom;
 pub(crate) mod sources;
 pub(crate) mod verify;
 

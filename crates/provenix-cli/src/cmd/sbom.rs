@@ -1,0 +1,161 @@
+//! `provenix sbom`: the roots' closure as a CycloneDX 1.6 or SPDX 2.3 document.
+
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use provenix_core::identity::inventory;
+use provenix_core::sbom::{self, Format, SbomOptions, SbomSummary, Scope, Timestamp};
+use provenix_store::fs::write_atomic;
+use serde::Serialize;
+
+use super::roots::{IdentityArgs, RootArgs, open_db};
+use crate::cli::{Ctx, Outcome, print_json};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    roots: RootArgs,
+    #[command(flatten)]
+    identity: IdentityArgs,
+    /// The document format.
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Only what the roots' realised outputs refer to at runtime (Nix database references), with
+    /// runtime edges. Needs the roots built and the Nix database.
+    #[arg(long, conflicts_with = "buildtime")]
+    runtime: bool,
+    /// Every derivation of the build closure, with build edges (the default). Components are
+    /// marked as runtime or build-only when the Nix database knows the roots' outputs.
+    #[arg(long)]
+    buildtime: bool,
+    /// Write the document to FILE (atomically) and print a summary, instead of the document on
+    /// stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The document's time (RFC 3339, or `now`). Without it the document has none (CycloneDX) or
+    /// the fixed 1970-01-01T00:00:00Z (SPDX requires one), so the same closure gives the same bytes.
+    #[arg(long, value_name = "TIME")]
+    timestamp: Option<String>,
+}
+
+/// The `--json` report when the document goes to a file.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    file: String,
+    bytes: usize,
+    #[serde(flatten)]
+    summary: &'a SbomSummary,
+}
+
+fn timestamp(arg: &str) -> anyhow::Result<Timestamp> {
+    if arg == "now" {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("--timestamp now: the system clock is before 1970")?;
+        return Ok(Timestamp::from_unix(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)));
+    }
+    Timestamp::parse(arg).context("--timestamp")
+}
+
+pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let format = match args.format {
+        FormatArg::Cyclonedx => Format::CycloneDx,
+        FormatArg::Spdx => Format::Spdx,
+    };
+    let scope = if args.runtime { Scope::Runtime } else { Scope::Buildtime };
+    let time = args.timestamp.as_deref().map(timestamp).transpose()?;
+    let db = open_db(ctx)?;
+    if scope == Scope::Runtime && db.is_none() {
+        anyhow::bail!(
+            "--runtime: what {} refers to at runtime comes from the Nix database, and there is none (give --db or --store)",
+            args.roots.roots.join(", ")
+        );
+    }
+    let roots = args.roots.resolve_roots(ctx, db.as_ref())?;
+    // Runtime membership is computed whenever the database is there, so buildtime documents can
+    // mark build-only components.
+    let options = args.identity.options(&args.roots, db.is_some())?;
+    let drvs: Vec<_> = roots.iter().map(|r| r.drv.clone()).collect();
+    let resolved = started.elapsed();
+    let inv = inventory(&ctx.store, db.as_ref(), &drvs, &options)?;
+    let inventoried = started.elapsed();
+    if scope == Scope::Runtime
+        && let Some(rt) = &inv.runtime
+        && let Some(first) = rt.unrealised_roots.first()
+    {
+        let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
+        let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
+        anyhow::bail!(
+            "--runtime: root `{arg}` is not built ({} not realised in the store); build it, or use --buildtime",
+            rt.unrealised_roots.join(", ")
+        );
+    }
+    let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time })?;
+    let written = started.elapsed();
+    match &args.output {
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(&sbom.bytes)?;
+            out.flush()?;
+        }
+        Some(file) => {
+            write_atomic(file, &sbom.bytes, 0o644, true)?;
+            if ctx.json {
+                print_json(&Report {
+                    file: file.display().to_string(),
+                    bytes: sbom.bytes.len(),
+                    summary: &sbom.summary,
+                })?;
+            } else {
+                write_human(&sbom.summary, file, &mut io::stdout().lock())?;
+            }
+        }
+    }
+    tracing::debug!(
+        components = sbom.summary.components,
+        resolve_ms = resolved.as_millis() as u64,
+        inventory_ms = (inventoried - resolved).as_millis() as u64,
+        render_ms = (written - inventoried).as_millis() as u64,
+        write_ms = (started.elapsed() - written).as_millis() as u64,
+        "sbom timings"
+    );
+    // The process is about to exit: freeing the inventory is wasted work.
+    std::mem::forget(inv);
+    Ok(Outcome::Ok)
+}
+
+fn write_human(s: &SbomSummary, file: &std::path::Path, out: &mut impl io::Write) -> io::Result<()> {
+    let format = if s.format == "spdx" { Format::Spdx } else { Format::CycloneDx };
+    writeln!(out, "wrote {} ({format}, {} scope)", file.display(), s.scope.as_str())?;
+    writeln!(out, "  serial    {}", s.serial)?;
+    writeln!(
+        out,
+        "  {} components: {} packages, {} sources; {} with output NAR hashes",
+        s.components, s.packages, s.sources, s.hashed
+    )?;
+    writeln!(out, "  {} dependency edges", s.edges)?;
+    match s.runtime {
+        Some(n) => writeln!(out, "  {n} in the runtime closure")?,
+        None => writeln!(out, "  runtime closure unknown (no Nix database, or a root not built)")?,
+    }
+    if s.unknown_identities > 0 {
+        writeln!(
+            out,
+            "  {} packages with no known CPE identity (add them with --identities or --meta)",
+            s.unknown_identities
+        )?;
+    }
+    out.flush()
+}
