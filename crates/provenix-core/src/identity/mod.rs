@@ -262,6 +262,8 @@ fn raw(path: &StorePath, drv: &Derivation, mirrors: &MirrorTable) -> Raw {
     let env_version = attrs.text("version").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let (pname, version, version_from) = match (env_pname, env_version) {
         (Some(p), Some(v)) => (p, Some(v), VersionFrom::Env),
+        // A patch's file name is not a package name and version (`fix-CVE-2024-1.patch`).
+        _ if fod.as_ref().is_some_and(|f| f.kind == SourceKind::Patch) => (name.clone(), None, VersionFrom::Name),
         _ => {
             let base = if fod.is_some() { urls::strip_archive(&name) } else { name.as_str() };
             let (p, v) = parse_drv_name(base);
@@ -471,10 +473,13 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
         Some(v) => format!("pkg:nix/{}@{}", purl_escape(&r.pname), purl_escape(v)),
         None => format!("pkg:nix/{}", purl_escape(&r.pname)),
     };
+    // Sources are identified by their hash; CPEs on them would match the
+    // package they build twice.
     let meta = options.meta.as_ref().and_then(|m| m.lookup(&r.name, outputs.iter().filter_map(|o| o.path.as_deref())));
-    let entry = options.identities.get(&r.pname);
-    let mut cpes: Vec<String> = meta.map(|m| m.cpes.clone()).unwrap_or_default();
-    let mut cpe_ids: Vec<CpeId> = meta.map(Meta::cpe_ids).unwrap_or_default();
+    let entry = if r.fod.is_some() { None } else { options.identities.get(&r.pname) };
+    let cpe_meta = meta.filter(|_| r.fod.is_none());
+    let mut cpes: Vec<String> = cpe_meta.map(|m| m.cpes.clone()).unwrap_or_default();
+    let mut cpe_ids: Vec<CpeId> = cpe_meta.map(Meta::cpe_ids).unwrap_or_default();
     let mut identity = if cpe_ids.is_empty() { IdentityFrom::Unknown } else { IdentityFrom::Meta };
     if let Some(entry) = entry {
         for id in &entry.cpe {
