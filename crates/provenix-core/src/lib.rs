@@ -8,7 +8,9 @@
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
 //!   and refetching sources with [`fetch`];
-//! - [`diff`]: what differs between two build outputs, file by file.
+//! - [`diff`]: what differs between two build outputs, file by file;
+//! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
+//!   and matched against a closure's components.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -22,6 +24,7 @@ pub mod mirrors;
 pub mod rebuild;
 pub mod sources;
 pub mod verify;
+pub mod vulndb;
 
 pub use provenix_formats as formats;
 pub use provenix_store as store;
