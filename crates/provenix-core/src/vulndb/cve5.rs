@@ -16,7 +16,7 @@
 
 use serde::Deserialize;
 
-use super::cpe::Cpe;
+use super::cpe::{Cpe, Value};
 use super::nvd::{CvssData, LangString, Reference, from_cvss};
 use super::parse::{FileOutcome, Parsed, record_id, summary};
 use super::rules::{Cve5Affected, Cve5Version, RuleSet, Status, normalize_name};
@@ -225,7 +225,8 @@ fn entry(id: &str, affected: &Affected, out: &mut FileOutcome) -> Option<Cve5Aff
         });
     }
     let default = affected.default_status.as_deref().and_then(status).unwrap_or(Status::Unknown);
-    if versions.is_empty() && default != Status::Affected {
+    let versioned_cpe = cpes.iter().any(|(_, c)| matches!(c.version, Value::Exact(_) | Value::Pattern(_)));
+    if versions.is_empty() && default != Status::Affected && !versioned_cpe {
         out.skip("no usable version", id, format!("{vendor}/{product}: no version is affected"));
         return None;
     }

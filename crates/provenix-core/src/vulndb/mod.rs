@@ -165,8 +165,8 @@ pub enum VulnDbError {
         /// Its size.
         size: u64,
     },
-    /// An input file is not JSON.
-    #[error("{file}: not JSON")]
+    /// An input file is not JSON, or JSON of the wrong shape at the top.
+    #[error("{file}: malformed JSON")]
     Json {
         /// The file, relative to the database directory.
         file: String,

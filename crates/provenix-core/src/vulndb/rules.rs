@@ -628,7 +628,7 @@ fn nvd_config(
             if own && m.vulnerable && node_hit.is_none() {
                 node_hit = Some(m);
             }
-            let platform = !own && !m.vulnerable && platform_holds(m, present);
+            let platform = !m.vulnerable && platform_holds(m, present);
             if platform && node_platform.is_none() {
                 node_platform = Some(m);
             }
