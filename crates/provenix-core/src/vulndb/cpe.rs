@@ -10,8 +10,9 @@
 //! an unescaped `*` or `?` inside a value is a wildcard (`1.2.*`). Names with
 //! fewer attributes are padded with ANY (NVD always writes all thirteen
 //! fields); more than thirteen fields, an empty value or a bad part is an error.
-//! Vendor and product are kept unescaped and lowercase, the form they are
-//! compared in; a [`super::CpeId`] is compared the same way.
+//! Vendor and product are kept unescaped, lowercase, trimmed and with
+//! spaces as `_`, the form they are compared in; a [`super::CpeId`] is
+//! compared the same way.
 //!
 //! # Matching a component
 //!
@@ -122,7 +123,7 @@ impl Cpe {
         let name_value = |i: usize| match value(field(i)) {
             Value::Any => "*".to_owned(),
             Value::Na => "-".to_owned(),
-            Value::Exact(v) | Value::Pattern(v) => v.to_lowercase(),
+            Value::Exact(v) | Value::Pattern(v) => super::rules::normalize_name(&v),
         };
         Ok(Cpe {
             part,

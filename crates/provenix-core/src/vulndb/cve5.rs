@@ -235,7 +235,8 @@ fn entry(id: &str, affected: &Affected, out: &mut FileOutcome) -> Option<Cve5Aff
 
 fn severity(containers: &[&Container]) -> Option<Severity> {
     let metrics: Vec<&Metric> = containers.iter().flat_map(|c| &c.metrics).collect();
-    let pick: [(fn(&Metric) -> Option<&Cvss>, &str); 4] = [
+    type Pick = fn(&Metric) -> Option<&Cvss>;
+    let pick: [(Pick, &str); 4] = [
         (|m| m.v31.as_ref(), "3.1"),
         (|m| m.v30.as_ref(), "3.0"),
         (|m| m.v40.as_ref(), "4.0"),

@@ -357,6 +357,9 @@ struct Candidate {
     targets: Vec<u32>,
 }
 
+/// A hit before its advisory is read: advisory row, target, rule, fixed version.
+type Found = (i64, u32, super::MatchRule, Option<String>);
+
 /// See [`super::VulnDb::scan`].
 pub(super) fn scan(
     conn: &Connection,
@@ -411,7 +414,7 @@ pub(super) fn scan(
     }
     let mut candidates: Vec<(i64, Candidate)> = candidates.into_iter().collect();
     candidates.sort_unstable_by_key(|(row, _)| *row);
-    let evaluated: Vec<Result<Vec<(i64, u32, super::MatchRule, Option<String>)>, VulnDbError>> = candidates
+    let evaluated: Vec<Result<Vec<Found>, VulnDbError>> = candidates
         .par_iter_mut()
         .map(|(row, candidate)| {
             let rules: RuleSet = serde_json::from_str(&candidate.body).map_err(|source| VulnDbError::Corrupt {

@@ -114,8 +114,8 @@ mod cvss;
 mod index;
 mod nvd;
 mod osv;
-mod parse;
-mod rules;
+pub(crate) mod parse;
+pub(crate) mod rules;
 
 pub mod cpe;
 pub mod version;
@@ -131,9 +131,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use self::rules::{Event, MatchRule};
-
-#[cfg(feature = "fuzzing")]
-pub(crate) use self::parse::{Kind, parse_file};
 
 /// The version of the index schema; an index of another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;

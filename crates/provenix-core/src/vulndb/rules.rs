@@ -343,6 +343,9 @@ fn ver(v: Option<&str>) -> Option<Ver<'_>> {
     v.map(|s| (s, Version::parse(s)))
 }
 
+/// `(normalised URL, (tag, tag normalised for it), rev)`.
+type PreparedRepo<'t> = (String, Option<(&'t str, String)>, Option<&'t str>);
+
 /// A [`Target`] with its names normalised and versions parsed, once per scan.
 pub(crate) struct Prepared<'t> {
     version: Option<Ver<'t>>,
@@ -351,7 +354,7 @@ pub(crate) struct Prepared<'t> {
     /// `(ecosystem lowercase, normalised name, version)`.
     packages: Vec<(String, String, Option<Ver<'t>>)>,
     /// `(normalised URL, tag normalised for it, rev)`.
-    repos: Vec<(String, Option<(&'t str, String)>, Option<&'t str>)>,
+    repos: Vec<PreparedRepo<'t>>,
 }
 
 impl<'t> Prepared<'t> {
@@ -623,20 +626,23 @@ fn nvd_config(
     for node in &config.nodes {
         let mut node_hit = None;
         let mut node_platform = None;
-        let results = node.matches.iter().map(|m| {
-            let own = matches_target(m, target);
-            if own && m.vulnerable && node_hit.is_none() {
-                node_hit = Some(m);
-            }
-            let platform = !m.vulnerable && platform_holds(m, present);
-            if platform && node_platform.is_none() {
-                node_platform = Some(m);
-            }
-            own || platform
-        });
+        let results: Vec<bool> = node
+            .matches
+            .iter()
+            .map(|m| {
+                let own = matches_target(m, target);
+                if own && m.vulnerable && node_hit.is_none() {
+                    node_hit = Some(m);
+                }
+                let platform = !m.vulnerable && platform_holds(m, present);
+                if platform && node_platform.is_none() {
+                    node_platform = Some(m);
+                }
+                own || platform
+            })
+            .collect();
         // Every entry is evaluated (no short-circuit) so the node's hit and platform are found.
-        let inner =
-            if node.and { results.fold(true, |acc, r| acc && r) } else { results.fold(false, |acc, r| acc || r) };
+        let inner = if node.and { results.iter().all(|r| *r) } else { results.iter().any(|r| *r) };
         let inner = inner && !node.matches.is_empty();
         let holds = inner != node.negate;
         any_node |= holds;
