@@ -16,6 +16,7 @@ use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use crate::attest::Statement;
 use crate::fod::FodInfo;
 use crate::mirrors::{MirrorTable, Resolved};
+use crate::vulndb::filter::passes;
 use crate::vulndb::parse::{Kind, parse_file};
 use crate::vulndb::rules::{Prepared, RuleSet};
 use crate::vulndb::{Advisory, CpeId, Package, RepoRef, Target};
@@ -116,7 +117,8 @@ fn vulndb_file(data: &[u8], kind: Kind) {
             Ok(again) => assert!(again == record.advisory, "advisory changed through the index encoding"),
             Err(e) => panic!("encoded advisory does not decode: {e}"),
         }
-        for (key, vendor) in record.rules.keys() {
+        let keys = record.rules.keys();
+        for (key, vendor, _) in &keys {
             for version in [None, Some("0"), Some("1.0"), Some("5.6.1-rc1")] {
                 let mut target = Target { version: version.map(str::to_owned), ..Target::default() };
                 if let Some(product) = key.strip_prefix("c:") {
@@ -133,9 +135,15 @@ fn vulndb_file(data: &[u8], kind: Kind) {
                     target.repos.push(RepoRef { url: url.to_owned(), tag, rev });
                 }
                 let prepared = Prepared::new(&target);
-                assert!(prepared.keys().contains(&key), "a target named by {key:?} is not looked up by it");
+                let looked_up = prepared.keys();
+                assert!(looked_up.contains(key), "a target named by {key:?} is not looked up by it");
                 if let Some((rule, _)) = record.rules.evaluate(&prepared, &present) {
                     assert!(!rule.to_string().is_empty(), "a rule without description");
+                    // The version filters are supersets: a hit passes the filter of a key row it is looked up by.
+                    let admitted = keys.iter().any(|(k, v, f)| {
+                        looked_up.contains(k) && prepared.wants(k, v) && passes(f, prepared.version())
+                    });
+                    assert!(admitted, "{rule} hit at {version:?} but no key row's filter admits it: {keys:?}");
                 }
             }
         }

@@ -12,6 +12,7 @@ use provenix_formats::hash::{HashAlgo, Hasher};
 use rayon::prelude::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::filter;
 use super::parse::{FileOutcome, parse_file};
 use super::rules::{Prepared, RuleSet};
 use super::{Advisory, Hit, IndexStats, MAX_EXAMPLES, MAX_FILE_BYTES, SCHEMA_VERSION, Source, Target, VulnDbError};
@@ -38,7 +39,7 @@ CREATE TABLE advisories(id INTEGER PRIMARY KEY, source TEXT NOT NULL, name TEXT 
   modified TEXT NOT NULL, advisory TEXT NOT NULL);
 CREATE TABLE rules(advisory INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE keys(key TEXT NOT NULL, vendor TEXT NOT NULL, advisory INTEGER NOT NULL,
-  PRIMARY KEY(key, vendor, advisory)) WITHOUT ROWID;
+  filter TEXT NOT NULL, PRIMARY KEY(key, vendor, advisory)) WITHOUT ROWID;
 ";
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> VulnDbError + '_ {
@@ -164,7 +165,7 @@ struct Kept {
 struct Builder<'c> {
     stats: IndexStats,
     kept: HashMap<(Source, String), Kept>,
-    keys: Vec<(String, String, i64)>,
+    keys: Vec<(String, String, i64, String)>,
     dead: HashSet<i64>,
     next_row: i64,
     insert_advisory: rusqlite::Statement<'c>,
@@ -202,8 +203,8 @@ impl Builder<'_> {
                 advisory
             ])?;
             self.insert_rules.execute(params![row, rules])?;
-            for (key, vendor) in parsed.rules.keys() {
-                self.keys.push((key, vendor, row));
+            for (key, vendor, filter) in parsed.rules.keys() {
+                self.keys.push((key, vendor, row, filter));
             }
             self.kept.insert(id, Kept { modified: parsed.modified, row });
         }
@@ -311,14 +312,14 @@ fn write_files(
     }
     let Builder { mut stats, mut keys, dead, kept, .. } = builder;
     drop(kept);
-    keys.retain(|(_, _, row)| !dead.contains(row));
+    keys.retain(|(_, _, row, _)| !dead.contains(row));
     keys.sort();
-    keys.dedup();
+    keys.dedup_by(|a, b| (&a.0, &a.1, a.2) == (&b.0, &b.1, b.2));
     {
         let mut insert =
-            tx.prepare("INSERT INTO keys(key, vendor, advisory) VALUES (?1, ?2, ?3)").map_err(sql(path))?;
-        for (key, vendor, row) in &keys {
-            insert.execute(params![key, vendor, row]).map_err(sql(path))?;
+            tx.prepare("INSERT INTO keys(key, vendor, advisory, filter) VALUES (?1, ?2, ?3, ?4)").map_err(sql(path))?;
+        for (key, vendor, row, filter) in &keys {
+            insert.execute(params![key, vendor, row, filter]).map_err(sql(path))?;
         }
     }
     for row in &dead {
@@ -351,12 +352,6 @@ fn read_and_parse(file: &InputFile) -> Result<FileOutcome, VulnDbError> {
     parse_file(&file.rel, &bytes, None)
 }
 
-/// One candidate advisory of a scan: its rules and the targets to test.
-struct Candidate {
-    body: String,
-    targets: Vec<u32>,
-}
-
 /// A hit before its advisory is read: advisory row, target, rule, fixed version.
 type Found = (i64, u32, super::MatchRule, Option<String>);
 
@@ -381,52 +376,71 @@ pub(super) fn scan(
     if by_key.is_empty() {
         return Ok(Vec::new());
     }
-    let mut key_list: Vec<&String> = by_key.keys().collect();
-    key_list.sort();
-    let keys_json = serde_json::to_string(&key_list).map_err(|e| sql(path)(to_sql(e)))?;
-    let mut candidates: HashMap<i64, Candidate> = HashMap::new();
+    let mut keys: Vec<(String, Vec<u32>)> = by_key.into_iter().collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let keys_json =
+        serde_json::to_string(&keys.iter().map(|(k, _)| k).collect::<Vec<_>>()).map_err(|e| sql(path)(to_sql(e)))?;
+
+    // 1. Key rows whose vendor and version filter admit a target: (advisory, target).
+    let mut pairs: Vec<(i64, u32)> = Vec::new();
     {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT k.key, k.vendor, k.advisory, r.body FROM json_each(?1) AS q \
-                 CROSS JOIN keys AS k ON k.key = q.value CROSS JOIN rules AS r ON r.advisory = k.advisory",
+                "SELECT q.key, k.vendor, k.advisory, k.filter FROM json_each(?1) AS q \
+                 CROSS JOIN keys AS k ON k.key = q.value",
             )
             .map_err(sql(path))?;
         let mut rows = stmt.query([keys_json]).map_err(sql(path))?;
         while let Some(row) = rows.next().map_err(sql(path))? {
-            let key: String = row.get(0).map_err(sql(path))?;
-            let vendor: String = row.get(1).map_err(sql(path))?;
+            let index: i64 = row.get(0).map_err(sql(path))?;
+            let Some((key, wanting)) = usize::try_from(index).ok().and_then(|i| keys.get(i)) else { continue };
+            let vendor = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sql(path))?;
             let advisory: i64 = row.get(2).map_err(sql(path))?;
-            let Some(wanting) = by_key.get(&key) else { continue };
-            let mut wanted =
-                wanting.iter().filter(|&&t| prepared.get(t as usize).is_some_and(|p| p.wants(&key, &vendor)));
-            let Some(&first) = wanted.next() else { continue };
-            let candidate = match candidates.entry(advisory) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let body: String = row.get(3).map_err(sql(path))?;
-                    v.insert(Candidate { body, targets: Vec::new() })
+            let filter = row.get_ref(3).and_then(|v| Ok(v.as_str()?)).map_err(sql(path))?;
+            for &t in wanting {
+                let Some(target) = prepared.get(t as usize) else { continue };
+                if target.wants(key, vendor) && filter::passes(filter, target.version()) {
+                    pairs.push((advisory, t));
                 }
-            };
-            candidate.targets.push(first);
-            candidate.targets.extend(wanted);
+            }
         }
     }
-    let mut candidates: Vec<(i64, Candidate)> = candidates.into_iter().collect();
-    candidates.sort_unstable_by_key(|(row, _)| *row);
-    let evaluated: Vec<Result<Vec<Found>, VulnDbError>> = candidates
-        .par_iter_mut()
-        .map(|(row, candidate)| {
-            let rules: RuleSet = serde_json::from_str(&candidate.body).map_err(|source| VulnDbError::Corrupt {
+    pairs.sort_unstable();
+    pairs.dedup();
+
+    // 2. The rules of each candidate advisory, decoded once, evaluated in parallel.
+    let mut groups: Vec<(i64, Vec<u32>)> = Vec::new();
+    for (advisory, target) in pairs {
+        match groups.last_mut() {
+            Some((a, list)) if *a == advisory => list.push(target),
+            _ => groups.push((advisory, vec![target])),
+        }
+    }
+    let rows_json =
+        serde_json::to_string(&groups.iter().map(|(a, _)| a).collect::<Vec<_>>()).map_err(|e| sql(path)(to_sql(e)))?;
+    let mut bodies: HashMap<i64, String> = HashMap::with_capacity(groups.len());
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT r.advisory, r.body FROM json_each(?1) AS q CROSS JOIN rules AS r ON r.advisory = q.value",
+            )
+            .map_err(sql(path))?;
+        let mut rows = stmt.query([rows_json]).map_err(sql(path))?;
+        while let Some(row) = rows.next().map_err(sql(path))? {
+            bodies.insert(row.get(0).map_err(sql(path))?, row.get(1).map_err(sql(path))?);
+        }
+    }
+    let evaluated: Vec<Result<Vec<Found>, VulnDbError>> = groups
+        .par_iter()
+        .map(|(row, wanting)| {
+            let body = bodies.get(row).map_or("", String::as_str);
+            let rules: RuleSet = serde_json::from_str(body).map_err(|source| VulnDbError::Corrupt {
                 path: path.to_owned(),
                 row: *row,
                 what: "rules",
                 source,
             })?;
-            candidate.targets.sort_unstable();
-            candidate.targets.dedup();
-            Ok(candidate
-                .targets
+            Ok(wanting
                 .iter()
                 .filter_map(|&t| {
                     let target = prepared.get(t as usize)?;
@@ -436,6 +450,8 @@ pub(super) fn scan(
                 .collect())
         })
         .collect();
+
+    // 3. The advisory of each hit, decoded once.
     let mut advisories: HashMap<i64, Arc<Advisory>> = HashMap::new();
     let mut hits = Vec::new();
     let mut stmt = conn.prepare_cached("SELECT advisory FROM advisories WHERE id = ?1").map_err(sql(path))?;

@@ -89,7 +89,9 @@
 //! CREATE TABLE rules(advisory INTEGER PRIMARY KEY, body TEXT NOT NULL);
 //!   -- body: the advisory's rules as compact JSON
 //! CREATE TABLE keys(key TEXT NOT NULL, vendor TEXT NOT NULL, advisory INTEGER NOT NULL,
-//!   PRIMARY KEY(key, vendor, advisory)) WITHOUT ROWID;
+//!   filter TEXT NOT NULL, PRIMARY KEY(key, vendor, advisory)) WITHOUT ROWID;
+//!   -- filter: the versions the advisory's rules for this key can match
+//!   -- (`*`, or inclusive/exclusive ranges; see filter.rs)
 //! ```
 //!
 //! Keys are `c:<product>` with the CPE vendor in `vendor` (`*` for ANY;
@@ -103,14 +105,18 @@
 //! the index's directory and renames it into place, so a failed run leaves
 //! the old index (or none) and nothing half-written.
 //!
-//! A scan collects the distinct keys of all targets, joins them against
-//! `keys` in one query per kind (`json_each`), decodes each candidate
-//! advisory's rules once, evaluates the candidates in parallel and decodes
-//! the [`Advisory`] of each advisory that hit once. Cost: one index probe
-//! per distinct key, one decode per candidate advisory.
+//! A scan collects the distinct keys of all targets and joins them against
+//! `keys` in one query (`json_each`); a row is a candidate for a target
+//! when its vendor and version filter admit the target (NVD and CVE 5 rows
+//! carry version ranges, OSV rows `*`). Then it reads and decodes each
+//! candidate advisory's rules once, evaluates the candidates in parallel
+//! and decodes the [`Advisory`] of each advisory that hit once. Cost: one
+//! index probe per distinct key, one filter check per key row and target,
+//! one decode per candidate advisory.
 
 mod cve5;
 mod cvss;
+pub(crate) mod filter;
 mod index;
 mod nvd;
 mod osv;

@@ -3,11 +3,13 @@
 //! the [`MatchRule`] that matched and the fixed version when known.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::cpe::{self, Bounds, Cpe, Value};
+use super::filter::{self, Filter};
 use super::version::{Version, compare};
 use super::{Package, RepoRef, Target};
 
@@ -395,6 +397,11 @@ impl<'t> Prepared<'t> {
         }
     }
 
+    /// Its parsed version, for the index's version filters.
+    pub(crate) fn version(&self) -> Option<&Version<'t>> {
+        self.version.as_ref().map(|(_, v)| v)
+    }
+
     /// The keys this target is looked up by (see the index schema).
     pub(crate) fn keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
@@ -518,26 +525,33 @@ fn is_commit(s: &str) -> bool {
 pub(crate) type RuleHit = (MatchRule, Option<String>);
 
 impl RuleSet {
-    /// The index keys of this advisory, `(key, vendor)`, sorted and
-    /// without duplicates (see the index schema in the module documentation).
-    pub(crate) fn keys(&self) -> Vec<(String, String)> {
-        let mut keys = Vec::new();
-        fn cpe_key(keys: &mut Vec<(String, String)>, cpe: &Cpe) {
-            if cpe.is_software() {
-                keys.push((format!("c:{}", cpe.product), cpe.vendor.clone()));
+    /// The index keys of this advisory, `(key, vendor, version filter)`,
+    /// sorted and without duplicates (see the index schema in the module
+    /// documentation and [`super::filter`]).
+    pub(crate) fn keys(&self) -> Vec<(String, String, String)> {
+        let mut keys: BTreeMap<(String, String), Filter> = BTreeMap::new();
+        let mut add = |key: String, vendor: &str, f: Filter| match keys.entry((key, vendor.to_owned())) {
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().add(f),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(f);
             }
-        }
+        };
         match self {
             RuleSet::Nvd(configs) => {
-                for m in configs.iter().flat_map(|c| &c.nodes).flat_map(|n| &n.matches).filter(|m| m.vulnerable) {
-                    cpe_key(&mut keys, &m.cpe);
+                let vulnerable =
+                    configs.iter().flat_map(|c| &c.nodes).flat_map(|n| &n.matches).filter(|m| m.vulnerable);
+                for m in vulnerable.filter(|m| m.cpe.is_software()) {
+                    add(format!("c:{}", m.cpe.product), &m.cpe.vendor, filter::cpe_match(m));
                 }
             }
             RuleSet::Cve5(entries) => {
                 for entry in entries {
-                    entry.cpes.iter().for_each(|(_, cpe)| cpe_key(&mut keys, cpe));
+                    let versions = filter::cve5_entry(entry);
+                    for (_, cpe) in entry.cpes.iter().filter(|(_, c)| c.is_software()) {
+                        add(format!("c:{}", cpe.product), &cpe.vendor, versions.clone());
+                    }
                     if let Some((vendor, product)) = &entry.key {
-                        keys.push((format!("c:{product}"), vendor.clone()));
+                        add(format!("c:{product}"), vendor, versions);
                     }
                 }
             }
@@ -545,17 +559,15 @@ impl RuleSet {
                 for entry in entries {
                     if let Some((ecosystem, name)) = &entry.package {
                         let name = normalize_package(ecosystem, name);
-                        keys.push((format!("p:{}\n{name}", ecosystem.to_lowercase()), String::new()));
+                        add(format!("p:{}\n{name}", ecosystem.to_lowercase()), "", Filter::All);
                     }
                     for repo in entry.ranges.iter().filter_map(|r| r.repo.as_ref()) {
-                        keys.push((format!("g:{repo}"), String::new()));
+                        add(format!("g:{repo}"), "", Filter::All);
                     }
                 }
             }
         }
-        keys.sort();
-        keys.dedup();
-        keys
+        keys.into_iter().map(|((key, vendor), f)| (key, vendor, f.encode())).collect()
     }
 
     /// The first rule of this advisory that `target` matches, in the order

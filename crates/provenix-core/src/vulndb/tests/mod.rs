@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use super::{CpeId, Hit, IndexStats, Package, RepoRef, Target, VulnDb};
 use crate::verify::NoProgress;
 
+mod bench;
 mod cve5;
 mod index;
 mod nvd;
