@@ -18,7 +18,7 @@ use crate::fod::FodInfo;
 use crate::mirrors::{MirrorTable, Resolved};
 use crate::vulndb::filter::passes;
 use crate::vulndb::parse::{Kind, parse_file};
-use crate::vulndb::rules::{Prepared, RuleSet};
+use crate::vulndb::rules::{Prepared, Present, RuleSet};
 use crate::vulndb::{Advisory, CpeId, Package, RepoRef, Target};
 
 /// A mirror file: parses, and every site it defines resolves to its URLs.
@@ -105,7 +105,8 @@ pub fn osv(data: &[u8]) {
 /// index keys, at a few versions and with a present platform.
 fn vulndb_file(data: &[u8], kind: Kind) {
     let Ok(outcome) = parse_file("fuzz.json", data, Some(kind)) else { return };
-    let present: HashSet<(String, String)> = [("linux".to_owned(), "linux_kernel".to_owned())].into_iter().collect();
+    let present: HashSet<(String, String)> = [("GNU".to_owned(), "Bash".to_owned())].into_iter().collect();
+    let present = Present::new(&present);
     for record in &outcome.records {
         let Ok(json) = serde_json::to_string(&record.rules) else { panic!("rules do not encode") };
         match serde_json::from_str::<RuleSet>(&json) {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::filter;
 use super::parse::{FileOutcome, parse_file};
-use super::rules::{Prepared, RuleSet};
+use super::rules::{Prepared, Present, RuleSet};
 use super::{Advisory, Hit, IndexStats, MAX_EXAMPLES, MAX_FILE_BYTES, SCHEMA_VERSION, Source, Target, VulnDbError};
 use crate::verify::Progress;
 
@@ -363,6 +363,7 @@ pub(super) fn scan(
     present: &HashSet<(String, String)>,
 ) -> Result<Vec<Hit>, VulnDbError> {
     let prepared: Vec<Prepared<'_>> = targets.par_iter().map(Prepared::new).collect();
+    let present = Present::new(present);
     let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
     for (i, p) in prepared.iter().enumerate() {
         let Ok(i) = u32::try_from(i) else { break };
@@ -444,7 +445,7 @@ pub(super) fn scan(
                 .iter()
                 .filter_map(|&t| {
                     let target = prepared.get(t as usize)?;
-                    let (rule, fixed) = rules.evaluate(target, present)?;
+                    let (rule, fixed) = rules.evaluate(target, &present)?;
                     Some((*row, t, rule, fixed))
                 })
                 .collect())

@@ -3,7 +3,7 @@
 //! the [`MatchRule`] that matched and the fixed version when known.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -572,11 +572,7 @@ impl RuleSet {
 
     /// The first rule of this advisory that `target` matches, in the order
     /// of the file. `present` holds the `(vendor, product)` pairs of the closure.
-    pub(crate) fn evaluate(
-        &self,
-        target: &Prepared<'_>,
-        present: &std::collections::HashSet<(String, String)>,
-    ) -> Option<RuleHit> {
+    pub(crate) fn evaluate(&self, target: &Prepared<'_>, present: &Present) -> Option<RuleHit> {
         match self {
             RuleSet::Nvd(configs) => configs.iter().find_map(|c| nvd_config(c, target, present)),
             RuleSet::Cve5(entries) => entries.iter().find_map(|a| cve5_affected(a, target)),
@@ -609,25 +605,45 @@ fn matches_target(m: &CpeMatch, target: &Prepared<'_>) -> bool {
     })
 }
 
+/// The `(vendor, product)` pairs of the scanned closure, normalised once
+/// per scan, for platform entries.
+pub(crate) struct Present {
+    pairs: HashSet<(String, String)>,
+    vendors: HashSet<String>,
+    products: HashSet<String>,
+}
+
+impl Present {
+    pub(crate) fn new(present: &HashSet<(String, String)>) -> Present {
+        let pairs: HashSet<(String, String)> =
+            present.iter().map(|(v, p)| (normalize_name(v), normalize_name(p))).collect();
+        let vendors = pairs.iter().map(|(v, _)| v.clone()).collect();
+        let products = pairs.iter().map(|(_, p)| p.clone()).collect();
+        Present { pairs, vendors, products }
+    }
+
+    fn contains(&self, vendor: &str, product: &str) -> bool {
+        match (vendor == "*", product == "*") {
+            (true, true) => !self.pairs.is_empty(),
+            (true, false) => self.products.contains(product),
+            (false, true) => self.vendors.contains(vendor),
+            (false, false) => self.pairs.contains(&(vendor.to_owned(), product.to_owned())),
+        }
+    }
+}
+
 /// True when a non-vulnerable entry describes a platform the scan runs on:
 /// the Linux kernel at any version, ANY vendor and product, or a
 /// `(vendor, product)` present in the closure (at any version).
-fn platform_holds(m: &CpeMatch, present: &std::collections::HashSet<(String, String)>) -> bool {
+fn platform_holds(m: &CpeMatch, present: &Present) -> bool {
     let c = &m.cpe;
-    (c.part == 'o' && c.vendor == "linux" && c.product == "linux_kernel")
-        || (c.vendor == "*" && c.product == "*" && c.part != 'h')
-        || (c.part != 'h'
-            && present.iter().any(|(v, p)| {
-                (c.vendor == "*" || normalize_name(v) == c.vendor)
-                    && (c.product == "*" || normalize_name(p) == c.product)
-            }))
+    c.part != 'h'
+        && ((c.part == 'o' && c.vendor == "linux" && c.product == "linux_kernel")
+            || (c.vendor == "*" && c.product == "*")
+            || present.contains(&c.vendor, &c.product))
 }
 
-fn nvd_config(
-    config: &Config,
-    target: &Prepared<'_>,
-    present: &std::collections::HashSet<(String, String)>,
-) -> Option<RuleHit> {
+fn nvd_config(config: &Config, target: &Prepared<'_>, present: &Present) -> Option<RuleHit> {
     if config.negate {
         return None;
     }
