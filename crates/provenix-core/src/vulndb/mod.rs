@@ -95,7 +95,7 @@
 //! ```
 //!
 //! Keys are `c:<product>` with the CPE vendor in `vendor` (`*` for ANY;
-//! `c:*` for ANY product), `p:<ecosystem lowercase>\n<name normalised>` and
+//! entries with ANY product are not indexed), `p:<ecosystem lowercase>\n<name normalised>` and
 //! `g:<repository URL normalised>`, with `vendor` empty for the last two.
 //! Only rows of advisories that can match are written.
 //!

@@ -8,8 +8,10 @@
 //! cpeMatch[].{vulnerable, criteria, versionStart/End Including/Excluding}}}`
 //! and `references[].url`. Other fields are ignored; a field of the wrong
 //! type makes the record malformed. Any `operator` other than `AND` is `OR`.
-//! A `cpeMatch` whose `criteria` does not parse is skipped and counted; an
-//! `AND` node that lost an entry that way never holds.
+//! A `cpeMatch` whose `criteria` does not parse, or a vulnerable one whose
+//! product is ANY (it would name every component of a vendor, or every
+//! component), is skipped and counted; an `AND` node that lost an entry
+//! that way never holds.
 
 use serde::Deserialize;
 
@@ -164,6 +166,10 @@ fn rules(cve: &Cve, out: &mut FileOutcome) -> Option<RuleSet> {
             let mut lost = false;
             for m in &node.cpe_match {
                 match Cpe::parse(&m.criteria) {
+                    Ok(cpe) if m.vulnerable && cpe.product == "*" => {
+                        out.skip("unusable CPE", &cve.id, format!("vulnerable `{}` names no product", m.criteria));
+                        lost = true;
+                    }
                     Ok(cpe) => matches.push(CpeMatch {
                         vulnerable: m.vulnerable,
                         criteria: m.criteria.clone(),

@@ -408,9 +408,6 @@ impl<'t> Prepared<'t> {
         for (_, product) in &self.cpes {
             keys.push(format!("c:{product}"));
         }
-        if !self.cpes.is_empty() {
-            keys.push("c:*".to_owned());
-        }
         for (eco, name, _) in &self.packages {
             keys.push(format!("p:{eco}\n{name}"));
         }
@@ -453,26 +450,35 @@ pub(crate) fn normalize_package(ecosystem: &str, name: &str) -> String {
 /// trailing `/` or `.git`, no query or fragment; the path is lowercased too
 /// on GitHub and GitLab, whose paths are case-insensitive.
 pub(crate) fn normalize_repo(url: &str) -> String {
-    let url = url.trim();
-    let url = url.strip_prefix("git+").unwrap_or(url);
-    let rest = if let Some(r) = url.strip_prefix("https://") {
-        r.to_owned()
-    } else if let Some(r) = url.strip_prefix("http://").or_else(|| url.strip_prefix("git://")) {
-        r.to_owned()
-    } else if let Some(r) = url.strip_prefix("ssh://") {
-        r.to_owned()
-    } else if let Some(r) = url.strip_prefix("git@") {
-        r.replacen(':', "/", 1)
-    } else {
-        url.to_owned()
+    fn strip_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+        s.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(prefix)).and_then(|_| s.get(prefix.len()..))
+    }
+    let mut url = url.trim();
+    while let Some(rest) = strip_ci(url, "git+") {
+        url = rest;
+    }
+    let rest = match ["https://", "http://", "git://", "ssh://"].iter().find_map(|scheme| strip_ci(url, scheme)) {
+        Some(r) => r.to_owned(),
+        None => match url.strip_prefix("git@") {
+            Some(r) => r.replacen(':', "/", 1),
+            None => url.to_owned(),
+        },
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.split(['?', '#']).next().unwrap_or_default().trim();
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = host.rsplit('@').next().unwrap_or(host).to_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host);
-    let mut path = path.trim_end_matches('/');
-    while let Some(p) = path.strip_suffix(".git") {
-        path = p.trim_end_matches('/');
+    let host = host.rsplit('@').next().unwrap_or(host).trim().to_lowercase();
+    let mut host = host.as_str();
+    while let Some(h) = host.strip_prefix("www.") {
+        host = h.trim();
+    }
+    let mut path = path;
+    loop {
+        let before = path.len();
+        path = path.trim_end_matches(|c: char| c == '/' || c.is_whitespace());
+        path = path.strip_suffix(".git").unwrap_or(path);
+        if path.len() == before {
+            break;
+        }
     }
     let path = if matches!(host, "github.com" | "gitlab.com") { path.to_lowercase() } else { path.to_owned() };
     if path.is_empty() { format!("https://{host}") } else { format!("https://{host}/{path}") }
@@ -894,4 +900,53 @@ fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
             None
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    use super::{normalize_package, normalize_repo, normalize_tag};
+
+    #[rstest]
+    #[case::plain("https://github.com/tukaani-project/xz", "https://github.com/tukaani-project/xz")]
+    #[case::git_plus_and_suffix(
+        "git+https://github.com/Tukaani-Project/xz.git/",
+        "https://github.com/tukaani-project/xz"
+    )]
+    #[case::http_www("HTTP://WWW.gitlab.com/a/b", "https://gitlab.com/a/b")]
+    #[case::scp_like("git@github.com:curl/curl.git", "https://github.com/curl/curl")]
+    #[case::git_scheme_user("git://user@git.savannah.gnu.org/bash.git", "https://git.savannah.gnu.org/bash")]
+    #[case::case_kept_elsewhere("https://git.kernel.org/pub/scm/Linux", "https://git.kernel.org/pub/scm/Linux")]
+    #[case::query("https://example.org/r?x=1#y", "https://example.org/r")]
+    fn repository_urls(#[case] url: &str, #[case] expected: &str) {
+        assert_eq!(normalize_repo(url), expected);
+    }
+
+    #[rstest]
+    #[case::v("v5.6.0", "5.6.0")]
+    #[case::name_dash("xz-5.6.0", "5.6.0")]
+    #[case::name_underscores("curl-8_4_0", "8.4.0")]
+    #[case::release("release-1_2_3", "1.2.3")]
+    #[case::other_words_kept("OpenSSL_1_1_1w", "1_1_1w")]
+    #[case::not_a_version("main", "main")]
+    fn tags(#[case] tag: &str, #[case] expected: &str) {
+        assert_eq!(normalize_tag(tag, &["xz", "curl", "openssl"]), expected);
+    }
+
+    #[test]
+    fn pep503_names() {
+        assert_eq!(normalize_package("PyPI", "Zope._-Interface"), "zope-interface");
+        assert_eq!(normalize_package("npm", "Left_Pad"), "Left_Pad");
+    }
+
+    proptest! {
+        // A stored repository is normalised once and a target's again, so normalising must be idempotent.
+        #[test]
+        fn repository_normalisation_is_idempotent(url in "(git\\+)?((https?|HTTPS|git|ssh)://|git@)?(www\\.)?[ a-zA-Z.@:/?#_-]{0,30}(\\.git)?[ /]{0,2}") {
+            let once = normalize_repo(&url);
+            prop_assert_eq!(normalize_repo(&once), once);
+        }
+    }
 }

@@ -218,3 +218,14 @@ fn cvss_v2_severity_is_used_when_nothing_newer_is_there() {
     let severity = hits[0].advisory.severity.clone().unwrap();
     assert_eq!((severity.score, severity.version.as_str(), severity.level.as_str()), (7.5, "2.0", "HIGH"));
 }
+
+#[test]
+fn a_vulnerable_entry_without_product_is_skipped_not_a_hit_on_everything() {
+    let config = json!([or_config(vec![
+        cpe_match(true, "cpe:2.3:a:*:*:*:*:*:*:*:*:*:*", &[]),
+        cpe_match(true, "cpe:2.3:a:tukaani:*:*:*:*:*:*:*:*:*", &[]),
+    ])]);
+    let (_d, _c, db, stats) = db(&one(config));
+    assert_eq!(stats.skipped.get("unusable CPE"), Some(&2), "{stats:?}");
+    assert!(ids(&db, cpe_target("tukaani", "xz", Some("1")), &linux()).is_empty());
+}
