@@ -471,7 +471,9 @@ pub(crate) fn normalize_repo(url: &str) -> String {
     while let Some(h) = host.strip_prefix("www.") {
         host = h.trim();
     }
-    let mut path = path;
+    // Lowercase first, so `.GIT` on GitHub goes with the suffix like `.git` does.
+    let lowered = if matches!(host, "github.com" | "gitlab.com") { path.to_lowercase() } else { path.to_owned() };
+    let mut path = lowered.as_str();
     loop {
         let before = path.len();
         path = path.trim_end_matches(|c: char| c == '/' || c.is_whitespace());
@@ -480,7 +482,6 @@ pub(crate) fn normalize_repo(url: &str) -> String {
             break;
         }
     }
-    let path = if matches!(host, "github.com" | "gitlab.com") { path.to_lowercase() } else { path.to_owned() };
     if path.is_empty() { format!("https://{host}") } else { format!("https://{host}/{path}") }
 }
 
@@ -944,7 +945,7 @@ mod tests {
     proptest! {
         // A stored repository is normalised once and a target's again, so normalising must be idempotent.
         #[test]
-        fn repository_normalisation_is_idempotent(url in "(git\\+)?((https?|HTTPS|git|ssh)://|git@)?(www\\.)?[ a-zA-Z.@:/?#_-]{0,30}(\\.git)?[ /]{0,2}") {
+        fn repository_normalisation_is_idempotent(url in "(git\\+)?((https?|HTTPS|git|ssh)://|git@)?(www\\.)?(github.com/)?[ a-zA-Z.@:/?#_-]{0,30}(\\.git|\\.gIt)?[ /]{0,2}") {
             let once = normalize_repo(&url);
             prop_assert_eq!(normalize_repo(&once), once);
         }
