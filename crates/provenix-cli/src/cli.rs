@@ -78,6 +78,12 @@ enum Command {
     /// the dependency graph. The same closure gives the same bytes: no clock unless --timestamp, and
     /// a serial number derived from the document. See docs/sbom.md for the field mapping.
     Sbom(cmd::sbom::Args),
+    /// Check the roots' components against vulnerability data (NVD 2.0, CVE 5, OSV): exit 1 if affected.
+    ///
+    /// `--db DIR` is the directory of vulnerability JSON files here (indexed once into
+    /// DIR/.provenix-index.sqlite); the Nix database is `--nix-db FILE`. Patches whose file name holds a
+    /// finding's id and whitelist entries move findings to `patched` and `whitelisted`, still reported.
+    Vulns(cmd::vulns::Args),
     /// Compare two outputs (store paths, trees or NAR files) file by file.
     ///
     /// Lists which files were modified (M), added (A) or removed (D), or changed type (T), executable
@@ -163,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rebuild(a) => cmd::rebuild::run(a, &ctx),
         Command::Attest(c) => cmd::attest::run(c, &ctx),
         Command::Sbom(a) => cmd::sbom::run(a, &ctx),
+        Command::Vulns(a) => cmd::vulns::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
     }
 }

@@ -1,10 +1,13 @@
 //! Fuzz target bodies for the untrusted input core reads (feature
 //! `fuzzing`): a user's mirror file, a FOD's environment, whose
 //! `__json` (structured attrs) comes from whoever wrote the `.drv`, and the
-//! in-toto statement inside an attestation. Each body
+//! in-toto statement inside an attestation, and vulnerability data (NVD 2.0,
+//! CVE 5, OSV). Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
 #![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
+
+use std::collections::HashSet;
 
 use provenix_formats::derivation::{BString, Derivation, DerivationParts, Output, OutputName};
 use provenix_formats::hash::{Hash, HashAlgo};
@@ -13,6 +16,10 @@ use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use crate::attest::Statement;
 use crate::fod::FodInfo;
 use crate::mirrors::{MirrorTable, Resolved};
+use crate::vulndb::filter::passes;
+use crate::vulndb::parse::{Kind, parse_file};
+use crate::vulndb::rules::{Prepared, Present, RuleSet};
+use crate::vulndb::{Advisory, CpeId, Package, RepoRef, Target};
 
 /// A mirror file: parses, and every site it defines resolves to its URLs.
 pub fn mirrors(data: &[u8]) {
@@ -77,6 +84,73 @@ pub fn statement(data: &[u8]) {
     }
 }
 
+/// An NVD 2.0 page or `cve` object (see [`vulndb_file`]).
+pub fn nvd(data: &[u8]) {
+    vulndb_file(data, Kind::Nvd);
+}
+
+/// A CVE 5 record or array of records (see [`vulndb_file`]).
+pub fn cve5(data: &[u8]) {
+    vulndb_file(data, Kind::Cve5);
+}
+
+/// An OSV record or array of records (see [`vulndb_file`]).
+pub fn osv(data: &[u8]) {
+    vulndb_file(data, Kind::Osv);
+}
+
+/// A vulnerability data file of `kind`: whatever parses keeps its rules
+/// and advisory through the index's JSON encoding, and the rules evaluate
+/// without panicking against components named by each of the record's
+/// index keys, at a few versions and with a present platform.
+fn vulndb_file(data: &[u8], kind: Kind) {
+    let Ok(outcome) = parse_file("fuzz.json", data, Some(kind)) else { return };
+    let present: HashSet<(String, String)> = [("GNU".to_owned(), "Bash".to_owned())].into_iter().collect();
+    let present = Present::new(&present);
+    for record in &outcome.records {
+        let Ok(json) = serde_json::to_string(&record.rules) else { panic!("rules do not encode") };
+        match serde_json::from_str::<RuleSet>(&json) {
+            Ok(again) => assert!(again == record.rules, "rules changed through the index encoding"),
+            Err(e) => panic!("encoded rules do not decode: {e}"),
+        }
+        let Ok(json) = serde_json::to_string(&record.advisory) else { panic!("advisory does not encode") };
+        match serde_json::from_str::<Advisory>(&json) {
+            Ok(again) => assert!(again == record.advisory, "advisory changed through the index encoding"),
+            Err(e) => panic!("encoded advisory does not decode: {e}"),
+        }
+        let keys = record.rules.keys();
+        for (key, vendor, _) in &keys {
+            for version in [None, Some("0"), Some("1.0"), Some("5.6.1-rc1")] {
+                let mut target = Target { version: version.map(str::to_owned), ..Target::default() };
+                if let Some(product) = key.strip_prefix("c:") {
+                    target.cpes.push(CpeId { vendor: vendor.clone(), product: product.to_owned() });
+                } else if let Some((ecosystem, name)) = key.strip_prefix("p:").and_then(|k| k.split_once('\n')) {
+                    target.packages.push(Package {
+                        ecosystem: ecosystem.to_owned(),
+                        name: name.to_owned(),
+                        version: None,
+                    });
+                } else if let Some(url) = key.strip_prefix("g:") {
+                    let tag = version.map(|v| format!("v{v}"));
+                    let rev = Some("0123456789abcdef0123456789abcdef01234567".to_owned());
+                    target.repos.push(RepoRef { url: url.to_owned(), tag, rev });
+                }
+                let prepared = Prepared::new(&target);
+                let looked_up = prepared.keys();
+                assert!(looked_up.contains(key), "a target named by {key:?} is not looked up by it");
+                if let Some((rule, _)) = record.rules.evaluate(&prepared, &present) {
+                    assert!(!rule.to_string().is_empty(), "a rule without description");
+                    // The version filters are supersets: a hit passes the filter of a key row it is looked up by.
+                    let admitted = keys.iter().any(|(k, v, f)| {
+                        looked_up.contains(k) && prepared.wants(k, v) && passes(f, prepared.version())
+                    });
+                    assert!(admitted, "{rule} hit at {version:?} but no key row's filter admits it: {keys:?}");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -113,6 +187,23 @@ mod tests {
             // Every seed and past crash is a valid statement, so the body checks the round trip.
             assert!(crate::attest::Statement::parse(&seed).is_ok(), "{}", String::from_utf8_lossy(&seed));
             super::statement(&seed);
+        }
+    }
+
+    #[test]
+    fn the_committed_vulnerability_seeds_parse_and_pass_the_fuzz_bodies() {
+        for (target, kind, body) in [
+            ("nvd", super::Kind::Nvd, super::nvd as fn(&[u8])),
+            ("cve5", super::Kind::Cve5, super::cve5),
+            ("osv", super::Kind::Osv, super::osv),
+        ] {
+            let seeds = seeds(target);
+            assert!(seeds.len() >= 2, "{target}");
+            for seed in seeds {
+                let parsed = super::parse_file("seed.json", &seed, Some(kind));
+                assert!(parsed.is_ok_and(|o| !o.records.is_empty()), "{target}: {}", String::from_utf8_lossy(&seed));
+                body(&seed);
+            }
         }
     }
 }

@@ -11,7 +11,10 @@
 //! - [`diff`]: what differs between two build outputs, file by file;
 //! - [`identity`]: each derivation of a closure as a component (name,
 //!   version, purl, CPEs, sources, patches, runtime and build edges);
-//! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document.
+//! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document;
+//! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
+//!   and matched against a closure's components; [`vulns`]: the scan, with
+//!   patches, whitelist and SARIF.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -27,6 +30,8 @@ pub mod rebuild;
 pub mod sbom;
 pub mod sources;
 pub mod verify;
+pub mod vulndb;
+pub mod vulns;
 
 pub use provenix_formats as formats;
 pub use provenix_store as store;

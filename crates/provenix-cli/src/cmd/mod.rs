@@ -11,6 +11,7 @@ pub(crate) mod roots;
 pub(crate) mod sbom;
 pub(crate) mod sources;
 pub(crate) mod verify;
+pub(crate) mod vulns;
 
 /// The text with every control character (newlines and tabs too) escaped, so
 /// strings from attestations or output trees cannot drive the terminal.

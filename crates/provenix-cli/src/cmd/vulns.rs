@@ -95,7 +95,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
 
 fn severity(f: &Finding) -> String {
     match &f.severity {
-        Some(s) => format!("{:<8} {:>4.1}", s.level.as_deref().unwrap_or("-"), s.score),
+        Some(s) => format!("{:<8} {:>4.1}", s.level, s.score),
         None => format!("{:<8} {:>4}", "-", "-"),
     }
 }

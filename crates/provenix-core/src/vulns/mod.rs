@@ -190,7 +190,7 @@ pub fn target(c: &Component) -> Option<Target> {
             .map(|p| vulndb::Package {
                 ecosystem: p.ecosystem.to_owned(),
                 name: p.name.clone(),
-                version: p.version.clone(),
+                version: Some(p.version.clone()),
             })
             .collect(),
         repos: c

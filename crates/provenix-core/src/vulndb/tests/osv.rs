@@ -1,0 +1,250 @@
+//! OSV: packages by ecosystem and name, ranges, versions[], and upstream
+//! repositories through GIT ranges.
+
+use rstest::rstest;
+use serde_json::{Value, json};
+
+use super::{Target, VulnDb, db, linux, osv_record, package_target, repo_target, summary};
+
+fn requests(ranges: Value, versions: Value) -> Vec<(&'static str, Value)> {
+    let affected = json!([{
+        "package": { "ecosystem": "PyPI", "name": "requests", "purl": "pkg:pypi/requests" },
+        "ranges": ranges,
+        "versions": versions,
+        "database_specific": { "source": "https://github.com/github/advisory-database" }
+    }]);
+    vec![("osv/PyPI/GHSA-9wx4-h78v-vm56.json", osv_record("GHSA-9wx4-h78v-vm56", affected))]
+}
+
+fn ecosystem(events: Value) -> Value {
+    json!([{ "type": "ECOSYSTEM", "events": events }])
+}
+
+#[rstest]
+#[case::from_zero(json!([{"introduced": "0"}, {"fixed": "2.32.0"}]), "0.1", true)]
+#[case::fixed_edge(json!([{"introduced": "0"}, {"fixed": "2.32.0"}]), "2.32.0", false)]
+#[case::below_fixed(json!([{"introduced": "0"}, {"fixed": "2.32.0"}]), "2.31.0", true)]
+#[case::rc_below_fixed(json!([{"introduced": "0"}, {"fixed": "2.32.0"}]), "2.32.0rc1", true)]
+#[case::introduced_edge(json!([{"introduced": "2.3.0"}, {"fixed": "2.32.0"}]), "2.3.0", true)]
+#[case::before_introduced(json!([{"introduced": "2.3.0"}, {"fixed": "2.32.0"}]), "2.2.9", false)]
+#[case::last_affected_edge(json!([{"introduced": "0"}, {"last_affected": "2.31.0"}]), "2.31.0", true)]
+#[case::last_affected_one_past(json!([{"introduced": "0"}, {"last_affected": "2.31.0"}]), "2.31.1", false)]
+#[case::no_fix(json!([{"introduced": "2.0"}]), "99", true)]
+#[case::second_pair(json!([{"introduced": "1.0"}, {"fixed": "1.5"}, {"introduced": "2.0"}, {"fixed": "2.5"}]), "2.1", true)]
+#[case::between_pairs(json!([{"introduced": "1.0"}, {"fixed": "1.5"}, {"introduced": "2.0"}, {"fixed": "2.5"}]), "1.7", false)]
+#[case::unsorted_events(json!([{"fixed": "2.5"}, {"introduced": "2.0"}]), "2.1", true)]
+#[case::limit_below(json!([{"introduced": "0"}, {"limit": "3.0"}]), "2.9", true)]
+#[case::limit_edge(json!([{"introduced": "0"}, {"limit": "3.0"}]), "3.0", false)]
+fn ranges_decide(#[case] events: Value, #[case] version: &str, #[case] hit: bool) {
+    let (_d, _c, db, _) = db(&requests(ecosystem(events.clone()), json!([])));
+    assert_eq!(ids(&db, package_target("PyPI", "requests", version)).len(), usize::from(hit), "{version} {events}");
+}
+
+#[test]
+fn semver_ranges_too() {
+    let ranges = json!([{ "type": "SEMVER", "events": [{"introduced": "1.0.0-alpha.1"}, {"fixed": "1.2.0"}] }]);
+    let (_d, _c, db, _) = db(&requests(ranges, json!([])));
+    assert_eq!(ids(&db, package_target("PyPI", "requests", "1.0.0")).len(), 1);
+    assert!(ids(&db, package_target("PyPI", "requests", "1.2.0")).is_empty());
+}
+
+/// The ids hit by one target (platforms play no part in OSV).
+fn ids(db: &VulnDb, target: Target) -> Vec<String> {
+    super::ids(db, target, &linux())
+}
+
+#[rstest]
+#[case::listed("2.31.0", true)]
+#[case::listed_trailing_zero("2.31", true)]
+#[case::not_listed("2.31.1", false)]
+fn versions_lists_are_exact(#[case] version: &str, #[case] hit: bool) {
+    let (_d, _c, db, _) = db(&requests(json!([]), json!(["2.30.0", "2.31.0"])));
+    assert_eq!(ids(&db, package_target("PyPI", "requests", version)).len(), usize::from(hit));
+}
+
+#[rstest]
+#[case::pep503_case("PyPI", "Requests", true)]
+#[case::pep503_separators("pypi", "requests", true)]
+#[case::other_ecosystem("npm", "requests", false)]
+#[case::other_name("PyPI", "requests-oauthlib", false)]
+fn packages_by_ecosystem_and_name(#[case] ecosystem: &str, #[case] name: &str, #[case] hit: bool) {
+    let (_d, _c, db, _) = db(&requests(ecosystem_events(), json!([])));
+    assert_eq!(ids(&db, package_target(ecosystem, name, "2.0")).len(), usize::from(hit));
+}
+
+fn ecosystem_events() -> Value {
+    ecosystem(json!([{"introduced": "0"}, {"fixed": "2.32.0"}]))
+}
+
+#[test]
+fn pep503_runs_of_separators() {
+    let affected = json!([{ "package": { "ecosystem": "PyPI", "name": "zope.interface" },
+                            "ranges": ecosystem_events() }]);
+    let (_d, _c, db, _) = db(&[("z.json", osv_record("PYSEC-2024-1", affected))]);
+    assert_eq!(ids(&db, package_target("PyPI", "Zope__Interface", "1.0")).len(), 1);
+    assert_eq!(ids(&db, package_target("PyPI", "zope-interface", "1.0")).len(), 1);
+    assert!(ids(&db, package_target("PyPI", "zopeinterface", "1.0")).is_empty());
+}
+
+#[test]
+fn reports_rule_fixed_and_computed_severity() {
+    let (_d, _c, db, _) = db(&requests(ecosystem_events(), json!([])));
+    let hits = db.scan(&[package_target("PyPI", "requests", "2.31.0")], &linux()).unwrap();
+    assert_eq!(
+        summary(&hits),
+        [(
+            0,
+            "GHSA-9wx4-h78v-vm56".to_owned(),
+            "OSV PyPI/requests ECOSYSTEM range introduced 0 fixed 2.32.0".to_owned(),
+            Some("2.32.0".to_owned())
+        )]
+    );
+    let a = &hits[0].advisory;
+    assert_eq!(a.aliases, ["CVE-2024-35195"]);
+    let s = a.severity.as_ref().unwrap();
+    assert_eq!((s.score, s.version.as_str(), s.level.as_str()), (5.6, "3.1", "MEDIUM"));
+    let rule = serde_json::to_value(&hits[0].rule).unwrap();
+    assert_eq!(
+        rule,
+        json!({ "kind": "osvRange", "ecosystem": "PyPI", "name": "requests", "rangeType": "ECOSYSTEM",
+                              "events": [{"introduced": "0"}, {"fixed": "2.32.0"}] })
+    );
+}
+
+/// An OSS-Fuzz style record: a GIT range with commits and the tags in versions[].
+fn xz_git(repo: &str, versions: Value) -> Vec<(&'static str, Value)> {
+    let affected = json!([{
+        "package": { "name": "xz", "ecosystem": "OSS-Fuzz" },
+        "ranges": [{ "type": "GIT", "repo": repo, "events": [
+            { "introduced": "2d7d862e3ffa8cec4fd3fdffcd84e984a17aa429" },
+            { "fixed": "fd1b975b7851e081ed6e5cf63df946cd5cbdbb94" } ] }],
+        "versions": versions
+    }]);
+    vec![("osv/OSV-2024-xz.json", osv_record("OSV-2024-0001", affected))]
+}
+
+#[rstest]
+#[case::version_listed_as_v_tag("https://github.com/tukaani-project/xz", Some("5.6.0"), None, None, true)]
+#[case::version_not_listed("https://github.com/tukaani-project/xz", Some("5.4.6"), None, None, false)]
+#[case::tag_listed("https://github.com/tukaani-project/xz", None, Some("v5.6.1"), None, true)]
+#[case::name_prefixed_tag("https://github.com/tukaani-project/xz", None, Some("xz-5.6.1"), None, true)]
+#[case::rev_is_introduced_commit(
+    "https://github.com/tukaani-project/xz",
+    None,
+    None,
+    Some("2d7d862e3ffa8cec4fd3fdffcd84e984a17aa429"),
+    true
+)]
+#[case::rev_is_fixed_commit(
+    "https://github.com/tukaani-project/xz",
+    None,
+    None,
+    Some("fd1b975b7851e081ed6e5cf63df946cd5cbdbb94"),
+    false
+)]
+#[case::url_git_plus_and_suffix("git+https://github.com/tukaani-project/xz.git", Some("5.6.0"), None, None, true)]
+#[case::url_http_www_slash("http://www.GitHub.com/Tukaani-Project/xz/", Some("5.6.0"), None, None, true)]
+#[case::url_git_ssh("git@github.com:tukaani-project/xz.git", Some("5.6.0"), None, None, true)]
+#[case::other_repo("https://github.com/tukaani-project/xz-java", Some("5.6.0"), None, None, false)]
+fn upstream_repositories(
+    #[case] url: &str,
+    #[case] version: Option<&str>,
+    #[case] tag: Option<&str>,
+    #[case] rev: Option<&str>,
+    #[case] hit: bool,
+) {
+    let (_d, _c, db, _) = db(&xz_git("https://github.com/tukaani-project/xz.git", json!(["v5.6.0", "v5.6.1"])));
+    assert_eq!(
+        ids(&db, repo_target(url, version, tag, rev)).len(),
+        usize::from(hit),
+        "{url} {version:?} {tag:?} {rev:?}"
+    );
+}
+
+#[test]
+fn git_rules_say_how_they_matched() {
+    let (_d, _c, db, _) = db(&xz_git("https://github.com/tukaani-project/xz", json!(["v5.6.0", "v5.6.1"])));
+    let targets = [
+        repo_target("https://github.com/tukaani-project/xz", Some("5.6.0"), None, None),
+        repo_target("https://github.com/tukaani-project/xz", None, Some("v5.6.1"), None),
+        repo_target(
+            "https://github.com/tukaani-project/xz",
+            None,
+            None,
+            Some("2D7D862E3FFA8CEC4FD3FDFFCD84E984A17AA429"),
+        ),
+    ];
+    let rules: Vec<String> = db.scan(&targets, &linux()).unwrap().iter().map(|h| h.rule.to_string()).collect();
+    assert_eq!(
+        rules,
+        [
+            "OSV GIT https://github.com/tukaani-project/xz version 5.6.0 in versions[] as v5.6.0",
+            "OSV GIT https://github.com/tukaani-project/xz tag v5.6.1 in versions[] as v5.6.1",
+            "OSV GIT https://github.com/tukaani-project/xz rev 2D7D862E3FFA8CEC4FD3FDFFCD84E984A17AA429 is the introduced commit",
+        ]
+    );
+}
+
+#[rstest]
+#[case::curl_underscores("curl-8_4_0", "https://github.com/curl/curl", "8.4.0", true)]
+#[case::release_prefix("release-1_2_3", "https://github.com/madler/zlib", "1.2.3", true)]
+#[case::name_underscore("openssl_3_0_0", "https://github.com/openssl/openssl", "3.0.0", true)]
+#[case::different("curl-8_4_0", "https://github.com/curl/curl", "8.4.1", false)]
+fn listed_tags_are_normalised(#[case] listed: &str, #[case] repo: &str, #[case] version: &str, #[case] hit: bool) {
+    let affected = json!([{ "ranges": [{ "type": "GIT", "repo": repo, "events": [
+        { "introduced": "0" }, { "fixed": "1111111111111111111111111111111111111111" } ] }],
+        "versions": [listed] }]);
+    let (_d, _c, db, _) = db(&[("t.json", osv_record("OSV-2023-1", affected))]);
+    assert_eq!(ids(&db, repo_target(repo, Some(version), None, None)).len(), usize::from(hit));
+}
+
+#[rstest]
+#[case::inside("5.6.1", true, Some("5.6.2"))]
+#[case::fixed_edge("5.6.2", false, None)]
+#[case::before("5.5.0", false, None)]
+fn git_ranges_written_with_versions(#[case] version: &str, #[case] hit: bool, #[case] fixed: Option<&str>) {
+    let affected = json!([{ "ranges": [{ "type": "GIT", "repo": "https://github.com/tukaani-project/xz",
+        "events": [{ "introduced": "5.6.0" }, { "fixed": "5.6.2" }] }] }]);
+    let (_d, _c, db, _) = db(&[("t.json", osv_record("OSV-2024-2", affected))]);
+    let hits =
+        db.scan(&[repo_target("https://github.com/tukaani-project/xz", Some(version), None, None)], &linux()).unwrap();
+    assert_eq!(hits.len(), usize::from(hit));
+    if hit {
+        assert_eq!(hits[0].fixed.as_deref(), fixed);
+        assert_eq!(
+            hits[0].rule.to_string(),
+            "OSV GIT https://github.com/tukaani-project/xz range introduced 5.6.0 fixed 5.6.2"
+        );
+    }
+}
+
+#[test]
+fn withdrawn_records_are_counted_not_indexed_and_arrays_are_read() {
+    let mut withdrawn = osv_record(
+        "GHSA-0000-0000-0000",
+        json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "ranges": ecosystem_events() }]),
+    );
+    withdrawn["withdrawn"] = json!("2024-06-01T00:00:00Z");
+    let live = osv_record(
+        "GHSA-1111-1111-1111",
+        json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "ranges": ecosystem_events() }]),
+    );
+    let (_d, _c, db, stats) = db(&[("all.json", json!([withdrawn, live]))]);
+    assert_eq!((stats.withdrawn, stats.osv, stats.advisories), (1, 1, 1));
+    assert_eq!(ids(&db, package_target("PyPI", "requests", "1.0")), ["GHSA-1111-1111-1111"]);
+}
+
+#[test]
+fn unusable_entries_are_counted() {
+    let affected = json!([
+        { "ranges": [{ "type": "GIT", "events": [{ "introduced": "0" }] }] },
+        { "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }] }] },
+        { "package": { "ecosystem": "PyPI", "name": "requests" }, "ranges": [{ "type": "WEIRD", "events": [] }] }
+    ]);
+    let (_d, _c, _db, stats) = db(&[("u.json", osv_record("OSV-1", affected))]);
+    assert_eq!(stats.osv, 0);
+    assert_eq!(stats.skipped.get("GIT range without repo"), Some(&1), "{stats:?}");
+    assert_eq!(stats.skipped.get("range without package"), Some(&1));
+    assert_eq!(stats.skipped.get("unknown range type"), Some(&1));
+    assert_eq!(stats.skipped.get("no usable affected entry"), Some(&4));
+}

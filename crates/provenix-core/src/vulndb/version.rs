@@ -1,0 +1,298 @@
+//! Version order as upstreams use it, for every version comparison in
+//! vulnerability matching (CPE ranges, CVE 5 ranges, OSV events).
+//!
+//! # Rules
+//!
+//! A version string is read as a sequence of tokens:
+//!
+//! - a leading `v` or `V` before a digit is ignored (`v1.2` = `1.2`);
+//! - everything from the first `+` on is build metadata and ignored
+//!   (`1.2.3+build5` = `1.2.3`);
+//! - runs of ASCII digits are numbers, compared as numbers of any length
+//!   (`1.10` > `1.9`, `1.01` = `1.1`);
+//! - runs of ASCII letters are words, compared case-insensitively;
+//! - everything else (`.`, `-`, `_`, `~`, and any other byte) separates tokens
+//!   and is not itself compared (`1-2` = `1.2` = `1_2`);
+//! - the words `dev`, `alpha`, `beta`, `pre`/`preview`, `rc` are pre-releases, in
+//!   that order, and so are the single letters `a`, `b`, `c` (as alpha, beta,
+//!   rc) when a digit comes right before and right after them (`1.0a1`, the
+//!   PEP 440 short forms). Every other word is a suffix that comes after the
+//!   number it follows (`1.1.1` < `1.1.1a` < `1.1.1s` < `1.1.1t`);
+//! - a run of zeros directly before a word or at the end is dropped, so missing
+//!   trailing zeros are equal (`153.0` = `153.0.0`, `2.0-rc1` = `2.0.0rc1`).
+//!
+//! Two versions compare token by token; the shorter one is padded with an
+//! end marker. The tokens order as
+//! pre-release (by rank, then its number) < end < suffix word (alphabetically)
+//! < number, which gives `2.0-rc1` < `2.0` < `2.0a` < `2.0.1`,
+//! `2.0-alpha` < `2.0-beta.2` < `2.0~rc1` < `2.0rc.2` < `2.0`.
+//!
+//! Because the comparison is lexicographic over canonical token sequences
+//! with one fixed total order on tokens, it is a total order, and
+//! `compare(a, b) == Equal` exactly when both canonical sequences are equal.
+//!
+//! Known differences from ecosystem-specific orders: any other word after a
+//! `-` (semver's `1.0.0-foo`) sorts after the release, not before, and
+//! Debian epochs and `~` are not special beyond the words above.
+
+use std::cmp::Ordering;
+
+/// One token of a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'a> {
+    /// A pre-release word, by rank: dev 0, alpha 1, beta 2, pre 3, rc 4.
+    Pre(u8),
+    /// A word that sorts after the release it follows, in ASCII lowercase order.
+    Word(&'a str),
+    /// A number's digits without leading zeros (`""` is zero).
+    Num(&'a str),
+}
+
+/// A parsed version: compare parsed versions when one is compared many times.
+#[derive(Debug, Clone)]
+pub struct Version<'a> {
+    tokens: Vec<Token<'a>>,
+}
+
+impl<'a> Version<'a> {
+    /// Reads `text` by the rules in the module documentation. Never fails.
+    pub fn parse(text: &'a str) -> Version<'a> {
+        let text = text.split('+').next().unwrap_or_default();
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        if matches!(bytes.first(), Some(b'v' | b'V')) && bytes.get(1).is_some_and(u8::is_ascii_digit) {
+            start = 1;
+        }
+        let mut raw: Vec<Token<'a>> = Vec::with_capacity(8);
+        let mut i = start;
+        while i < bytes.len() {
+            let b = bytes.get(i).copied().unwrap_or_default();
+            if b.is_ascii_digit() {
+                let end = run_end(bytes, i, u8::is_ascii_digit);
+                let digits = text.get(i..end).unwrap_or_default();
+                raw.push(Token::Num(digits.trim_start_matches('0')));
+                i = end;
+            } else if b.is_ascii_alphabetic() {
+                let end = run_end(bytes, i, u8::is_ascii_alphabetic);
+                let word = text.get(i..end).unwrap_or_default();
+                let between_digits = i > 0
+                    && bytes.get(i - 1).is_some_and(u8::is_ascii_digit)
+                    && bytes.get(end).is_some_and(u8::is_ascii_digit);
+                raw.push(classify(word, between_digits));
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        // Drop runs of zeros that are followed by a word or the end.
+        let mut tokens = Vec::with_capacity(raw.len());
+        let mut zeros = 0usize;
+        for token in raw {
+            match token {
+                Token::Num("") => zeros += 1,
+                Token::Num(_) => {
+                    tokens.extend(std::iter::repeat_n(Token::Num(""), zeros));
+                    zeros = 0;
+                    tokens.push(token);
+                }
+                _ => {
+                    zeros = 0;
+                    tokens.push(token);
+                }
+            }
+        }
+        Version { tokens }
+    }
+
+    /// True when the version has no tokens at all (`""`, `"-"`, `"v"`...).
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// True when `self` starts with every token of `prefix` (`6.1.5` starts with `6.1`).
+    pub fn starts_with(&self, prefix: &Version<'_>) -> bool {
+        prefix.tokens.len() <= self.tokens.len()
+            && prefix.tokens.iter().zip(&self.tokens).all(|(a, b)| token_cmp(Some(a), Some(b)) == Ordering::Equal)
+    }
+}
+
+impl Ord for Version<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let n = self.tokens.len().max(other.tokens.len());
+        for i in 0..n {
+            let ord = token_cmp(self.tokens.get(i), other.tokens.get(i));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    }
+}
+
+impl PartialOrd for Version<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Version<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version<'_> {}
+
+/// Compares two version strings by the rules in the module documentation.
+pub fn compare(a: &str, b: &str) -> Ordering {
+    Version::parse(a).cmp(&Version::parse(b))
+}
+
+fn run_end(bytes: &[u8], from: usize, class: fn(&u8) -> bool) -> usize {
+    let mut end = from;
+    while bytes.get(end).is_some_and(class) {
+        end += 1;
+    }
+    end
+}
+
+fn classify(word: &str, between_digits: bool) -> Token<'_> {
+    let rank = |w: &str| -> Option<u8> {
+        let lower = w.to_ascii_lowercase();
+        match lower.as_str() {
+            "dev" => Some(0),
+            "alpha" => Some(1),
+            "beta" => Some(2),
+            "pre" | "preview" => Some(3),
+            "rc" => Some(4),
+            "a" if between_digits => Some(1),
+            "b" if between_digits => Some(2),
+            "c" if between_digits => Some(4),
+            _ => None,
+        }
+    };
+    match rank(word) {
+        Some(r) => Token::Pre(r),
+        None => Token::Word(word),
+    }
+}
+
+/// The class order: pre-release < end < word < number.
+fn class(token: Option<&Token<'_>>) -> u8 {
+    match token {
+        Some(Token::Pre(_)) => 0,
+        None => 1,
+        Some(Token::Word(_)) => 2,
+        Some(Token::Num(_)) => 3,
+    }
+}
+
+fn token_cmp(a: Option<&Token<'_>>, b: Option<&Token<'_>>) -> Ordering {
+    match (a, b) {
+        (Some(Token::Pre(x)), Some(Token::Pre(y))) => x.cmp(y),
+        (Some(Token::Num(x)), Some(Token::Num(y))) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
+        (Some(Token::Word(x)), Some(Token::Word(y))) => {
+            let x = x.bytes().map(|c| c.to_ascii_lowercase());
+            let y = y.bytes().map(|c| c.to_ascii_lowercase());
+            x.cmp(y)
+        }
+        _ => class(a).cmp(&class(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering::{self, Equal, Greater, Less};
+
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    use super::{Version, compare};
+
+    #[rstest]
+    #[case::numeric_segments("1.10", "1.9", Greater)]
+    #[case::numeric_long("1.100000000000000000000000000001", "1.99", Greater)]
+    #[case::leading_zeros("1.01", "1.1", Equal)]
+    #[case::trailing_zero("153.0", "153.0.0", Equal)]
+    #[case::trailing_zeros_many("2", "2.0.0.0", Equal)]
+    #[case::zero_in_the_middle("1.0.1", "1.1", Less)]
+    #[case::one_past_trailing_zero("153.0.1", "153.0", Greater)]
+    #[case::rc_dash("2.0-rc1", "2.0", Less)]
+    #[case::rc_dot(".rc1", "", Less)]
+    #[case::rc_dotted("2.0.rc1", "2.0", Less)]
+    #[case::rc_dot_number("2.0rc.1", "2.0-rc1", Equal)]
+    #[case::rc_attached("2.0rc1", "2.0-rc1", Equal)]
+    #[case::rc_tilde("2.0~rc1", "2.0", Less)]
+    #[case::rc_zero_padding("2.0.0-rc1", "2.0-rc1", Equal)]
+    #[case::rc_numbers("2.0-rc2", "2.0-rc10", Less)]
+    #[case::alpha_beta("2.0-alpha", "2.0-beta", Less)]
+    #[case::beta_pre("2.0-beta3", "2.0-pre1", Less)]
+    #[case::pre_preview("2.0-pre1", "2.0-preview1", Equal)]
+    #[case::preview_rc("2.0-preview9", "2.0-rc1", Less)]
+    #[case::dev_alpha("2.0.dev1", "2.0a1", Less)]
+    #[case::pep440_alpha("1.0a1", "1.0", Less)]
+    #[case::pep440_beta_rc("1.0b2", "1.0c1", Less)]
+    #[case::rc_before_next_patch("2.0.1", "2.0-rc1", Greater)]
+    #[case::rc_after_previous("1.9.9", "2.0-rc1", Less)]
+    #[case::letter_suffix("1.1.1s", "1.1.1t", Less)]
+    #[case::letter_after_release("1.1.1", "1.1.1a", Less)]
+    #[case::letter_before_next_number("1.1.1z", "1.1.2", Less)]
+    #[case::letter_before_extra_segment("1.1.1a", "1.1.1.1", Less)]
+    #[case::letter_vs_trailing_zero("1.1.1a", "1.1.1.0", Greater)]
+    #[case::letter_case("1.1.1S", "1.1.1s", Equal)]
+    #[case::leading_v("v1.2.3", "1.2.3", Equal)]
+    #[case::leading_capital_v("V2", "2.0", Equal)]
+    #[case::separators("1_2-3", "1.2.3", Equal)]
+    #[case::build_metadata("1.2.3+build.5", "1.2.3", Equal)]
+    #[case::build_metadata_not_a_suffix("1.2.3+zzz", "1.2.3a", Less)]
+    #[case::empty("", "0", Equal)]
+    #[case::empty_before_any("", "0.0.1", Less)]
+    #[case::dates("20240101", "20231231", Greater)]
+    fn compares_like_upstreams(#[case] a: &str, #[case] b: &str, #[case] expected: Ordering) {
+        assert_eq!(compare(a, b), expected, "{a} vs {b}");
+        assert_eq!(compare(b, a), expected.reverse(), "{b} vs {a}");
+    }
+
+    #[test]
+    fn prefix_is_token_wise() {
+        assert!(Version::parse("6.1.5").starts_with(&Version::parse("6.1")));
+        assert!(!Version::parse("6.10").starts_with(&Version::parse("6.1")));
+        assert!(Version::parse("6.1").starts_with(&Version::parse("v6.1")));
+    }
+
+    fn version() -> impl Strategy<Value = String> {
+        "v?([0-9]{1,3}|rc|alpha|beta|pre|dev|a|b|s|t|[.~_+-]){0,8}"
+    }
+
+    proptest! {
+        #[test]
+        fn is_reflexive(a in version()) {
+            prop_assert_eq!(compare(&a, &a), Equal);
+        }
+
+        #[test]
+        fn is_antisymmetric(a in version(), b in version()) {
+            prop_assert_eq!(compare(&a, &b), compare(&b, &a).reverse());
+        }
+
+        #[test]
+        fn is_transitive(a in version(), b in version(), c in version()) {
+            let mut v = [a, b, c];
+            v.sort_by(|x, y| compare(x, y));
+            prop_assert_ne!(compare(&v[0], &v[1]), Greater);
+            prop_assert_ne!(compare(&v[1], &v[2]), Greater);
+            prop_assert_ne!(compare(&v[0], &v[2]), Greater);
+            if compare(&v[0], &v[1]) == Equal && compare(&v[1], &v[2]) == Equal {
+                prop_assert_eq!(compare(&v[0], &v[2]), Equal);
+            }
+            if compare(&v[0], &v[1]) == Less || compare(&v[1], &v[2]) == Less {
+                prop_assert_eq!(compare(&v[0], &v[2]), Less);
+            }
+        }
+
+        #[test]
+        fn never_panics_on_any_text(a in "\\PC{0,20}", b in "\\PC{0,20}") {
+            let _ = compare(&a, &b);
+        }
+    }
+}
