@@ -361,7 +361,7 @@ fn sarif_output_lists_every_result_with_rules() {
     assert_eq!(patched["suppressions"][0]["kind"], "external");
     // The human output names the finding, the package and the chain.
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("CVE-2024-3094") && text.contains("why: app -> lib -> xz"), "{text}");
+    assert!(text.contains("CVE-2024-3094") && text.contains("why: app-1.0 -> lib-1.0 -> xz-5.6.0"), "{text}");
 }
 
 #[test]
