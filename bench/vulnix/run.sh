@@ -76,11 +76,13 @@ if [ -x "$provenix" ] && "$provenix" vulns --help > /dev/null 2>&1; then
   $provenix_cmd > "$dir/provenix.json" 2> "$dir/provenix.err"
   rc=$?
   set -e
-  if [ "$rc" -le 1 ]; then
+  # Findings a patch suppresses are reported, not hidden: leave those out here.
+  if [ "$rc" -le 1 ] && jq -e '.findings | type == "array"' "$dir/provenix.json" > /dev/null 2>&1 && jq -r '.findings[] | select((.suppressed // false) | not) | .id as $id | .components[]
+                               | "\($id) \(.pname) \(.version)"' "$dir/provenix.json" > "$dir/provenix.txt"; then
     have_provenix=1
-    # Findings a patch suppresses are reported, not hidden: leave those out here.
-    jq -r '.findings[] | select((.suppressed // false) | not) | .id as $id | .components[]
-           | "\($id) \(.pname) \(.version)"' "$dir/provenix.json" | sort -u > "$dir/provenix.txt"
+    sort -u -o "$dir/provenix.txt" "$dir/provenix.txt"
+  elif [ "$rc" -le 1 ]; then
+    echo "provenix vulns --json: not the expected .findings[].components[] shape" >&2
   else
     echo "provenix vulns failed (exit $rc): $(cat "$dir/provenix.err")" >&2
   fi
