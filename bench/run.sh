@@ -335,7 +335,10 @@ bench_sbom() {
      -n "nix show-derivation -r (alone)" "$show > /dev/null"
   local c s n_kb j_kb
   # shellcheck disable=SC2086
-  c=$(peak_kb $cdx); s=$(peak_kb $spdx)
+  c=$(peak_kb $cdx)
+  # shellcheck disable=SC2086
+  s=$(peak_kb $spdx)
+  # shellcheck disable=SC2086
   /usr/bin/time -o "$work/rss-nix" -f %M $show | /usr/bin/time -o "$work/rss-jq" -f %M jq -f bench/sbom.jq > /dev/null
   n_kb=$(tail -1 "$work/rss-nix"); j_kb=$(tail -1 "$work/rss-jq")
   echo "Peak RSS: provenix sbom CycloneDX $c KB, SPDX $s KB; nix show-derivation -r $n_kb KB, jq $j_kb KB."; echo

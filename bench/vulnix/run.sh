@@ -38,8 +38,9 @@ if ! "$venv/bin/vulnix" --version 2>/dev/null | grep -qx 'vulnix 1.10.1'; then
   # vulnix imports pkg_resources, which newer setuptools no longer ship.
   "$venv/bin/pip" install -q vulnix==1.10.1 'setuptools<81' >&2
 fi
-[ -d /nix ] && unshare --mount true 2>/dev/null ||
-  { echo "needs /nix (Debian nix-bin) and unshare --mount (root)" >&2; exit 2; }
+if [ ! -d /nix ] || ! unshare --mount true 2>/dev/null; then
+  echo "needs /nix (Debian nix-bin) and unshare --mount (root)" >&2; exit 2
+fi
 
 rm -rf "$dir"
 python3 bench/vulnix/dataset.py write "$dir"
