@@ -3,14 +3,16 @@
 # one run (hyperfine, medians), plus peak memory (GNU time). Results go to
 # stdout as Markdown; BENCHMARKS.md records them with the machine.
 #
-#   bash bench/run.sh [nar|drv|sources|rehash|bundle|all]
+#   bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all]
 #
 # Inputs are made under target/bench/ (BENCH_DIR) and kept for the next run.
+# sbom, vulns and vulnix say "... not available yet" while the provenix binary
+# lacks the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 what=${1:-all}
-case $what in nar|drv|sources|rehash|bundle|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|bundle|all]" >&2; exit 2 ;; esac
+case $what in nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all]" >&2; exit 2 ;; esac
 work=${BENCH_DIR:-target/bench}
 mkdir -p "$work"
 cargo build --release --locked -q -p provenix-cli
@@ -277,6 +279,131 @@ bench_bundle() {
   rm -f "$out/n.export" "$out/s.export"
 }
 
+# Whether this provenix has the subcommand $1 (sbom and vulns came with issue 5).
+has_cmd() { "$provenix" "$1" --help > /dev/null 2>&1; }
+
+# bench/gen-cves.py's data for the generated closure of $1 derivations:
+# CVE_COUNT (default 200,000) NVD 2.0 CVEs plus CVE 5 and OSV records, the
+# identity table of the closure's packages and the findings the data is built
+# to give. Sets cves (the directory) and cves_stamp; cached per version of
+# the generator. The generator's time and peak RSS go to gen-cves.time.
+make_cves() {
+  local n=$1 count=${CVE_COUNT:-200000}
+  cves=$PWD/$work/cves-$n-$count
+  cves_stamp=$cves/.done-$(sha256sum bench/gen-cves.py | cut -c1-12)
+  [ -e "$cves_stamp" ] && return
+  /usr/bin/time -o "$work/gen-cves.time" -f '%e %M' \
+    python3 bench/gen-cves.py --out "$cves" --count "$count" --closure-size "$n" > "$work/gen-cves.log"
+  touch "$cves_stamp"
+}
+
+# provenix sbom (CycloneDX 1.6 and SPDX 2.3, to stdout: `-o /dev/null` would
+# rename a temporary file over /dev/null) against `nix show-derivation -r |
+# jq -f bench/sbom.jq`, the Nix-CLI way to the same inventory (see there).
+bench_sbom() {
+  if ! has_cmd sbom; then echo "provenix sbom not available yet."; echo; return; fi
+  local n=${SBOM_COUNT:-40000} store drv cves cves_stamp
+  closure "$n"
+  make_cves "$n"
+  local show="${nix[*]} --store $store show-derivation -r $drv"
+  local cdx="$provenix --store $store sbom $drv --format cyclonedx --identities $cves/identities.toml"
+  local spdx="$provenix --store $store sbom $drv --format spdx --identities $cves/identities.toml"
+  $cdx > "$work/sbom.cdx.json"
+  $spdx > "$work/sbom.spdx.json"
+  $show | jq -f bench/sbom.jq > "$work/sbom.nix.json"
+  # Sanity: the formats they claim, and components for every derivation.
+  jq -e '.bomFormat == "CycloneDX" and .specVersion == "1.6"' "$work/sbom.cdx.json" > /dev/null ||
+    { echo "provenix sbom --format cyclonedx did not write CycloneDX 1.6" >&2; exit 1; }
+  jq -e '.spdxVersion == "SPDX-2.3"' "$work/sbom.spdx.json" > /dev/null ||
+    { echo "provenix sbom --format spdx did not write SPDX 2.3" >&2; exit 1; }
+  local nc pc ps
+  nc=$(jq '.components | length' "$work/sbom.nix.json")
+  pc=$(jq '.components | length' "$work/sbom.cdx.json")
+  ps=$(jq '.packages | length' "$work/sbom.spdx.json")
+  [ "$pc" -ge "$nc" ] || echo "warning: provenix's CycloneDX has $pc components for $nc derivations" >&2
+  echo "### \`sbom\` on a generated closure of $nc derivations"; echo
+  echo "provenix writes CycloneDX 1.6 with $pc components ($(($(wc -c < "$work/sbom.cdx.json") >> 10)) KiB) and SPDX 2.3 with" \
+       "$ps packages ($(($(wc -c < "$work/sbom.spdx.json") >> 10)) KiB), with the identity table of \`bench/gen-cves.py\`" \
+       "(CPEs for the $(grep -c '^cpe = ' "$cves/identities.toml") packages). The Nix-CLI way to the same inventory is" \
+       "\`nix show-derivation -r | jq -f bench/sbom.jq\`: one CycloneDX-shaped component per derivation (name, version," \
+       "purl, output paths, a FOD's hash and URLs) and the \`inputDrvs\` graph, $nc components" \
+       "($(($(wc -c < "$work/sbom.nix.json") >> 10)) KiB); it has no CPEs, licenses or NAR hashes. Output to /dev/null."
+  echo "Before: $(load)."; echo
+  hfm "sbom-$n" -n "provenix sbom --format cyclonedx" "$cdx > /dev/null" \
+     -n "provenix sbom --format spdx" "$spdx > /dev/null" \
+     -n "nix show-derivation -r | jq -f bench/sbom.jq" "$show | jq -f bench/sbom.jq > /dev/null" \
+     -n "nix show-derivation -r (alone)" "$show > /dev/null"
+  local c s n_kb j_kb
+  # shellcheck disable=SC2086
+  c=$(peak_kb $cdx)
+  # shellcheck disable=SC2086
+  s=$(peak_kb $spdx)
+  # shellcheck disable=SC2086
+  /usr/bin/time -o "$work/rss-nix" -f %M $show | /usr/bin/time -o "$work/rss-jq" -f %M jq -f bench/sbom.jq > /dev/null
+  n_kb=$(tail -1 "$work/rss-nix"); j_kb=$(tail -1 "$work/rss-jq")
+  echo "Peak RSS: provenix sbom CycloneDX $c KB, SPDX $s KB; nix show-derivation -r $n_kb KB, jq $j_kb KB."; echo
+  local tc ts tn
+  tc=$(median "sbom-$n" 0); ts=$(median "sbom-$n" 1); tn=$(median "sbom-$n" 2)
+  echo "Medians: CycloneDX $(awk -v t="$tc" 'BEGIN { printf "%.1f", t * 1000 }') ms, SPDX $(awk -v t="$ts" 'BEGIN { printf "%.1f", t * 1000 }') ms" \
+       "(goal: under 2 s); nix | jq takes $(ratio "$tn" "$tc") and $(ratio "$tn" "$ts") times as long."; echo
+}
+
+# provenix vulns on the generated closure against bench/gen-cves.py's data:
+# the index is built once (timed alone, one run), then scans use it (hyperfine).
+# Where provenix keeps its index is its business: the build run starts with an
+# empty XDG_CACHE_HOME and without any file written into the data directory
+# after it was generated.
+bench_vulns() {
+  if ! has_cmd vulns; then echo "provenix vulns not available yet."; echo; return; fi
+  local n=${VULNS_COUNT:-40000} store drv cves cves_stamp
+  closure "$n"
+  make_cves "$n"
+  local xdg=$PWD/$work/vulns-cache rc
+  local scan="$provenix --store $store vulns $drv --db $cves/db --identities $cves/identities.toml --json"
+  rm -rf "$xdg"; mkdir -p "$xdg"
+  find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type f -delete
+  find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type d -empty -delete
+  set +e
+  # shellcheck disable=SC2086
+  XDG_CACHE_HOME=$xdg /usr/bin/time -o "$work/vulns-index.time" -f '%e %M' $scan > "$work/vulns.json"
+  rc=$?
+  set -e
+  [ "$rc" -le 1 ] || { echo "provenix vulns failed (exit $rc)" >&2; exit 1; }
+  local index; index=$( { find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type f; find "$xdg" -type f; } |
+    xargs -r du -cb | tail -1 | cut -f1)
+  # Sanity: the (ID, package, version) findings against those the data was built to give.
+  jq -r '.findings[] | select((.suppressed // false) | not) | .id as $id | .components[]
+         | "\($id) \(.pname) \(.version)"' "$work/vulns.json" | sort -u > "$work/vulns-found.txt"
+  cut -d' ' -f1-3 "$cves/expected.txt" | sort -u > "$work/vulns-expected.txt"
+  comm -23 "$work/vulns-expected.txt" "$work/vulns-found.txt" > "$work/vulns-missing.txt"
+  comm -13 "$work/vulns-expected.txt" "$work/vulns-found.txt" > "$work/vulns-unexpected.txt"
+  local gen_s gen_kb db_mb db_files
+  read -r gen_s gen_kb < <(tail -1 "$work/gen-cves.time")
+  db_mb=$(du -sb "$cves/db" | awk '{ printf "%.0f", $1 / 1e6 }')
+  db_files=$(find "$cves/db" -type f | wc -l)
+  echo "### \`vulns\` on a generated closure of $n derivations"; echo
+  echo "Data: \`python3 bench/gen-cves.py --count ${CVE_COUNT:-200000} --closure-size $n\` ($gen_s s, $gen_kb KB peak RSS):" \
+       "$(head -1 "$work/gen-cves.log"); $db_files files, $db_mb MB of JSON. $(grep '^expected' "$work/gen-cves.log")."; echo
+  local index_s index_kb
+  read -r index_s index_kb < <(tail -1 "$work/vulns-index.time") # after "Command exited with non-zero status 1"
+  echo "Index build (first scan, once): $index_s s, peak RSS $index_kb KB;" \
+       "index $(awk -v b="${index:-0}" 'BEGIN { printf "%.1f", b / 1048576 }') MiB. Findings: $(wc -l < "$work/vulns-found.txt") (ID, package) pairs, of the" \
+       "$(wc -l < "$work/vulns-expected.txt") the data was built to give $(wc -l < "$work/vulns-missing.txt") missing" \
+       "($work/vulns-missing.txt) and $(wc -l < "$work/vulns-unexpected.txt") unexpected ($work/vulns-unexpected.txt)."; echo
+  echo "Before: $(load)."; echo
+  hfm "vulns-$n" -n "provenix vulns --json (index built)" "XDG_CACHE_HOME=$xdg $scan > /dev/null; test \$? -le 1"
+  local p
+  # shellcheck disable=SC2086
+  p=$(XDG_CACHE_HOME=$xdg peak_kb $scan || true)
+  echo "Peak RSS: provenix vulns with the index $p KB."; echo
+  echo "Median: $(awk -v t="$(median "vulns-$n" 0)" 'BEGIN { printf "%.1f", t * 1000 }') ms (goal: under 2 s once the index exists)."; echo
+}
+
+# vulnix 1.10.1 and provenix vulns on the small dataset (bench/vulnix/run.sh).
+bench_vulnix() {
+  PROVENIX=$provenix BENCH_DIR=$work bash bench/vulnix/run.sh
+}
+
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nix --version); provenix $(git rev-parse --short HEAD)"; echo
 case $what in
   nar) bench_nar ;;
@@ -284,5 +411,8 @@ case $what in
   sources) bench_sources ;;
   rehash) bench_rehash ;;
   bundle) bench_bundle ;;
-  all) bench_nar; bench_drv; bench_sources; bench_rehash; bench_bundle ;;
+  sbom) bench_sbom ;;
+  vulns) bench_vulns ;;
+  vulnix) bench_vulnix ;;
+  all) bench_nar; bench_drv; bench_sources; bench_rehash; bench_bundle; bench_sbom; bench_vulns; bench_vulnix ;;
 esac
