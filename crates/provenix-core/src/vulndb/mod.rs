@@ -11,9 +11,9 @@
 //!
 //! - an NVD CVE API 2.0 page (`"format": "NVD_CVE"` or `vulnerabilities[]`
 //!   of `{"cve": ...}`), or one NVD 2.0 `cve` object, bare or as
-//!   `{"cve": ...}` ([`nvd`]);
-//! - a CVE JSON 5 record (`"dataType": "CVE_RECORD"` or `cveMetadata`) ([`cve5`]);
-//! - an OSV record (`id` and `modified`) ([`osv`]);
+//!   `{"cve": ...}` (`nvd.rs`);
+//! - a CVE JSON 5 record (`"dataType": "CVE_RECORD"` or `cveMetadata`) (`cve5.rs`);
+//! - an OSV record (`id` and `modified`) (`osv.rs`);
 //! - a JSON array of CVE 5 or OSV records (mixed is fine).
 //!
 //! Anything else is an error naming the file; a malformed record is an error
