@@ -372,11 +372,20 @@ bench_vulns() {
   local index; index=$( { find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type f; find "$xdg" -type f; } |
     xargs -r du -cb | tail -1 | cut -f1)
   # Sanity: the (ID, package, version) findings against those the data was built to give.
-  jq -r '.findings[] | select((.suppressed // false) | not) | .id as $id | .components[]
-         | "\($id) \(.pname) \(.version)"' "$work/vulns.json" | sort -u > "$work/vulns-found.txt"
+  # A finding is named by its CVE id with the GHSA/OSV ids of the same vulnerability as aliases; it
+  # answers an expected (ID, package) pair when any of its ids is that ID.
   cut -d' ' -f1-3 "$cves/expected.txt" | sort -u > "$work/vulns-expected.txt"
+  jq -r '.findings[] | ([.id] + .aliases | join("|")) as $ids | .components[]
+         | "\($ids) \(.pname) \(.version)"' "$work/vulns.json" | sort -u > "$work/vulns-found-ids.txt"
+  awk 'NR == FNR { want[$0] = 1; next }
+       { n = split($1, ids, "|"); hit = ""
+         for (i = 1; i <= n; i++) if ((ids[i] " " $2 " " $3) in want) hit = ids[i] " " $2 " " $3
+         if (hit != "") print hit > found; else print ids[1] " " $2 " " $3 > unexpected }' \
+      found="$work/vulns-found.txt" unexpected="$work/vulns-unexpected.txt" \
+      "$work/vulns-expected.txt" "$work/vulns-found-ids.txt"
+  touch "$work/vulns-found.txt" "$work/vulns-unexpected.txt"
+  sort -u -o "$work/vulns-found.txt" "$work/vulns-found.txt"
   comm -23 "$work/vulns-expected.txt" "$work/vulns-found.txt" > "$work/vulns-missing.txt"
-  comm -13 "$work/vulns-expected.txt" "$work/vulns-found.txt" > "$work/vulns-unexpected.txt"
   local gen_s gen_kb db_mb db_files
   read -r gen_s gen_kb < <(tail -1 "$work/gen-cves.time")
   db_mb=$(du -sb "$cves/db" | awk '{ printf "%.0f", $1 / 1e6 }')

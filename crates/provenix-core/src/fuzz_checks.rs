@@ -15,11 +15,13 @@ use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 
 use crate::attest::Statement;
 use crate::fod::FodInfo;
+use crate::identity::{IdentityTable, MetaTable};
 use crate::mirrors::{MirrorTable, Resolved};
 use crate::vulndb::filter::passes;
 use crate::vulndb::parse::{Kind, parse_file};
 use crate::vulndb::rules::{Prepared, Present, RuleSet};
 use crate::vulndb::{Advisory, CpeId, Package, RepoRef, Target};
+use crate::vulns::Whitelist;
 
 /// A mirror file: parses, and every site it defines resolves to its URLs.
 pub fn mirrors(data: &[u8]) {
@@ -151,6 +153,42 @@ fn vulndb_file(data: &[u8], kind: Kind) {
     }
 }
 
+/// A user's identity table: whatever parses has only well-formed entries
+/// (CPE vendor and product non-empty and without `:`, repositories http(s)).
+pub fn identity_table(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(table) = IdentityTable::parse(text, std::path::Path::new("fuzz.toml")) else { return };
+    for (pname, entry) in table.iter() {
+        assert!(table.get(pname) == Some(entry), "{pname} is listed but not found");
+        for id in &entry.cpe {
+            assert!(!id.vendor.is_empty() && !id.product.is_empty() && !id.product.contains(':'), "{id:?}");
+        }
+        if let Some(repo) = &entry.repo {
+            assert!(repo.starts_with("http://") || repo.starts_with("https://"), "{repo}");
+        }
+    }
+}
+
+/// A `--meta` file: parses or errors, and every CPE kept names a vendor and product.
+pub fn meta(data: &[u8]) {
+    let Ok(table) = MetaTable::parse(data, std::path::Path::new("fuzz.json")) else { return };
+    assert!(!table.is_empty(), "a table without packages parsed");
+}
+
+/// A whitelist: every entry that parses has an id, a reason and a valid date.
+pub fn whitelist(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(list) = Whitelist::parse(text, std::path::Path::new("fuzz.toml")) else { return };
+    for e in &list.entries {
+        assert!(!e.id.trim().is_empty() && !e.reason.trim().is_empty(), "{e:?}");
+        if let Some(d) = e.until {
+            assert!((1..=12).contains(&d.month) && (1..=31).contains(&d.day), "{d}");
+            assert!(crate::vulns::Date::parse(&d.to_string()) == Some(d), "{d} does not round-trip");
+        }
+        assert!(e.version.is_none() || e.pname.is_some(), "{e:?}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -202,6 +240,21 @@ mod tests {
             for seed in seeds {
                 let parsed = super::parse_file("seed.json", &seed, Some(kind));
                 assert!(parsed.is_ok_and(|o| !o.records.is_empty()), "{target}: {}", String::from_utf8_lossy(&seed));
+                body(&seed);
+            }
+        }
+    }
+
+    #[test]
+    fn the_committed_user_file_seeds_pass_the_fuzz_bodies() {
+        for (target, body) in [
+            ("identity_table", super::identity_table as fn(&[u8])),
+            ("meta", super::meta),
+            ("whitelist", super::whitelist),
+        ] {
+            let seeds = seeds(target);
+            assert!(!seeds.is_empty(), "{target} has no seeds");
+            for seed in seeds {
                 body(&seed);
             }
         }

@@ -160,6 +160,11 @@ impl IdentityTable {
         self.entries.get(pname)
     }
 
+    /// Every entry, by `pname`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &TableEntry)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
