@@ -110,11 +110,23 @@ fn nvd_entries() -> Vec<Value> {
         // Inclusive start bound exactly at the version: a hit.
         nvd("CVE-2024-3094", 10.0, vec![cpe_match(&cpe("tukaani", "xz", "*"), true, &start_incl)]),
         // Exclusive start bound at the version: one past the edge, no hit.
-        nvd("CVE-2024-0101", 7.5, vec![cpe_match(&cpe("tukaani", "xz", "*"), true, &[("versionStartExcluding", "5.6.0")])]),
+        nvd(
+            "CVE-2024-0101",
+            7.5,
+            vec![cpe_match(&cpe("tukaani", "xz", "*"), true, &[("versionStartExcluding", "5.6.0")])],
+        ),
         // Letter suffix: 1.1.1s < 1.1.1t, a hit.
-        nvd("CVE-2023-0286", 7.4, vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndExcluding", "1.1.1t")])]),
+        nvd(
+            "CVE-2023-0286",
+            7.4,
+            vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndExcluding", "1.1.1t")])],
+        ),
         // Inclusive end bound one below: 1.1.1s > 1.1.1r, no hit.
-        nvd("CVE-2022-0778", 7.5, vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndIncluding", "1.1.1r")])]),
+        nvd(
+            "CVE-2022-0778",
+            7.5,
+            vec![cpe_match(&cpe("openssl", "openssl", "*"), true, &[("versionEndIncluding", "1.1.1r")])],
+        ),
         // Same product, other vendor: no hit.
         nvd("CVE-2024-0202", 9.8, vec![cpe_match(&cpe("othervendor", "openssl", "1.1.1s"), true, &[])]),
         // Patched by fix-CVE-2024-12345.patch: suppressed, reported.
@@ -122,8 +134,16 @@ fn nvd_entries() -> Vec<Value> {
         // A prefix of the patched id: not suppressed.
         nvd("CVE-2024-1234", 6.5, vec![cpe_match(&cpe("openssl", "openssl", "1.1.1s"), true, &[])]),
         // rc ordering: 2.0-rc1 < 2.0, a hit for foo; bar is 2.0, no hit.
-        nvd("CVE-2024-0303", 7.0, vec![cpe_match(&cpe("foo_project", "foo", "*"), true, &[("versionEndExcluding", "2.0")])]),
-        nvd("CVE-2024-0304", 7.0, vec![cpe_match(&cpe("foo_project", "bar", "*"), true, &[("versionEndExcluding", "2.0")])]),
+        nvd(
+            "CVE-2024-0303",
+            7.0,
+            vec![cpe_match(&cpe("foo_project", "foo", "*"), true, &[("versionEndExcluding", "2.0")])],
+        ),
+        nvd(
+            "CVE-2024-0304",
+            7.0,
+            vec![cpe_match(&cpe("foo_project", "bar", "*"), true, &[("versionEndExcluding", "2.0")])],
+        ),
         // Missing trailing zeros: 153.0 == 153.0.0, a hit.
         nvd("CVE-2024-0405", 8.8, vec![cpe_match(&cpe("mozilla", "firefox", "153.0.0"), true, &[])]),
         // Windows-only AND configuration: no hit on a Linux store.
@@ -183,35 +203,63 @@ fn write_db(dir: &Path) {
     // The same CVE as the NVD entry: one finding, from two files.
     write(
         "cve5/2024/CVE-2024-3094.json",
-        &cve5("CVE-2024-3094", "tukaani", "xz", json!([{ "version": "5.6.0", "lessThan": "5.6.2", "status": "affected", "versionType": "semver" }])),
+        &cve5(
+            "CVE-2024-3094",
+            "tukaani",
+            "xz",
+            json!([{ "version": "5.6.0", "lessThan": "5.6.2", "status": "affected", "versionType": "semver" }]),
+        ),
     );
     // Inclusive upper bound exactly at the version: a hit.
     write(
         "cve5/2024/CVE-2024-0709.json",
-        &cve5("CVE-2024-0709", "sqlite", "sqlite", json!([{ "version": "0", "lessThanOrEqual": "3.40.0", "status": "affected", "versionType": "custom" }])),
+        &cve5(
+            "CVE-2024-0709",
+            "sqlite",
+            "sqlite",
+            json!([{ "version": "0", "lessThanOrEqual": "3.40.0", "status": "affected", "versionType": "custom" }]),
+        ),
     );
     // Exclusive upper bound exactly at the version: no hit.
     write(
         "cve5/2024/CVE-2024-0710.json",
-        &cve5("CVE-2024-0710", "sqlite", "sqlite", json!([{ "version": "0", "lessThan": "3.40.0", "status": "affected", "versionType": "custom" }])),
+        &cve5(
+            "CVE-2024-0710",
+            "sqlite",
+            "sqlite",
+            json!([{ "version": "0", "lessThan": "3.40.0", "status": "affected", "versionType": "custom" }]),
+        ),
     );
-    let mut rejected = cve5("CVE-2024-0711", "sqlite", "sqlite", json!([{ "version": "3.40.0", "status": "affected" }]));
+    let mut rejected =
+        cve5("CVE-2024-0711", "sqlite", "sqlite", json!([{ "version": "3.40.0", "status": "affected" }]));
     rejected["cveMetadata"]["state"] = json!("REJECTED");
     write("cve5/2024/CVE-2024-0711.json", &rejected);
     // By PyPI package, through the nixpkgs pname and the pythonhosted URL.
     write(
         "osv/GHSA-9wx4-h78v-vm56.json",
-        &osv("GHSA-9wx4-h78v-vm56", &["CVE-2024-35195"], json!([{ "package": { "ecosystem": "PyPI", "name": "requests", "purl": "pkg:pypi/requests" },
-            "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.32.0" }] }] }])),
+        &osv(
+            "GHSA-9wx4-h78v-vm56",
+            &["CVE-2024-35195"],
+            json!([{ "package": { "ecosystem": "PyPI", "name": "requests", "purl": "pkg:pypi/requests" },
+            "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.32.0" }] }] }]),
+        ),
     );
     // By upstream repository: a GIT range with the tag in `versions`.
     write(
         "osv/OSV-2024-1.json",
-        &osv("OSV-2024-1", &[], json!([{ "ranges": [{ "type": "GIT", "repo": "https://github.com/example/libfoo",
+        &osv(
+            "OSV-2024-1",
+            &[],
+            json!([{ "ranges": [{ "type": "GIT", "repo": "https://github.com/example/libfoo",
             "events": [{ "introduced": "1111111111111111111111111111111111111111" }, { "fixed": "2222222222222222222222222222222222222222" }] }],
-            "versions": ["v1.2.2", "v1.2.3"] }])),
+            "versions": ["v1.2.2", "v1.2.3"] }]),
+        ),
     );
-    let mut withdrawn = osv("OSV-2024-2", &[], json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "versions": ["2.31.0"] }]));
+    let mut withdrawn = osv(
+        "OSV-2024-2",
+        &[],
+        json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "versions": ["2.31.0"] }]),
+    );
     withdrawn["withdrawn"] = json!("2024-06-01T00:00:00Z");
     write("osv/OSV-2024-2.json", &withdrawn);
 }
@@ -251,7 +299,14 @@ fn setup() -> Option<Setup> {
 
 impl Setup {
     fn vulns(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["vulns", &self.drv, "--db", self.db.to_str().unwrap(), "--identities", self.identities.to_str().unwrap()];
+        let mut args = vec![
+            "vulns",
+            &self.drv,
+            "--db",
+            self.db.to_str().unwrap(),
+            "--identities",
+            self.identities.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         provenix(self.h.root(), &args)
     }
@@ -308,7 +363,8 @@ fn every_rule_and_its_edge_gives_the_expected_findings() {
     assert_eq!(report["database"]["rejected"], 2);
     assert_eq!(report["database"]["withdrawn"], 1);
     // The unknown package stays visible.
-    let unidentified: Vec<&str> = report["unidentified"].as_array().unwrap().iter().map(|u| u["pname"].as_str().unwrap()).collect();
+    let unidentified: Vec<&str> =
+        report["unidentified"].as_array().unwrap().iter().map(|u| u["pname"].as_str().unwrap()).collect();
     assert!(unidentified.contains(&"mystery") && !unidentified.contains(&"xz"), "{unidentified:?}");
 }
 
@@ -331,8 +387,12 @@ fn findings_carry_aliases_severity_fixed_version_rule_and_why_chain() {
     assert_eq!(requests["aliases"], json!(["GHSA-9wx4-h78v-vm56"]));
     assert_eq!(requests["components"][0]["fixed"], "2.32.0");
     // Findings come most severe first.
-    let scores: Vec<f64> =
-        report["findings"].as_array().unwrap().iter().map(|f| f["severity"]["score"].as_f64().unwrap_or(-1.0)).collect();
+    let scores: Vec<f64> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"]["score"].as_f64().unwrap_or(-1.0))
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 }
 
@@ -353,7 +413,12 @@ fn sarif_output_lists_every_result_with_rules() {
     for r in results {
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[index]["id"], r["ruleId"]);
-        assert!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap().starts_with("file:///nix/store/"));
+        assert!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("file:///nix/store/")
+        );
     }
     let xz = results.iter().find(|r| r["ruleId"] == "CVE-2024-3094").unwrap();
     assert_eq!(xz["level"], "error");
@@ -373,7 +438,8 @@ fn the_index_is_built_once_and_rebuilt_when_the_data_changes() {
     assert_eq!(second["database"]["reused"], true);
     assert_eq!(first["findings"], second["findings"]);
     // A new record: the index is rebuilt and the new finding appears.
-    let extra = nvd_page(vec![nvd("CVE-2025-0001", 4.0, vec![cpe_match(&cpe("foo_project", "bar", "2.0"), true, &[])])]);
+    let extra =
+        nvd_page(vec![nvd("CVE-2025-0001", 4.0, vec![cpe_match(&cpe("foo_project", "bar", "2.0"), true, &[])])]);
     std::fs::write(s.db.join("nvd/page-1.json"), serde_json::to_vec(&extra).unwrap()).unwrap();
     let third = json_of(&s.vulns(&["--json"]));
     assert_eq!(third["database"]["reused"], false);
@@ -436,7 +502,12 @@ in derivation {{
     let db = db.to_str().unwrap();
     let all = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json"]));
     let runtime_of = |report: &Value, id: &str| -> Option<bool> {
-        report["findings"].as_array().unwrap().iter().find(|f| f["id"] == id).map(|f| f["components"][0]["runtime"].as_bool().unwrap())
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .map(|f| f["components"][0]["runtime"].as_bool().unwrap())
     };
     assert_eq!(all["runtimeKnown"], true);
     assert_eq!(runtime_of(&all, "CVE-2024-3094"), Some(true));

@@ -54,9 +54,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     };
     anyhow::ensure!(dir.is_dir(), "--db {}: not a directory of vulnerability data", dir.display());
     let nix_db = match &args.nix_db {
-        Some(path) => Some(
-            NixDb::open(path, ctx.store.dir().clone()).with_context(|| format!("--nix-db {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(NixDb::open(path, ctx.store.dir().clone()).with_context(|| format!("--nix-db {}", path.display()))?)
+        }
         None => NixDb::open_for(&ctx.store)?,
     };
     let whitelist = match &args.whitelist {
@@ -164,7 +164,13 @@ fn write_human(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
             .unidentified
             .iter()
             .take(12)
-            .map(|u| escape_controls(&format!("{}{}", u.pname, u.version.as_deref().map(|v| format!("-{v}")).unwrap_or_default())))
+            .map(|u| {
+                escape_controls(&format!(
+                    "{}{}",
+                    u.pname,
+                    u.version.as_deref().map(|v| format!("-{v}")).unwrap_or_default()
+                ))
+            })
             .collect();
         let more = report.unidentified.len().saturating_sub(names.len());
         writeln!(

@@ -183,7 +183,11 @@ pub fn target(c: &Component) -> Option<Target> {
     }
     Some(Target {
         version: c.version.clone(),
-        cpes: c.cpe_ids.iter().map(|id| vulndb::CpeId { vendor: id.vendor.clone(), product: id.product.clone() }).collect(),
+        cpes: c
+            .cpe_ids
+            .iter()
+            .map(|id| vulndb::CpeId { vendor: id.vendor.clone(), product: id.product.clone() })
+            .collect(),
         packages: c
             .packages
             .iter()
@@ -226,7 +230,11 @@ pub fn scan(
         }
         let Some(t) = target(c) else { continue };
         if t.cpes.is_empty() && t.packages.is_empty() && t.repos.is_empty() {
-            unidentified.push(Unidentified { drv_path: c.drv_path.clone(), pname: c.pname.clone(), version: c.version.clone() });
+            unidentified.push(Unidentified {
+                drv_path: c.drv_path.clone(),
+                pname: c.pname.clone(),
+                version: c.version.clone(),
+            });
         }
         targets.push(t);
         owners.push(n);
@@ -254,7 +262,13 @@ pub fn scan(
         group.hits.entry(n).or_insert(hit);
     }
     let mut report = VulnsReport {
-        roots: inventory.graph.roots().iter().filter_map(|&r| inventory.component(r)).map(|c| c.drv_path.clone()).collect(),
+        roots: inventory
+            .graph
+            .roots()
+            .iter()
+            .filter_map(|&r| inventory.component(r))
+            .map(|c| c.drv_path.clone())
+            .collect(),
         derivations: inventory.graph.len(),
         scanned: targets.len(),
         runtime_known: inventory.runtime.is_some(),
@@ -285,7 +299,9 @@ pub fn scan(
                 patch: None,
                 whitelist: None,
             };
-            if let Some(p) = c.patches.iter().find(|p| p.cves.iter().any(|cve| ids.iter().any(|i| i.eq_ignore_ascii_case(cve)))) {
+            if let Some(p) =
+                c.patches.iter().find(|p| p.cves.iter().any(|cve| ids.iter().any(|i| i.eq_ignore_ascii_case(cve))))
+            {
                 affected.patch = Some(p.name.clone());
                 patched.push(affected);
             } else if let Some(entry) = options.whitelist.find(&ids, &c.pname, c.version.as_deref(), options.today) {

@@ -45,9 +45,11 @@ fn rule(f: &Finding) -> Value {
         "defaultConfiguration": { "level": level(f) },
         "properties": properties,
     });
-    let help = f.references.first().cloned().or_else(|| {
-        f.id.starts_with("CVE-").then(|| format!("https://nvd.nist.gov/vuln/detail/{}", f.id))
-    });
+    let help = f
+        .references
+        .first()
+        .cloned()
+        .or_else(|| f.id.starts_with("CVE-").then(|| format!("https://nvd.nist.gov/vuln/detail/{}", f.id)));
     if let Some(uri) = help {
         rule["helpUri"] = json!(uri);
     }

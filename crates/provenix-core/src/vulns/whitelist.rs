@@ -174,7 +174,8 @@ impl Whitelist {
             .map_err(|e| WhitelistError::Syntax { path: path.to_owned(), message: e.to_string().trim().to_owned() })?;
         let mut entries = Vec::with_capacity(raw.ignore.len());
         for (k, e) in raw.ignore.into_iter().enumerate() {
-            let bad = |problem| WhitelistError::Entry { path: path.to_owned(), index: k + 1, id: e.id.clone(), problem };
+            let bad =
+                |problem| WhitelistError::Entry { path: path.to_owned(), index: k + 1, id: e.id.clone(), problem };
             if e.id.trim().is_empty() {
                 return Err(bad("the id is empty"));
             }
@@ -258,7 +259,10 @@ reason = "forever"
     fn errors_name_the_file_and_the_entry() {
         let cases = [
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"\"\n", "whitelist w.toml: entry 1 (CVE-1): the reason is empty"),
-            ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = \"2026-13-01\"\n", "entry 1 (CVE-1): until is not a date"),
+            (
+                "[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = \"2026-13-01\"\n",
+                "entry 1 (CVE-1): until is not a date",
+            ),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = 2026-01-01T10:00:00Z\n", "until is not a date"),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nversion = \"1\"\n", "a version needs a pname"),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nexpires = 2026-01-01\n", "expires"),
