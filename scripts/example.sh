@@ -2,7 +2,7 @@
 # The whole provenix pipeline on the bundled example (examples/pipeline), in
 # throwaway Nix stores under target/example: never the host store.
 #
-#   sources -> verify -> bundle (signed) -> rebuild offline in a fresh store
+#   sources -> verify -> sbom -> vulns -> bundle (signed) -> rebuild offline in a fresh store
 #   -> signed attestation -> attest verify; then the non-reproducible variant,
 #   whose rebuild differs, and diff-output naming the file that differs.
 #
@@ -35,6 +35,24 @@ step "provenix sources: every fixed-output derivation, with why-chains"
 
 step "provenix verify: .drv and output paths recomputed, contents rehashed, hygiene"
 "$provenix" --store "$store" verify "$drv"
+
+step "provenix sbom: CycloneDX 1.6 (build closure) and SPDX 2.3 (runtime closure), hashes, sources, patches, graph"
+"$provenix" --store "$store" sbom "$drv" --format cyclonedx --identities examples/pipeline/identities.toml \
+  -o "$work/greeter.cdx.json"
+"$provenix" --store "$store" sbom "$drv" --format spdx --runtime --identities examples/pipeline/identities.toml \
+  -o "$work/greeter.spdx.json"
+
+step "provenix vulns: the closure against NVD 2.0 data (examples/pipeline/vulndb), offline"
+vulns=("$provenix" --store "$store" vulns "$drv" --db examples/pipeline/vulndb --index "$work/vulns-index.sqlite"
+       --identities examples/pipeline/identities.toml)
+set +e
+"${vulns[@]}"
+status=$?
+set -e
+[ "$status" = 1 ] || { echo "expected exit 1 (vulnerable) from vulns, got $status" >&2; exit 1; }
+
+step "provenix vulns with the team's whitelist (accepted, with a reason and an expiry), and SARIF"
+"${vulns[@]}" --whitelist examples/pipeline/whitelist.toml --sarif "$work/greeter.sarif"
 
 step "provenix key generate: a release key and an independent rebuilder's key"
 "$provenix" key generate release-1 --secret-out "$work/release.sec" --public-out "$work/release.pub" 2>/dev/null
@@ -82,6 +100,8 @@ cat <<EOF
    sources:      $sources fixed-output derivations, verified, bundled in $(du -h "$work/greeter.bundle.tar" | cut -f1) ($work/greeter.bundle.tar)
    bundle:       manifest signed by $(cut -d: -f1 "$work/release.pub")
    rebuild:      offline, fresh store $work/rebuild/store: $(echo "$report" | jq -r '[.statement.predicate.runDetails.byproducts[]? | select(.annotations.verdict) | .annotations.verdict] | group_by(.) | map("\(length) \(.[0])") | join(", ")') outputs
+   sbom:         $work/greeter.cdx.json ($(jq '.components | length' "$work/greeter.cdx.json") components), $work/greeter.spdx.json ($(jq '.packages | length' "$work/greeter.spdx.json") runtime packages)
+   vulns:        $("${vulns[@]}" --json --whitelist examples/pipeline/whitelist.toml | jq -r '"\(.findings | length) open, \(.patched | length) patched, \(.whitelisted | length) whitelisted"'); SARIF in $work/greeter.sarif
    attestation:  $work/greeter.rebuild.dsse.json, signed by $(echo "$report" | jq -r '.signers | join(", ")'), verifies
    variant:      nonReproducible=true rebuild differs, as expected; diff-output names the file
 EOF
