@@ -475,6 +475,13 @@ fn bad_input_exits_2_naming_the_culprit() {
     let bad_identities = s.h.scratch().join("bad-identities.toml");
     std::fs::write(&bad_identities, "[foo]\ncpe = [\"nocolon\"]\n").unwrap();
     check(&["vulns", &s.drv, "--db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
+    let garbage = s.h.scratch().join("garbage.sqlite");
+    std::fs::write(&garbage, b"not sqlite at all").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    check(&["vulns", &s.drv, "--db", db, "--index", garbage], "garbage.sqlite: not a provenix vulnerability index");
+    assert_eq!(std::fs::read(garbage).unwrap(), b"not sqlite at all", "a foreign file at --index is never overwritten");
+    check(&["vulns", &s.drv, "--db", db, "--nix-db", garbage], "--nix-db");
+    check(&["vulns", &s.drv, "--db", garbage], "not a directory of vulnerability data");
     // A malformed data file names the file; the previous index is left as it was.
     std::fs::write(s.db.join("osv/broken.json"), b"{ \"id\": ").unwrap();
     check(&["vulns", &s.drv, "--db", db], "broken.json");
@@ -515,4 +522,20 @@ in derivation {{
     let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json", "--runtime"]));
     assert_eq!(runtime_of(&runtime, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&runtime, "CVE-2024-0608"), None, "--runtime leaves build-only packages out");
+}
+
+#[test]
+fn a_copied_store_without_its_database_is_still_scanned() {
+    let Some(s) = setup() else { return };
+    let with = json_of(&s.vulns(&["--json"]));
+    let db = s.h.root().join("nix/var/nix/db");
+    std::fs::rename(&db, s.h.root().join("nix/var/nix/db.away")).unwrap();
+    let out = s.vulns(&["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let without = json_of(&out);
+    assert_eq!(without["runtimeKnown"], false);
+    assert_eq!(hits(&without, "findings"), hits(&with, "findings"));
+    let out = s.vulns(&["--runtime"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--runtime needs the Nix database"), "{}", stderr(&out));
 }
