@@ -1,5 +1,5 @@
-//! What `sources` and `verify` share: root arguments, the mirror table, the
-//! Nix database, and the progress bar.
+//! What the closure commands share: root arguments, the mirror table, the
+//! identity tables (`sbom`, `vulns`), the Nix database, and the progress bar.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

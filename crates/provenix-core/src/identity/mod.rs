@@ -690,6 +690,28 @@ mod tests {
         assert!(!cve_ids("CVE-2024-12345.patch").contains(&"CVE-2024-1234".to_owned()));
     }
 
+    /// A fetched file's derivation: `builtin:fetchurl`, flat sha256.
+    fn fod(name: &str, url: &str) -> (StorePath, Derivation) {
+        let out = format!("/nix/store/1z64zrf8b84zyk3sc5h08if9na3ln0j4-{name}");
+        let hex = "0".repeat(64);
+        let text = format!(
+            r#"Derive([("out","{out}","sha256","{hex}")],[],[],"x86_64-linux","builtin:fetchurl",[],[("name","{name}"),("out","{out}"),("outputHash","{hex}"),("outputHashAlgo","sha256"),("outputHashMode","flat"),("url","{url}")])"#
+        );
+        let drv = Derivation::parse(text.as_bytes(), &StoreDir::default()).unwrap();
+        (StorePath::from_base_name(&format!("0c4mmb8yd8f9d3w4nkkjnbl6l8yvpxxk-{name}.drv")).unwrap(), drv)
+    }
+
+    #[test]
+    fn sources_split_without_their_archive_extension_and_patches_get_no_version() {
+        let mirrors = MirrorTable::builtin();
+        let (path, drv) = fod("xz-5.6.0.tar.gz", "https://example.org/xz-5.6.0.tar.gz");
+        let r = raw(&path, &drv, &mirrors);
+        assert_eq!((r.pname.as_str(), r.version.as_deref()), ("xz", Some("5.6.0")));
+        let (path, drv) = fod("fix-CVE-2024-10685.patch", "https://example.org/fix-CVE-2024-10685.patch");
+        let r = raw(&path, &drv, &mirrors);
+        assert_eq!((r.pname.as_str(), r.version.as_deref()), ("fix-CVE-2024-10685.patch", None));
+    }
+
     #[test]
     fn purls_and_cpes_are_escaped() {
         assert_eq!(purl_escape("gtk+3"), "gtk%2B3");

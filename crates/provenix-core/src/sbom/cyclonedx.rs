@@ -291,7 +291,7 @@ fn component<'a>(view: &View<'a>, id: provenix_store::drv::NodeId, c: &'a Compon
         kind,
         bom_ref: &c.drv_path,
         name,
-        version: super::version_of(c),
+        version: c.version.as_deref(),
         description: c.description.as_deref(),
         scope: runtime.map(|r| if r { "required" } else { "excluded" }),
         hashes,

@@ -481,15 +481,6 @@ impl<'a> View<'a> {
     }
 }
 
-/// The version a document gives a component: none for a fetched patch, whose name
-/// (`fix-CVE-2024-1234.patch`) Nix's name split would cut into a nonsense version.
-pub(crate) fn version_of(c: &Component) -> Option<&str> {
-    match &c.source {
-        Some(s) if s.kind == SourceKind::Patch => None,
-        _ => c.version.as_deref(),
-    }
-}
-
 /// A digest as a document gives it: algorithm and lowercase hex.
 pub(crate) struct HexHash {
     pub(crate) algo: HashAlgo,

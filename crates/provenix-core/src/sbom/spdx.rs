@@ -270,7 +270,7 @@ fn package<'a>(
     Package {
         name: if c.source.is_some() { &c.name } else { &c.pname },
         spdx_id: spdx_id(&c.drv_path),
-        version_info: super::version_of(c),
+        version_info: c.version.as_deref(),
         primary_package_purpose: purpose,
         download_location: urls.iter().copied().find(|u| download_url(u)).unwrap_or("NOASSERTION"),
         files_analyzed: false,

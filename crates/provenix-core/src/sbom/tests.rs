@@ -396,17 +396,3 @@ fn timestamps_round_trip_over_centuries() {
         assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t, "{t}");
     }
 }
-
-#[test]
-fn a_fetched_patch_gets_no_version() {
-    let f = fixture();
-    let mut inv = inventory_of(&f, None, false);
-    let src = inv.components.iter_mut().find(|c| c.drv_path == f.src).unwrap();
-    assert_eq!(src.version.as_deref(), Some("2.12"));
-    src.source.as_mut().unwrap().kind = crate::fod::SourceKind::Patch;
-    let (bom, _) = doc(&inv, Format::CycloneDx, Scope::Buildtime);
-    assert!(by_ref(&bom, &f.src).get("version").is_none());
-    let (spdx, _) = doc(&inv, Format::Spdx, Scope::Buildtime);
-    let src = spdx["packages"].as_array().unwrap().iter().find(|p| p["primaryPackagePurpose"] == "SOURCE").unwrap();
-    assert!(src.get("versionInfo").is_none());
-}

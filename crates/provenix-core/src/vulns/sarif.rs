@@ -78,7 +78,6 @@ fn result(f: &Finding, index: usize, a: &Affected) -> Value {
     if chain.len() > 1 {
         text.push_str(&format!(". Why: {}", chain.join(" -> ")));
     }
-    let name = a.drv_path.rsplit('/').next().and_then(|b| b.split_once('-')).map_or(a.drv_path.as_str(), |(_, n)| n);
     let mut result = json!({
         "ruleId": f.id,
         "ruleIndex": index,
@@ -88,7 +87,7 @@ fn result(f: &Finding, index: usize, a: &Affected) -> Value {
             "physicalLocation": { "artifactLocation": { "uri": file_uri(&a.drv_path) } },
             "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
         }],
-        "partialFingerprints": { "provenixFinding/v1": format!("{}:{}", f.id, name) },
+        "partialFingerprints": { "provenixFinding/v1": format!("{}:{}.drv", f.id, crate::identity::short_name(&a.drv_path)) },
         "properties": { "version": a.version, "fixed": a.fixed, "runtime": a.runtime, "outputs": a.outputs },
     });
     if let Some(patch) = &a.patch {
