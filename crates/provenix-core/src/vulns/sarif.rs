@@ -3,13 +3,18 @@
 //! One rule per finding (`ruleId` = the CVE or advisory id, with the
 //! summary, a help URI and `security-severity` = the CVSS base score, which
 //! GitHub code scanning reads), and one result per affected component: the
-//! `.drv` path is the artifact location, the why-chain the logical location
-//! and the message says version, matched rule and fixed version. The level
+//! `.drv` path is the artifact location (its one line the region), the
+//! why-chain the logical location and the message says version, matched
+//! rule and fixed version. The level
 //! follows the CVSS score: `error` from 7.0, `warning` from 4.0 or without a
 //! score, `note` below. Patched and whitelisted components are results too,
 //! with a `suppressions` entry (`external` for a patch, `external` with the
 //! reason for the whitelist), so the UI shows them as dismissed.
 //! `partialFingerprints` identify a result across runs by id and `.drv` name.
+//! The tests check the log against the official OASIS schema and with
+//! Microsoft's SARIF Multitool, which must report no error or warning.
+
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -37,9 +42,10 @@ fn rule(f: &Finding) -> Value {
     if !f.aliases.is_empty() {
         properties["aliases"] = json!(f.aliases);
     }
+    // No `name`: SARIF wants it to differ from `id` (Multitool rule SARIF1001), and the id is
+    // the only name a vulnerability has.
     let mut rule = json!({
         "id": f.id,
-        "name": f.id,
         "shortDescription": { "text": short },
         "fullDescription": { "text": text },
         "defaultConfiguration": { "level": level(f) },
@@ -84,7 +90,12 @@ fn result(f: &Finding, index: usize, a: &Affected) -> Value {
         "level": level(f),
         "message": { "text": text },
         "locations": [{
-            "physicalLocation": { "artifactLocation": { "uri": file_uri(&a.drv_path) } },
+            // The finding is about the whole `.drv` file, which Nix writes as one line of ATerm
+            // (newlines in strings are escaped): the region of a whole artifact is its lines.
+            "physicalLocation": {
+                "artifactLocation": { "uri": file_uri(&a.drv_path) },
+                "region": { "startLine": 1, "endLine": 1 },
+            },
             "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
         }],
         "partialFingerprints": { "provenixFinding/v1": format!("{}:{}.drv", f.id, crate::identity::short_name(&a.drv_path)) },
@@ -103,16 +114,15 @@ fn result(f: &Finding, index: usize, a: &Affected) -> Value {
 /// The scan as one SARIF 2.1.0 log.
 pub fn to_sarif(report: &VulnsReport, tool_version: &str) -> Value {
     let mut rules = Vec::new();
+    // An id can be in more than one list (one component patched, another not): one rule each.
+    let mut rule_index: HashMap<&str, usize> = HashMap::new();
     let mut results = Vec::new();
     for list in [&report.findings, &report.patched, &report.whitelisted] {
         for f in list {
-            let index = match rules.iter().position(|r: &Value| r["id"] == json!(f.id)) {
-                Some(i) => i,
-                None => {
-                    rules.push(rule(f));
-                    rules.len() - 1
-                }
-            };
+            let index = *rule_index.entry(f.id.as_str()).or_insert_with(|| {
+                rules.push(rule(f));
+                rules.len() - 1
+            });
             results.extend(f.components.iter().map(|a| result(f, index, a)));
         }
     }
