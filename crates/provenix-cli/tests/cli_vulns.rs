@@ -591,6 +591,17 @@ in derivation {{
     let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json", "--runtime"]));
     assert_eq!(runtime_of(&runtime, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&runtime, "CVE-2024-0608"), None, "--runtime leaves build-only packages out");
+    // An unbuilt root has no known runtime closure: --runtime refuses it by name instead of
+    // reporting it clean; without --runtime it is scanned as a build-time closure.
+    let unbuilt_expr = format!("{PRELUDE}\nin pkg \"xz\" \"5.6.1\" {{ }}");
+    let unbuilt = h.instantiate(&unbuilt_expr).remove(0);
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--runtime"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("root `{unbuilt}` is not built")), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no report for an unknown runtime closure");
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(hits(&json_of(&out), "findings").contains_key("CVE-2024-3094"));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use provenix_core::identity::{IdentityTable, InventoryOptions, MetaTable};
+use provenix_core::identity::{IdentityTable, Inventory, InventoryOptions, MetaTable};
 use provenix_core::mirrors::MirrorTable;
 use provenix_core::verify::Progress;
 use provenix_formats::store_path::StorePath;
@@ -81,6 +81,18 @@ impl IdentityArgs {
         let meta = self.meta.as_deref().map(MetaTable::load).transpose()?;
         Ok(InventoryOptions { mirrors: roots.mirror_table()?, identities, meta, runtime })
     }
+}
+
+/// For `--runtime`: fails naming the first root (as the user wrote it) whose outputs are not
+/// realised, since the runtime closure of an unbuilt root is unknown, not empty.
+pub(crate) fn ensure_roots_built(ctx: &Ctx, roots: &[roots::Root], inv: &Inventory) -> anyhow::Result<()> {
+    let Some(first) = inv.runtime.as_ref().and_then(|rt| rt.unrealised_roots.first()) else {
+        return Ok(());
+    };
+    let unrealised = inv.runtime.as_ref().map(|rt| rt.unrealised_roots.join(", ")).unwrap_or_default();
+    let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
+    let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
+    anyhow::bail!("--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, or use --buildtime")
 }
 
 /// Opens the Nix database: `--db`, or the store's own when it exists.

@@ -10,7 +10,7 @@ use provenix_core::sbom::{self, Format, SbomOptions, SbomSummary, Scope, Timesta
 use provenix_store::fs::write_atomic;
 use serde::Serialize;
 
-use super::roots::{IdentityArgs, RootArgs, open_db};
+use super::roots::{IdentityArgs, RootArgs, ensure_roots_built, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -91,16 +91,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let resolved = started.elapsed();
     let inv = inventory(&ctx.store, db.as_ref(), &drvs, &options)?;
     let inventoried = started.elapsed();
-    if scope == Scope::Runtime
-        && let Some(rt) = &inv.runtime
-        && let Some(first) = rt.unrealised_roots.first()
-    {
-        let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
-        let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
-        anyhow::bail!(
-            "--runtime: root `{arg}` is not built ({} not realised in the store); build it, or use --buildtime",
-            rt.unrealised_roots.join(", ")
-        );
+    if scope == Scope::Runtime {
+        ensure_roots_built(ctx, &roots, &inv)?;
     }
     let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time })?;
     let written = started.elapsed();

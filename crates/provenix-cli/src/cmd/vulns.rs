@@ -15,7 +15,7 @@ use provenix_store::db::NixDb;
 use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
-use super::roots::{Bar, IdentityArgs, RootArgs, chain_names};
+use super::roots::{Bar, IdentityArgs, RootArgs, chain_names, ensure_roots_built};
 use crate::cli::{Ctx, Outcome, print_json};
 
 #[derive(Debug, clap::Args)]
@@ -63,10 +63,14 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Some(path) => Whitelist::load(path)?,
         None => Whitelist::default(),
     };
-    let roots = args.roots.resolve(ctx, nix_db.as_ref())?;
+    let roots = args.roots.resolve_roots(ctx, nix_db.as_ref())?;
     anyhow::ensure!(!args.runtime || nix_db.is_some(), "--runtime needs the Nix database (give --nix-db or --store)");
     let options = args.identity.options(&args.roots, nix_db.is_some())?;
-    let inventory = inventory(&ctx.store, nix_db.as_ref(), &roots, &options)?;
+    let drvs: Vec<_> = roots.iter().map(|r| r.drv.clone()).collect();
+    let inventory = inventory(&ctx.store, nix_db.as_ref(), &drvs, &options)?;
+    if args.runtime {
+        ensure_roots_built(ctx, &roots, &inventory)?;
+    }
     let index = args.index.clone().unwrap_or_else(|| dir.join(".provenix-index.sqlite"));
     let bar = Bar::new(ctx);
     let (db, stats) = VulnDb::open(dir, &index, &bar)

@@ -719,8 +719,7 @@ fn at_most(version: &Version<'_>, bound: &str) -> bool {
         return true;
     }
     if let Some(prefix) = bound.strip_suffix(".*").or_else(|| bound.strip_suffix('*')) {
-        let prefix = Version::parse(prefix);
-        return *version <= prefix || version.starts_with(&prefix);
+        return *version <= Version::parse(prefix) || version.in_wildcard(prefix);
     }
     *version <= Version::parse(bound)
 }

@@ -51,39 +51,16 @@ enum Token<'a> {
 /// A parsed version: compare parsed versions when one is compared many times.
 #[derive(Debug, Clone)]
 pub struct Version<'a> {
+    /// The canonical tokens, with the zero runs the rules drop removed.
     tokens: Vec<Token<'a>>,
+    /// The text the version was read from, for [`Version::in_wildcard`].
+    text: &'a str,
 }
 
 impl<'a> Version<'a> {
     /// Reads `text` by the rules in the module documentation. Never fails.
     pub fn parse(text: &'a str) -> Version<'a> {
-        let text = text.split('+').next().unwrap_or_default();
-        let bytes = text.as_bytes();
-        let mut start = 0;
-        if matches!(bytes.first(), Some(b'v' | b'V')) && bytes.get(1).is_some_and(u8::is_ascii_digit) {
-            start = 1;
-        }
-        let mut raw: Vec<Token<'a>> = Vec::with_capacity(8);
-        let mut i = start;
-        while i < bytes.len() {
-            let b = bytes.get(i).copied().unwrap_or_default();
-            if b.is_ascii_digit() {
-                let end = run_end(bytes, i, u8::is_ascii_digit);
-                let digits = text.get(i..end).unwrap_or_default();
-                raw.push(Token::Num(digits.trim_start_matches('0')));
-                i = end;
-            } else if b.is_ascii_alphabetic() {
-                let end = run_end(bytes, i, u8::is_ascii_alphabetic);
-                let word = text.get(i..end).unwrap_or_default();
-                let between_digits = i > 0
-                    && bytes.get(i - 1).is_some_and(u8::is_ascii_digit)
-                    && bytes.get(end).is_some_and(u8::is_ascii_digit);
-                raw.push(classify(word, between_digits));
-                i = end;
-            } else {
-                i += 1;
-            }
-        }
+        let raw = raw_tokens(text);
         // Drop runs of zeros that are followed by a word or the end.
         let mut tokens = Vec::with_capacity(raw.len());
         let mut zeros = 0usize;
@@ -101,7 +78,7 @@ impl<'a> Version<'a> {
                 }
             }
         }
-        Version { tokens }
+        Version { tokens, text }
     }
 
     /// True when the version has no tokens at all (`""`, `"-"`, `"v"`...).
@@ -109,11 +86,53 @@ impl<'a> Version<'a> {
         self.tokens.is_empty()
     }
 
-    /// True when `self` starts with every token of `prefix` (`6.1.5` starts with `6.1`).
-    pub fn starts_with(&self, prefix: &Version<'_>) -> bool {
-        prefix.tokens.len() <= self.tokens.len()
-            && prefix.tokens.iter().zip(&self.tokens).all(|(a, b)| token_cmp(Some(a), Some(b)) == Ordering::Equal)
+    /// True when the version lies under the wildcard `prefix.*`: its tokens,
+    /// as written and with zeros kept, start with those of `prefix`
+    /// (`6.1.5` is under `6.1`, `6.10` is not, `6.1.79` is not under `6.0`).
+    /// A version that ends early counts as padded with zeros, so `6` is
+    /// under `6.0` just as `6` equals `6.0`.
+    pub fn in_wildcard(&self, prefix: &str) -> bool {
+        let prefix = raw_tokens(prefix);
+        let own = raw_tokens(self.text);
+        let ends_in_number = own.last().is_none_or(|t| matches!(t, Token::Num(_)));
+        prefix.iter().enumerate().all(|(i, want)| match own.get(i) {
+            Some(have) => token_cmp(Some(have), Some(want)) == Ordering::Equal,
+            None => ends_in_number && *want == Token::Num(""),
+        })
     }
+}
+
+/// The tokens of `text` as written: numbers without leading zeros, words
+/// classified, separators and build metadata gone, no zero run dropped.
+fn raw_tokens(text: &str) -> Vec<Token<'_>> {
+    let text = text.split('+').next().unwrap_or_default();
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    if matches!(bytes.first(), Some(b'v' | b'V')) && bytes.get(1).is_some_and(u8::is_ascii_digit) {
+        start = 1;
+    }
+    let mut raw: Vec<Token<'_>> = Vec::with_capacity(8);
+    let mut i = start;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or_default();
+        if b.is_ascii_digit() {
+            let end = run_end(bytes, i, u8::is_ascii_digit);
+            let digits = text.get(i..end).unwrap_or_default();
+            raw.push(Token::Num(digits.trim_start_matches('0')));
+            i = end;
+        } else if b.is_ascii_alphabetic() {
+            let end = run_end(bytes, i, u8::is_ascii_alphabetic);
+            let word = text.get(i..end).unwrap_or_default();
+            let between_digits = i > 0
+                && bytes.get(i - 1).is_some_and(u8::is_ascii_digit)
+                && bytes.get(end).is_some_and(u8::is_ascii_digit);
+            raw.push(classify(word, between_digits));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    raw
 }
 
 impl Ord for Version<'_> {
@@ -253,11 +272,21 @@ mod tests {
         assert_eq!(compare(b, a), expected.reverse(), "{b} vs {a}");
     }
 
-    #[test]
-    fn prefix_is_token_wise() {
-        assert!(Version::parse("6.1.5").starts_with(&Version::parse("6.1")));
-        assert!(!Version::parse("6.10").starts_with(&Version::parse("6.1")));
-        assert!(Version::parse("6.1").starts_with(&Version::parse("v6.1")));
+    #[rstest]
+    #[case::inside("6.1.5", "6.1", true)]
+    #[case::the_prefix_itself("6.1", "6.1", true)]
+    #[case::leading_v("6.1", "v6.1", true)]
+    #[case::longer_segment("6.10", "6.1", false)]
+    #[case::zero_kept("6.1.79", "6.0", false)]
+    #[case::zero_kept_inside("6.0.79", "6.0", true)]
+    #[case::zero_padded("6", "6.0", true)]
+    #[case::zero_padded_not_a_word("6a", "6.0", false)]
+    #[case::next_major("7.0.1", "6.0", false)]
+    #[case::pre_release_inside("6.0-rc1", "6.0", true)]
+    #[case::two_zeros("1.0.0.5", "1.0.0", true)]
+    #[case::two_zeros_one_off("1.0.1", "1.0.0", false)]
+    fn wildcards_keep_their_zeros(#[case] version: &str, #[case] prefix: &str, #[case] inside: bool) {
+        assert_eq!(Version::parse(version).in_wildcard(prefix), inside, "{version} under {prefix}.*");
     }
 
     fn version() -> impl Strategy<Value = String> {

@@ -82,6 +82,28 @@ fn default_affected_with_unaffected_ranges(#[case] version: &str, #[case] hit: b
     }
 }
 
+/// A stable branch whose number ends in zero (`6.0.*`) covers only that
+/// branch: the zeros of a wildcard are kept, so 6.1 and later stay affected.
+#[rstest]
+#[case::zero_branch_before_fix("6.0.4", true, Some("6.0.5"))]
+#[case::zero_branch_fix_edge("6.0.5", false, None)]
+#[case::zero_branch_after_fix("6.0.19", false, None)]
+#[case::bare_major_is_the_zero_branch("6", true, Some("6.0.5"))]
+#[case::next_branch_not_covered("6.1.79", true, None)]
+#[case::next_major_not_covered("7.0.1", true, None)]
+fn wildcard_of_a_zero_branch_keeps_its_zeros(#[case] version: &str, #[case] hit: bool, #[case] fixed: Option<&str>) {
+    let affected = json!([{
+        "vendor": "Linux", "product": "Linux", "defaultStatus": "affected",
+        "versions": [{"version": "6.0.5", "lessThanOrEqual": "6.0.*", "status": "unaffected", "versionType": "semver"}]
+    }]);
+    let (_d, _c, db, _) = db(&[("kernel.json", cve5_record("CVE-2024-26582", affected))]);
+    let hits = db.scan(&[cpe_target("linux", "linux", Some(version))], &linux()).unwrap();
+    assert_eq!(hits.len(), usize::from(hit), "{version}");
+    if hit {
+        assert_eq!(hits[0].fixed.as_deref(), fixed, "{version}");
+    }
+}
+
 #[test]
 fn reports_rule_and_fixed_version() {
     let (_d, _c, db, _) = db(&xz(json!([{"version": "5.6.0", "lessThan": "5.6.2", "status": "affected"}]), None));
