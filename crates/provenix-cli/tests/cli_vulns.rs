@@ -499,6 +499,41 @@ in pkg "app" "1.0" {{ buildInputs = [ fixed open ]; }}"#
 }
 
 #[test]
+fn an_advisory_of_two_cves_is_two_findings_and_a_patch_of_one_hides_only_that_one() {
+    let Some(h) = NixHarness::new() else { return };
+    let expr = format!(
+        r#"{PRELUDE}
+in pkg "python3.12-baz" "1.0" {{
+  src = fod "baz-1.0.tar.gz" "https://files.pythonhosted.org/packages/source/b/baz/baz-1.0.tar.gz";
+  patches = [ (builtins.toFile "CVE-2024-2001.patch" "--- a\n+++ b\n") ];
+}}"#
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let db = h.scratch().join("vulndb");
+    std::fs::create_dir_all(&db).unwrap();
+    let advisory = osv(
+        "GHSA-2000-2001-abcd",
+        &["CVE-2024-2000", "CVE-2024-2001"],
+        json!([{ "package": { "ecosystem": "PyPI", "name": "baz" },
+        "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.0" }] }] }]),
+    );
+    std::fs::write(db.join("GHSA-2000-2001-abcd.json"), serde_json::to_vec(&advisory).unwrap()).unwrap();
+    let whitelist = h.scratch().join("whitelist.toml");
+    std::fs::write(&whitelist, "[[ignore]]\nid = \"CVE-2024-2001\"\nreason = \"patched\"\nuntil = 2999-12-31\n").unwrap();
+    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let out = provenix(h.root(), &args);
+    assert_eq!(out.status.code(), Some(1), "CVE-2024-2000 stays open: {}", stderr(&out));
+    let report = json_of(&out);
+    let baz = || one("python3.12-baz 1.0");
+    assert_eq!(hits(&report, "findings"), BTreeMap::from([("CVE-2024-2000".to_owned(), baz())]));
+    assert_eq!(hits(&report, "patched"), BTreeMap::from([("CVE-2024-2001".to_owned(), baz())]));
+    assert_eq!(hits(&report, "whitelisted"), BTreeMap::new(), "the entry for CVE-2024-2001 accepts nothing else");
+    for list in ["findings", "patched"] {
+        assert_eq!(report[list][0]["aliases"], json!(["GHSA-2000-2001-abcd"]), "{list}: the other CVE is no alias");
+    }
+}
+
+#[test]
 fn the_index_is_built_once_and_rebuilt_when_the_data_changes() {
     let Some(s) = setup() else { return };
     let first = json_of(&s.vulns(&["--json"]));

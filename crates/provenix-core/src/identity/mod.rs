@@ -292,9 +292,9 @@ pub fn parse_drv_name(name: &str) -> (&str, Option<&str>) {
 /// The CVE ids a file name contains, upper case, each once, in order.
 ///
 /// An id is `CVE`, a separator (`-` or `_`), four digits, a separator and
-/// four or more digits, in any case, not preceded by a letter or digit and
-/// not followed by a digit: `fix-CVE-2024-12345.patch` names
-/// `CVE-2024-12345` and never `CVE-2024-1234`.
+/// four or more digits, in any case, neither preceded nor followed by a
+/// letter or digit: `fix-CVE-2024-12345.patch` names `CVE-2024-12345` and
+/// never `CVE-2024-1234`, and `CVE-2024-1234y.patch` names nothing.
 pub fn cve_ids(name: &str) -> Vec<String> {
     let bytes = name.as_bytes();
     let mut ids: Vec<String> = Vec::new();
@@ -322,7 +322,7 @@ fn cve_at(bytes: &[u8], at: usize) -> Option<(String, usize)> {
         return None;
     }
     let n = digits(at + 6);
-    if n < 4 {
+    if n < 4 || bytes.get(at + 6 + n).is_some_and(u8::is_ascii_alphanumeric) {
         return None;
     }
     let year = std::str::from_utf8(bytes.get(at + 1..at + 5)?).ok()?;
@@ -679,6 +679,9 @@ mod tests {
     #[case::three_digits("CVE-2024-123.patch", &[])]
     #[case::glued_to_a_word("xCVE-2024-1234.patch", &[])]
     #[case::five_digit_year("CVE-20245-1234", &[])]
+    #[case::glued_to_a_letter_after("CVE-2024-1234y.patch", &[])]
+    #[case::glued_after_then_a_real_one("CVE-2024-1234y-CVE-2024-5678.patch", &["CVE-2024-5678"])]
+    #[case::at_the_end("fix-for-CVE-2024-1234", &["CVE-2024-1234"])]
     #[case::none("fix-build.patch", &[])]
     fn cve_ids_are_whole_tokens(#[case] name: &str, #[case] want: &[&str]) {
         assert_eq!(cve_ids(name), want);

@@ -10,12 +10,14 @@
 //!    vulnerability: a CVE id when the advisory is one or names one as an
 //!    alias, else the advisory's own id, so an NVD entry, a CVE 5 record and
 //!    an OSV record of one CVE make one finding with the others as aliases.
-//!    The severity is the highest CVSS score among them.
+//!    An advisory that names several CVEs is a hit of each; the other CVE
+//!    ids are not aliases of any one of them. The severity is the highest
+//!    CVSS score among the advisories.
 //! 3. Each affected component gets the matched rule, the fixed version when
 //!    known, and its why-chain: the shortest chain of derivations from a
 //!    root down to it.
-//! 4. A component whose `patches` name exactly the finding's id (or an
-//!    alias) as a whole token ([`crate::identity::cve_ids`]) moves to
+//! 4. A component whose `patches` name exactly the finding's id (or a
+//!    non-CVE alias) as a whole token ([`crate::identity::cve_ids`]) moves to
 //!    `patched`; one the whitelist accepts moves to `whitelisted`. Both stay
 //!    in the report. Expired whitelist entries hide nothing and are listed.
 //!
@@ -205,12 +207,20 @@ pub fn target(c: &Component) -> Option<Target> {
     })
 }
 
-/// The key findings are grouped by: a CVE id if the advisory has one.
-fn finding_key(a: &Advisory) -> &str {
-    if a.id.starts_with("CVE-") {
-        return &a.id;
+/// True for a CVE id (`CVE-2024-3094`, any case).
+fn is_cve(id: &str) -> bool {
+    id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("CVE-"))
+}
+
+/// The findings an advisory belongs to: its own id when it is a CVE, else
+/// every CVE it names as an alias (a GHSA of two CVEs is a hit of both), else
+/// its own id.
+fn finding_keys(a: &Advisory) -> Vec<&str> {
+    if is_cve(&a.id) {
+        return vec![&a.id];
     }
-    a.aliases.iter().find(|x| x.starts_with("CVE-")).map_or(&a.id, |x| x.as_str())
+    let cves: Vec<&str> = a.aliases.iter().map(String::as_str).filter(|x| is_cve(x)).collect();
+    if cves.is_empty() { vec![&a.id] } else { cves }
 }
 
 /// Scans the inventory's package components.
@@ -256,10 +266,11 @@ pub fn scan(
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for hit in hits {
         let Some(&n) = owners.get(hit.target) else { continue };
-        let key = finding_key(&hit.advisory).to_owned();
-        let group = groups.entry(key).or_default();
-        group.add_advisory(&hit.advisory);
-        group.hits.entry(n).or_insert(hit);
+        for key in finding_keys(&hit.advisory) {
+            let group = groups.entry(key.to_owned()).or_default();
+            group.add_advisory(key, &hit.advisory);
+            group.hits.entry(n).or_insert_with(|| hit.clone());
+        }
     }
     let mut report = VulnsReport {
         roots: inventory
@@ -342,11 +353,18 @@ struct Group {
 }
 
 impl Group {
-    fn add_advisory(&mut self, a: &Advisory) {
+    /// Adds what `a` says of the vulnerability `key`. Other CVE ids the
+    /// advisory names are other vulnerabilities (findings of their own), not
+    /// aliases: a patch or a whitelist entry for one of them says nothing
+    /// about `key`.
+    fn add_advisory(&mut self, key: &str, a: &Advisory) {
         if self.files.contains(&a.file) && self.aliases.contains(&a.id) {
             return;
         }
         for id in std::iter::once(&a.id).chain(&a.aliases) {
+            if is_cve(id) && !id.eq_ignore_ascii_case(key) {
+                continue;
+            }
             if !self.aliases.contains(id) {
                 self.aliases.push(id.clone());
             }
