@@ -478,7 +478,8 @@ fn one_id_patched_in_one_package_and_open_in_another_is_one_sarif_rule() {
         r#"{PRELUDE}
   fixed = pkg "openssl" "1.1.1s" {{ patches = [ (builtins.toFile "fix-CVE-2024-12345.patch" "--- a\n+++ b\n") ]; }};
   open = pkg "openssl" "1.1.1s" {{ name = "openssl-1.1.1s-static"; }};
-in pkg "app" "1.0" {{ buildInputs = [ fixed open ]; }}"#
+  twin = pkg "openssl" "1.1.1s" {{ configureFlags = "no-asm"; }};
+in pkg "app" "1.0" {{ buildInputs = [ fixed open twin ]; }}"#
     );
     let drv = h.instantiate(&expr).remove(0);
     let db = h.scratch().join("vulndb");
@@ -493,9 +494,19 @@ in pkg "app" "1.0" {{ buildInputs = [ fixed open ]; }}"#
     assert_eq!(rules.iter().filter(|id| **id == "CVE-2024-12345").count(), 1, "{rules:?}");
     let results: Vec<&Value> =
         run["results"].as_array().unwrap().iter().filter(|r| r["ruleId"] == "CVE-2024-12345").collect();
-    assert_eq!(results.len(), 2, "one open, one patched: {results:?}");
-    assert_eq!(results[0]["ruleIndex"], results[1]["ruleIndex"]);
+    assert_eq!(results.len(), 3, "two open, one patched: {results:?}");
+    assert!(results.iter().all(|r| r["ruleIndex"] == results[0]["ruleIndex"]));
     assert_eq!(results.iter().filter(|r| r.get("suppressions").is_some()).count(), 1, "{results:?}");
+    // Fingerprints: the name alone when it is unique, the whole .drv file name for the two
+    // components that share `openssl-1.1.1s`; never one fingerprint for two results.
+    let prints: BTreeSet<&str> =
+        results.iter().map(|r| r["partialFingerprints"]["provenixFinding/v1"].as_str().unwrap()).collect();
+    assert_eq!(prints.len(), 3, "{prints:?}");
+    assert!(prints.contains("CVE-2024-12345:openssl-1.1.1s-static.drv"), "{prints:?}");
+    let hashed: Vec<&&str> = prints.iter().filter(|p| p.ends_with("-openssl-1.1.1s.drv")).collect();
+    assert_eq!(hashed.len(), 2, "{prints:?}");
+    let home = run["tool"]["driver"]["informationUri"].as_str().unwrap();
+    assert!(home.starts_with("https://") && home.len() > 8, "the workspace repository field: {home:?}");
 }
 
 #[test]

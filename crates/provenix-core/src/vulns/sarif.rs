@@ -10,7 +10,11 @@
 //! score, `note` below. Patched and whitelisted components are results too,
 //! with a `suppressions` entry (`external` for a patch, `external` with the
 //! reason for the whitelist), so the UI shows them as dismissed.
-//! `partialFingerprints` identify a result across runs by id and `.drv` name.
+//! `partialFingerprints` identify a result across runs by id and `.drv` name
+//! without its hash, so a rebuild with new inputs keeps the alert; when two
+//! components of one id share a name (a static and a shared variant), theirs
+//! carry the whole `.drv` file name, hash included, so no two results of a
+//! run ever share a fingerprint.
 //! The tests check the log against the official OASIS schema and with
 //! Microsoft's SARIF Multitool, which must report no error or warning.
 
@@ -74,7 +78,7 @@ fn file_uri(path: &str) -> String {
     uri
 }
 
-fn result(f: &Finding, index: usize, a: &Affected) -> Value {
+fn result(f: &Finding, index: usize, a: &Affected, fingerprint: String) -> Value {
     let version = a.version.as_deref().unwrap_or("(no version)");
     let mut text = format!("{} {} ({}) is affected by {}: {}", a.pname, version, a.drv_path, f.id, a.rule);
     if let Some(fixed) = &a.fixed {
@@ -98,7 +102,7 @@ fn result(f: &Finding, index: usize, a: &Affected) -> Value {
             },
             "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
         }],
-        "partialFingerprints": { "provenixFinding/v1": format!("{}:{}.drv", f.id, crate::identity::short_name(&a.drv_path)) },
+        "partialFingerprints": { "provenixFinding/v1": fingerprint },
         "properties": { "version": a.version, "fixed": a.fixed, "runtime": a.runtime, "outputs": a.outputs },
     });
     if let Some(patch) = &a.patch {
@@ -116,14 +120,28 @@ pub fn to_sarif(report: &VulnsReport, tool_version: &str) -> Value {
     let mut rules = Vec::new();
     // An id can be in more than one list (one component patched, another not): one rule each.
     let mut rule_index: HashMap<&str, usize> = HashMap::new();
+    let lists = [&report.findings, &report.patched, &report.whitelisted];
+    let mut names: HashMap<(&str, &str), usize> = HashMap::new();
+    for f in lists.iter().flat_map(|l| l.iter()) {
+        for a in &f.components {
+            *names.entry((f.id.as_str(), crate::identity::short_name(&a.drv_path))).or_default() += 1;
+        }
+    }
     let mut results = Vec::new();
-    for list in [&report.findings, &report.patched, &report.whitelisted] {
-        for f in list {
-            let index = *rule_index.entry(f.id.as_str()).or_insert_with(|| {
-                rules.push(rule(f));
-                rules.len() - 1
-            });
-            results.extend(f.components.iter().map(|a| result(f, index, a)));
+    for f in lists.iter().flat_map(|l| l.iter()) {
+        let index = *rule_index.entry(f.id.as_str()).or_insert_with(|| {
+            rules.push(rule(f));
+            rules.len() - 1
+        });
+        for a in &f.components {
+            let name = crate::identity::short_name(&a.drv_path);
+            let fingerprint = if names.get(&(f.id.as_str(), name)).is_some_and(|&n| n > 1) {
+                let file = a.drv_path.rsplit('/').next().unwrap_or(&a.drv_path);
+                format!("{}:{file}", f.id)
+            } else {
+                format!("{}:{name}.drv", f.id)
+            };
+            results.push(result(f, index, a, fingerprint));
         }
     }
     json!({
@@ -133,7 +151,7 @@ pub fn to_sarif(report: &VulnsReport, tool_version: &str) -> Value {
             "tool": { "driver": {
                 "name": "provenix",
                 "version": tool_version,
-                "informationUri": "https://example.invalid/provenix",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules,
             } },
             "results": results,

@@ -96,6 +96,19 @@ pub struct Date {
 }
 
 impl Date {
+    /// The date, when it is one on the Gregorian calendar (`2026-02-31` is not).
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        (1..=days).contains(&day).then_some(Date { year, month, day })
+    }
+
     /// Parses `YYYY-MM-DD`.
     pub fn parse(s: &str) -> Option<Date> {
         let mut parts = s.split('-');
@@ -103,8 +116,7 @@ impl Date {
         if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
             return None;
         }
-        let date = Date { year: y.parse().ok()?, month: m.parse().ok()?, day: d.parse().ok()? };
-        ((1..=12).contains(&date.month) && (1..=31).contains(&date.day)).then_some(date)
+        Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
     }
 }
 
@@ -188,7 +200,9 @@ impl Whitelist {
             let until = match &e.until {
                 None => None,
                 Some(Until::Date(dt)) => match (dt.date, dt.time) {
-                    (Some(d), None) => Some(Date { year: d.year, month: d.month, day: d.day }),
+                    (Some(d), None) => {
+                        Some(Date::new(d.year, d.month, d.day).ok_or_else(|| bad("until is not a date (YYYY-MM-DD)"))?)
+                    }
                     _ => return Err(bad("until is not a date (YYYY-MM-DD)")),
                 },
                 Some(Until::Text(s)) => Some(Date::parse(s).ok_or_else(|| bad("until is not a date (YYYY-MM-DD)"))?),
@@ -236,6 +250,16 @@ reason = "forever"
     }
 
     #[test]
+    fn dates_are_calendar_dates() {
+        for ok in ["2024-02-29", "2000-02-29", "2026-12-31", "2026-04-30"] {
+            assert_eq!(Date::parse(ok).map(|d| d.to_string()).as_deref(), Some(ok));
+        }
+        for bad in ["2026-02-29", "1900-02-29", "2026-02-31", "2026-06-31", "2026-00-10", "2026-01-00", "2026-1-01"] {
+            assert_eq!(Date::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn entries_apply_through_their_last_day() {
         let list = Whitelist::parse(FILE, Path::new("w.toml")).unwrap();
         assert_eq!(list.entries.len(), 3);
@@ -264,6 +288,9 @@ reason = "forever"
                 "entry 1 (CVE-1): until is not a date",
             ),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = 2026-01-01T10:00:00Z\n", "until is not a date"),
+            ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = \"2026-02-29\"\n", "until is not a date"),
+            ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = \"2026-04-31\"\n", "until is not a date"),
+            ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nuntil = 2100-02-29\n", "invalid date"),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nversion = \"1\"\n", "a version needs a pname"),
             ("[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\nexpires = 2026-01-01\n", "expires"),
             ("[[ignore]]\nid = \"CVE-1\"\n", "reason"),
