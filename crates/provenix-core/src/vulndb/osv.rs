@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::cvss::v3_base_score;
+use super::cvss::base_score;
 use super::nvd::Reference;
 use super::parse::{FileOutcome, Parsed, level, record_id, summary};
 use super::rules::{Event, OsvAffected, OsvRange, RuleSet, normalize_repo, normalize_tag, repo_name};
@@ -93,8 +93,10 @@ pub(crate) fn parse_record(file: &str, index: usize, text: &str, out: &mut FileO
         aliases,
         source: Source::Osv,
         summary: summary(record.summary.as_deref().filter(|s| !s.trim().is_empty()).or(record.details.as_deref())),
-        severity: record.severity.iter().find_map(|s| {
-            let (score, version) = v3_base_score(&s.score).filter(|_| s.kind == "CVSS_V3")?;
+        // CVSS v3 first, as for NVD entries, then v4.
+        severity: ["CVSS_V3", "CVSS_V4"].iter().find_map(|kind| {
+            let s = record.severity.iter().find(|s| s.kind == *kind)?;
+            let (score, version) = base_score(&s.score)?;
             Some(Severity {
                 score,
                 version: version.to_owned(),

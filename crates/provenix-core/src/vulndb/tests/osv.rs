@@ -111,6 +111,25 @@ fn reports_rule_fixed_and_computed_severity() {
     );
 }
 
+/// OSV severities are vectors: v3 is preferred, as for NVD, and a record with only a v4
+/// vector gets its v4 score; an unknown type gives no severity rather than a guess.
+#[rstest]
+#[case::v4_only(json!([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]), Some((9.3, "4.0", "CRITICAL")))]
+#[case::v3_before_v4(json!([
+    {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"},
+    {"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:H/I:H/A:N"}]), Some((5.6, "3.1", "MEDIUM")))]
+#[case::v4_local(json!([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}]), Some((8.5, "4.0", "HIGH")))]
+#[case::v4_type_with_a_v3_vector(json!([{"type": "CVSS_V4", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]), Some((9.8, "3.1", "CRITICAL")))]
+#[case::other_type(json!([{"type": "Ubuntu", "score": "high"}]), None)]
+fn severity_from_the_vector(#[case] severity: Value, #[case] want: Option<(f64, &str, &str)>) {
+    let mut files = requests(ecosystem_events(), json!([]));
+    files[0].1["severity"] = severity;
+    let (_d, _c, db, _) = db(&files);
+    let hits = db.scan(&[package_target("PyPI", "requests", "2.31.0")], &linux()).unwrap();
+    let got = hits[0].advisory.severity.as_ref().map(|s| (s.score, s.version.as_str(), s.level.as_str()));
+    assert_eq!(got, want);
+}
+
 /// An OSS-Fuzz style record: a GIT range with commits and the tags in versions[].
 fn xz_git(repo: &str, versions: Value) -> Vec<(&'static str, Value)> {
     let affected = json!([{
