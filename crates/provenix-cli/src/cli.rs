@@ -187,6 +187,16 @@ fn init_logging(g: &GlobalArgs) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).without_time().try_init();
 }
 
+/// The outcome of a command once its report is printed. A reader that stopped early (a closed
+/// pipe, as with `| head`) does not change it, so a failed check never exits 0 that way; any
+/// other write error is an error.
+pub(crate) fn after_printing(outcome: Outcome, printed: anyhow::Result<()>) -> anyhow::Result<Outcome> {
+    match printed {
+        Err(err) if is_broken_pipe(&err) => Ok(outcome),
+        other => other.map(|()| outcome),
+    }
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }

@@ -365,7 +365,13 @@ fn every_rule_and_its_edge_gives_the_expected_findings() {
     // The unknown package stays visible.
     let unidentified: Vec<&str> =
         report["unidentified"].as_array().unwrap().iter().map(|u| u["pname"].as_str().unwrap()).collect();
-    assert!(unidentified.contains(&"mystery") && !unidentified.contains(&"xz"), "{unidentified:?}");
+    assert_eq!(unidentified, ["app", "lib", "mystery"], "nothing names them");
+    // requests (PyPI) and libfoo (its GitHub repository) have no CPE but are matched by OSV:
+    // counted, not listed.
+    assert_eq!(report["withoutCpe"], 5, "{}", report["unidentified"]);
+    let text = String::from_utf8(s.vulns(&[]).stdout).unwrap();
+    assert!(text.contains("2 packages have no CPE identity: only OSV"), "{text}");
+    assert!(text.contains("3 packages have no CPE identity, registry package or repository"), "{text}");
 }
 
 #[test]
@@ -648,6 +654,24 @@ in derivation {{
     let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(hits(&json_of(&out), "findings").contains_key("CVE-2024-3094"));
+}
+
+#[test]
+fn a_reader_that_stops_early_never_turns_a_finding_into_exit_0() {
+    let Some(s) = setup() else { return };
+    for json in [false, true] {
+        // The read end is closed before provenix starts: every write to stdout fails with EPIPE.
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        drop(reader);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
+        cmd.arg("--store").arg(s.h.root()).args(["vulns", &s.drv, "--db", s.db.to_str().unwrap()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.stdout(std::process::Stdio::from(writer)).stderr(std::process::Stdio::piped()).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "json {json}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("error"), "a closed pipe is not an error: {}", stderr(&out));
+    }
 }
 
 #[test]

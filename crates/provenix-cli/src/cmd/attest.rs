@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::escape_controls;
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 use crate::cmd::key::load_trusted_keys;
 
 #[derive(Debug, clap::Subcommand)]
@@ -75,12 +75,12 @@ fn verify(args: &VerifyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         Err(err) if err.is_verification_failure() => {
             let why = format!("{:#}", anyhow::Error::new(err));
-            if ctx.json {
-                print_json(&Report { file, verified: false, signers: &[], statement: None, error: Some(why) })?;
+            let printed = if ctx.json {
+                print_json(&Report { file, verified: false, signers: &[], statement: None, error: Some(why) })
             } else {
-                writeln!(io::stdout(), "{file}: NOT verified: {why}")?;
-            }
-            Ok(Outcome::Failed)
+                writeln!(io::stdout(), "{file}: NOT verified: {why}").map_err(Into::into)
+            };
+            after_printing(Outcome::Failed, printed)
         }
         Err(err) => Err(anyhow::Error::new(err).context(format!("{file} is not a valid attestation"))),
     }

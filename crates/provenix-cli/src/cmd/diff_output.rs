@@ -13,7 +13,7 @@ use provenix_core::diff::{
 };
 
 use super::escape_controls;
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 
 /// Longest `--diffoscope-timeout`: a day.
 const MAX_DIFFOSCOPE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
@@ -61,12 +61,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     // Name the inputs as the user did (a store path, not where it lives under --store).
     report.a.path = args.a.display().to_string();
     report.b.path = args.b.display().to_string();
-    if ctx.json {
-        print_json(&report)?;
-    } else {
-        render(&report)?;
-    }
-    Ok(if report.identical { Outcome::Ok } else { Outcome::Failed })
+    let printed = if ctx.json { print_json(&report) } else { render(&report).map_err(Into::into) };
+    after_printing(if report.identical { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
 /// The input for an argument: a store path is read where `--store` keeps it.

@@ -11,7 +11,7 @@ use provenix_formats::store_path::StorePath;
 use provenix_store::drv::{DrvClosure, read_derivation};
 use serde::Serialize;
 
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -139,12 +139,8 @@ fn paths(args: &PathsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         closure_size: closure.len(),
         findings,
     };
-    if ctx.json {
-        print_json(&report)?;
-    } else {
-        print_paths(&report)?;
-    }
-    Ok(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed })
+    let printed = if ctx.json { print_json(&report) } else { print_paths(&report).map_err(Into::into) };
+    after_printing(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
 fn print_paths(report: &PathsReport) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use provenix_formats::nar;
 use provenix_store::nar as fsnar;
 use serde::Serialize;
 
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -191,17 +191,17 @@ fn check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             error: Some(format!("{:#}", anyhow::Error::new(e))),
         },
     };
-    if ctx.json {
-        print_json(&report)?;
+    let printed = if ctx.json {
+        print_json(&report)
     } else if report.valid {
         let size = report.nar_size.unwrap_or_default();
         let hash = report.nar_hash.as_deref().unwrap_or_default();
-        writeln!(io::stdout(), "{}: valid NAR, {size} bytes, {hash}", report.file)?;
+        writeln!(io::stdout(), "{}: valid NAR, {size} bytes, {hash}", report.file).map_err(Into::into)
     } else {
         let err = report.error.as_deref().unwrap_or_default();
-        writeln!(io::stdout(), "{}: invalid NAR: {err}", report.file)?;
-    }
-    Ok(if report.valid { Outcome::Ok } else { Outcome::Failed })
+        writeln!(io::stdout(), "{}: invalid NAR: {err}", report.file).map_err(Into::into)
+    };
+    after_printing(if report.valid { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
 fn unpack(args: &UnpackArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {

@@ -11,7 +11,7 @@ use provenix_store::fs::write_atomic;
 
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
-use crate::cli::{Ctx, Outcome, VerificationFailed, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, VerificationFailed, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -64,12 +64,12 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             None => eprintln!("warning: nothing was rebuilt, so there is no attestation to write"),
         }
     }
-    if ctx.json {
-        print_json(&report)?;
+    let printed = if ctx.json {
+        print_json(&report)
     } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock()))?;
-    }
-    Ok(if report.all_identical() { Outcome::Ok } else { Outcome::Failed })
+        write_human(&report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+    };
+    after_printing(if report.all_identical() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
 fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {

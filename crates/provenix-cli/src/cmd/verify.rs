@@ -8,7 +8,7 @@ use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -68,12 +68,12 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
     };
-    if ctx.json {
-        print_json(&report)?;
+    let printed = if ctx.json {
+        print_json(&report)
     } else {
-        write_human(&report, level, &mut BufWriter::new(io::stdout().lock()))?;
-    }
-    Ok(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok })
+        write_human(&report, level, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+    };
+    after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
 }
 
 fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {

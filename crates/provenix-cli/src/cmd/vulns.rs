@@ -16,7 +16,7 @@ use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::roots::{Bar, IdentityArgs, RootArgs, chain_names, ensure_roots_built};
-use crate::cli::{Ctx, Outcome, print_json};
+use crate::cli::{after_printing, Ctx, Outcome, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -89,12 +89,12 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             eprintln!("warning: whitelist entry {} expired on {until}; it no longer hides anything", e.id);
         }
     }
-    if ctx.json {
-        print_json(&report)?;
+    let printed = if ctx.json {
+        print_json(&report)
     } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock()))?;
-    }
-    Ok(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed })
+        write_human(&report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+    };
+    after_printing(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
 fn severity(f: &Finding) -> String {
@@ -163,6 +163,13 @@ fn write_human(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
         db.withdrawn,
         if db.reused { "; index reused" } else { "; index rebuilt" }
     )?;
+    if report.without_cpe > report.unidentified.len() {
+        writeln!(
+            out,
+            "{} packages have no CPE identity: only OSV (by registry package or repository) could match them",
+            report.without_cpe - report.unidentified.len()
+        )?;
+    }
     if !report.unidentified.is_empty() {
         let names: Vec<String> = report
             .unidentified

@@ -160,6 +160,10 @@ pub struct VulnsReport {
     pub derivations: usize,
     /// Package components scanned.
     pub scanned: usize,
+    /// Scanned packages without a CPE identity: NVD and CVE 5 `cpes` cannot
+    /// match them (OSV still can, by registry package or repository); the
+    /// ones with neither are also in `unidentified`.
+    pub without_cpe: usize,
     /// True when runtime membership came from the Nix database.
     pub runtime_known: bool,
     /// The database.
@@ -251,6 +255,7 @@ pub fn scan(
     }
     let present: HashSet<(String, String)> =
         targets.iter().flat_map(|t| t.cpes.iter().map(|c| (c.vendor.clone(), c.product.clone()))).collect();
+    let without_cpe = targets.iter().filter(|t| t.cpes.is_empty()).count();
     let hits = db.scan(&targets, &present)?;
     tracing::debug!(ms = started.elapsed().as_millis(), hits = hits.len(), targets = targets.len(), "matched");
     let why = inventory.why_chains();
@@ -282,6 +287,7 @@ pub fn scan(
             .collect(),
         derivations: inventory.graph.len(),
         scanned: targets.len(),
+        without_cpe,
         runtime_known: inventory.runtime.is_some(),
         database: DatabaseSummary::from(stats),
         findings: Vec::new(),
