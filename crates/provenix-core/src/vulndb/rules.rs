@@ -341,8 +341,10 @@ impl fmt::Display for MatchRule {
 /// A version as given and parsed.
 pub(crate) type Ver<'t> = (&'t str, Version<'t>);
 
+/// A target's version, parsed; a snapshot that names no release
+/// ([`Version::names_no_release`]) is an unknown version.
 fn ver(v: Option<&str>) -> Option<Ver<'_>> {
-    v.map(|s| (s, Version::parse(s)))
+    v.map(|s| (s, Version::parse(s))).filter(|(_, v)| !v.names_no_release())
 }
 
 /// `(normalised URL, (tag, tag normalised for it), rev)`.

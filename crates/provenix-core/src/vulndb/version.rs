@@ -86,6 +86,17 @@ impl<'a> Version<'a> {
         self.tokens.is_empty()
     }
 
+    /// True when the version names no release: its first token is a word, as
+    /// in nixpkgs' snapshots of unreleased code, `unstable-2024-01-01` and
+    /// `0-unstable-2024-01-01` (the zero is dropped before the word). Such a
+    /// version sorts below every release, which says nothing about where the
+    /// code stands, so matching treats it as unknown. A snapshot after a
+    /// release (`1.2-unstable-2024-01-01`) names that release and is ordered
+    /// just after it.
+    pub fn names_no_release(&self) -> bool {
+        matches!(self.tokens.first(), Some(Token::Word(_)))
+    }
+
     /// True when the version lies under the wildcard `prefix.*`: its tokens,
     /// as written and with zeros kept, start with those of `prefix`
     /// (`6.1.5` is under `6.1`, `6.10` is not, `6.1.79` is not under `6.0`).
@@ -287,6 +298,22 @@ mod tests {
     #[case::two_zeros_one_off("1.0.1", "1.0.0", false)]
     fn wildcards_keep_their_zeros(#[case] version: &str, #[case] prefix: &str, #[case] inside: bool) {
         assert_eq!(Version::parse(version).in_wildcard(prefix), inside, "{version} under {prefix}.*");
+    }
+
+    #[rstest]
+    #[case::old_snapshot("unstable-2024-01-01", true)]
+    #[case::zero_snapshot("0-unstable-2024-01-01", true)]
+    #[case::zeros_snapshot("0.0-unstable-2024-01-01", true)]
+    #[case::git_snapshot("git-2023-05-01", true)]
+    #[case::after_a_release("1.2-unstable-2024-01-01", false)]
+    #[case::zero_release("0.9", false)]
+    #[case::plain("5.6.1", false)]
+    #[case::leading_v("v1.2", false)]
+    #[case::date("2024-01-01", false)]
+    #[case::pre_release_only("rc1", false)]
+    #[case::empty("", false)]
+    fn snapshots_name_no_release(#[case] text: &str, #[case] none: bool) {
+        assert_eq!(Version::parse(text).names_no_release(), none, "{text}");
     }
 
     fn version() -> impl Strategy<Value = String> {

@@ -72,6 +72,25 @@ fn a_bounded_entry_does_not_hit_an_unknown_version() {
     assert!(ids(&db, cpe_target("tukaani", "xz", None), &linux()).is_empty());
 }
 
+/// A nixpkgs snapshot of unreleased code is an unknown version: only entries for every
+/// version hit it. A snapshot after a release is ordered just after that release.
+#[rstest]
+#[case::snapshot_bounded("unstable-2024-01-01", &[("versionEndExcluding", "5.6.2")], false)]
+#[case::zero_snapshot_bounded("0-unstable-2024-01-01", &[("versionEndExcluding", "5.6.2")], false)]
+#[case::snapshot_start_bound("0-unstable-2024-01-01", &[("versionStartIncluding", "0")], false)]
+#[case::snapshot_every_version("unstable-2024-01-01", &[], true)]
+#[case::after_release_inside("5.6.1-unstable-2024-04-01", &[("versionEndExcluding", "5.6.2")], true)]
+#[case::after_release_past_the_edge("5.6.2-unstable-2024-04-01", &[("versionEndExcluding", "5.6.2")], false)]
+fn snapshots_without_a_release_are_unknown_versions(
+    #[case] version: &str,
+    #[case] bounds: &[(&str, &str)],
+    #[case] hit: bool,
+) {
+    let (_d, _c, db, _) = db(&one(json!([or_config(vec![cpe_match(true, XZ, bounds)])])));
+    let found = ids(&db, cpe_target("tukaani", "xz", Some(version)), &linux());
+    assert_eq!(found.len(), usize::from(hit), "{version} with {bounds:?}: {found:?}");
+}
+
 #[test]
 fn a_non_vulnerable_entry_never_hits_on_its_own() {
     let (_d, _c, db, stats) = db(&one(json!([or_config(vec![cpe_match(false, XZ, &[])])])));
