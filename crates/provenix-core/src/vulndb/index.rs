@@ -186,7 +186,7 @@ impl Builder<'_> {
             let id = (parsed.advisory.source, parsed.advisory.id.clone());
             if let Some(old) = self.kept.get(&id) {
                 self.stats.duplicates += 1;
-                if parsed.modified < old.modified {
+                if is_older(&parsed.modified, &old.modified) {
                     continue;
                 }
                 self.dead.insert(old.row);
@@ -209,6 +209,19 @@ impl Builder<'_> {
             self.kept.insert(id, Kept { modified: parsed.modified, row });
         }
         Ok(())
+    }
+}
+
+/// True when the modification time `a` is before `b`, compared as instants
+/// (RFC 3339 with any offset; NVD writes none and means UTC) to the second,
+/// so a tie keeps the later file. Text that is no timestamp compares as text.
+fn is_older(a: &str, b: &str) -> bool {
+    let instant = |s: &str| {
+        crate::sbom::Timestamp::parse(s).or_else(|_| crate::sbom::Timestamp::parse(&format!("{s}Z"))).ok()
+    };
+    match (instant(a), instant(b)) {
+        (Some(x), Some(y)) => x < y,
+        _ => a < b,
     }
 }
 

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use super::{cpe_match, cpe_target, cve5_record, db, ids, linux, nvd_cve, nvd_page, open, or_config, write_dir};
+use super::{
+    cpe_match, cpe_target, cve5_record, db, ids, linux, nvd_cve, nvd_page, open, or_config, osv_record, package_target,
+    write_dir,
+};
 use crate::verify::NoProgress;
 use crate::vulndb::{VulnDb, VulnDbError};
 
@@ -148,6 +151,29 @@ fn the_newest_copy_of_an_advisory_wins() {
     let hits = db.scan(&[cpe_target("tukaani", "xz", Some("2.5"))], &linux()).unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].advisory.file, "a.json");
+}
+
+/// Modification times are instants: `11:00+02:00` is before `10:00Z`, though it sorts after it
+/// as text, and a fraction of a second does not make a copy older.
+#[rstest]
+#[case::offsets("2024-05-01T10:00:00Z", "2024-05-01T11:00:00+02:00", "a.json")]
+#[case::fraction_is_a_tie("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5Z", "b.json")]
+#[case::plain_order("2024-05-01T10:00:00Z", "2024-05-02T00:00:00Z", "b.json")]
+#[case::nvd_form_without_offset("2024-05-01T10:00:00.000", "2024-05-01T09:00:00Z", "a.json")]
+fn copies_are_ordered_by_instant(#[case] a: &str, #[case] b: &str, #[case] kept: &str) {
+    let record = |bound: &str, modified: &str| {
+        let mut r = osv_record(
+            "GHSA-9wx4-h78v-vm56",
+            json!([{ "package": { "ecosystem": "PyPI", "name": "requests" },
+                     "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": bound }] }] }]),
+        );
+        r["modified"] = json!(modified);
+        r
+    };
+    let (_d, _c, db, stats) = db(&[("a.json", record("3.0", a)), ("b.json", record("3.0", b))]);
+    assert_eq!((stats.advisories, stats.duplicates), (1, 1));
+    let hits = db.scan(&[package_target("PyPI", "requests", "2.0")], &linux()).unwrap();
+    assert_eq!(hits[0].advisory.file, kept, "{a} vs {b}");
 }
 
 #[test]
