@@ -536,7 +536,8 @@ in pkg "python3.12-baz" "1.0" {{
     );
     std::fs::write(db.join("GHSA-2000-2001-abcd.json"), serde_json::to_vec(&advisory).unwrap()).unwrap();
     let whitelist = h.scratch().join("whitelist.toml");
-    std::fs::write(&whitelist, "[[ignore]]\nid = \"CVE-2024-2001\"\nreason = \"patched\"\nuntil = 2999-12-31\n").unwrap();
+    std::fs::write(&whitelist, "[[ignore]]\nid = \"CVE-2024-2001\"\nreason = \"patched\"\nuntil = 2999-12-31\n")
+        .unwrap();
     let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
     let out = provenix(h.root(), &args);
     assert_eq!(out.status.code(), Some(1), "CVE-2024-2000 stays open: {}", stderr(&out));

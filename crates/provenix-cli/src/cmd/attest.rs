@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::escape_controls;
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 use crate::cmd::key::load_trusted_keys;
 
 #[derive(Debug, clap::Subcommand)]

@@ -13,7 +13,7 @@ use provenix_core::diff::{
 };
 
 use super::escape_controls;
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 /// Longest `--diffoscope-timeout`: a day.
 const MAX_DIFFOSCOPE_TIMEOUT_SECS: u64 = 24 * 60 * 60;

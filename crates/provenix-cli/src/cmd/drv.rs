@@ -11,7 +11,7 @@ use provenix_formats::store_path::StorePath;
 use provenix_store::drv::{DrvClosure, read_derivation};
 use serde::Serialize;
 
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {

@@ -10,7 +10,7 @@ use provenix_formats::nar;
 use provenix_store::nar as fsnar;
 use serde::Serialize;
 
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {

@@ -11,7 +11,7 @@ use provenix_store::fs::write_atomic;
 
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
-use crate::cli::{after_printing, Ctx, Outcome, VerificationFailed, print_json};
+use crate::cli::{Ctx, Outcome, VerificationFailed, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

@@ -92,7 +92,9 @@ pub(crate) fn ensure_roots_built(ctx: &Ctx, roots: &[roots::Root], inv: &Invento
     let unrealised = inv.runtime.as_ref().map(|rt| rt.unrealised_roots.join(", ")).unwrap_or_default();
     let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
     let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
-    anyhow::bail!("--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, or use --buildtime")
+    anyhow::bail!(
+        "--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, or use --buildtime"
+    )
 }
 
 /// Opens the Nix database: `--db`, or the store's own when it exists.

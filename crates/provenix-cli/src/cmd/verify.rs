@@ -8,7 +8,7 @@ use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

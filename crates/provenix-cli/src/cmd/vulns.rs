@@ -16,7 +16,7 @@ use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::roots::{Bar, IdentityArgs, RootArgs, chain_names, ensure_roots_built};
-use crate::cli::{after_printing, Ctx, Outcome, print_json};
+use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {

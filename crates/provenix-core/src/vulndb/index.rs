@@ -216,9 +216,8 @@ impl Builder<'_> {
 /// (RFC 3339 with any offset; NVD writes none and means UTC) to the second,
 /// so a tie keeps the later file. Text that is no timestamp compares as text.
 fn is_older(a: &str, b: &str) -> bool {
-    let instant = |s: &str| {
-        crate::sbom::Timestamp::parse(s).or_else(|_| crate::sbom::Timestamp::parse(&format!("{s}Z"))).ok()
-    };
+    let instant =
+        |s: &str| crate::sbom::Timestamp::parse(s).or_else(|_| crate::sbom::Timestamp::parse(&format!("{s}Z"))).ok();
     match (instant(a), instant(b)) {
         (Some(x), Some(y)) => x < y,
         _ => a < b,
