@@ -61,7 +61,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     // Name the inputs as the user did (a store path, not where it lives under --store).
     report.a.path = args.a.display().to_string();
     report.b.path = args.b.display().to_string();
-    let printed = if ctx.json { print_json(&report) } else { render(&report).map_err(Into::into) };
+    let printed = if ctx.json { print_json(&report) } else { render(&report) };
     after_printing(if report.identical { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 

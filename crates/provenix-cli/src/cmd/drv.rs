@@ -139,7 +139,7 @@ fn paths(args: &PathsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         closure_size: closure.len(),
         findings,
     };
-    let printed = if ctx.json { print_json(&report) } else { print_paths(&report).map_err(Into::into) };
+    let printed = if ctx.json { print_json(&report) } else { print_paths(&report) };
     after_printing(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
