@@ -86,15 +86,23 @@ impl<'a> Version<'a> {
         self.tokens.is_empty()
     }
 
-    /// True when the version names no release: its first token is a word, as
-    /// in nixpkgs' snapshots of unreleased code, `unstable-2024-01-01` and
+    /// True when the version names no release: it starts with a snapshot word
+    /// (`unstable`, `git`, `snapshot`, `nightly`, `svn`, `hg`) or a pre-release
+    /// word before a date, as in nixpkgs' snapshots of unreleased code, `unstable-2024-01-01` and
     /// `0-unstable-2024-01-01` (the zero is dropped before the word). Such a
     /// version sorts below every release, which says nothing about where the
     /// code stands, so matching treats it as unknown. A snapshot after a
     /// release (`1.2-unstable-2024-01-01`) names that release and is ordered
     /// just after it.
     pub fn names_no_release(&self) -> bool {
-        matches!(self.tokens.first(), Some(Token::Word(_)))
+        match self.tokens.first() {
+            Some(Token::Word(w)) => {
+                ["unstable", "git", "snapshot", "nightly", "svn", "hg"].iter().any(|s| w.eq_ignore_ascii_case(s))
+            }
+            // `dev-2024-01-01`, `pre-2024`: a pre-release of nothing.
+            Some(Token::Pre(_)) => self.tokens.get(1).is_some_and(|t| matches!(t, Token::Num(n) if n.len() >= 4)),
+            _ => false,
+        }
     }
 
     /// True when the version lies under the wildcard `prefix.*`: its tokens,
@@ -311,6 +319,9 @@ mod tests {
     #[case::leading_v("v1.2", false)]
     #[case::date("2024-01-01", false)]
     #[case::pre_release_only("rc1", false)]
+    #[case::dev_snapshot("dev-2024-01-01", true)]
+    #[case::word_then_release("release-5.6.1", false)]
+    #[case::jdk("jdk-21", false)]
     #[case::empty("", false)]
     fn snapshots_name_no_release(#[case] text: &str, #[case] none: bool) {
         assert_eq!(Version::parse(text).names_no_release(), none, "{text}");

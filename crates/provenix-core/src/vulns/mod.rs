@@ -219,12 +219,13 @@ fn is_cve(id: &str) -> bool {
 /// The findings an advisory belongs to: its own id when it is a CVE, else
 /// every CVE it names as an alias (a GHSA of two CVEs is a hit of both), else
 /// its own id.
-fn finding_keys(a: &Advisory) -> Vec<&str> {
+fn finding_keys(a: &Advisory) -> Vec<String> {
     if is_cve(&a.id) {
-        return vec![&a.id];
+        return vec![a.id.to_ascii_uppercase()];
     }
-    let cves: Vec<&str> = a.aliases.iter().map(String::as_str).filter(|x| is_cve(x)).collect();
-    if cves.is_empty() { vec![&a.id] } else { cves }
+    let mut cves: Vec<String> = a.aliases.iter().filter(|x| is_cve(x)).map(|x| x.to_ascii_uppercase()).collect();
+    cves.dedup();
+    if cves.is_empty() { vec![a.id.clone()] } else { cves }
 }
 
 /// Scans the inventory's package components.
@@ -272,8 +273,8 @@ pub fn scan(
     for hit in hits {
         let Some(&n) = owners.get(hit.target) else { continue };
         for key in finding_keys(&hit.advisory) {
-            let group = groups.entry(key.to_owned()).or_default();
-            group.add_advisory(key, &hit.advisory);
+            let group = groups.entry(key.clone()).or_default();
+            group.add_advisory(&key, &hit.advisory);
             group.hits.entry(n).or_insert_with(|| hit.clone());
         }
     }
@@ -394,7 +395,7 @@ impl Group {
     }
 
     fn finding(&self, id: &str, components: Vec<Affected>) -> Finding {
-        let mut aliases: Vec<String> = self.aliases.iter().filter(|a| *a != id).cloned().collect();
+        let mut aliases: Vec<String> = self.aliases.iter().filter(|a| !a.eq_ignore_ascii_case(id)).cloned().collect();
         aliases.sort();
         let mut files = self.files.clone();
         files.sort();
