@@ -86,10 +86,10 @@ impl IdentityArgs {
 /// For `--runtime`: fails naming the first root (as the user wrote it) whose outputs are not
 /// realised, since the runtime closure of an unbuilt root is unknown, not empty.
 pub(crate) fn ensure_roots_built(ctx: &Ctx, roots: &[roots::Root], inv: &Inventory) -> anyhow::Result<()> {
-    let Some(first) = inv.runtime.as_ref().and_then(|rt| rt.unrealised_roots.first()) else {
+    let Some((rt, first)) = inv.runtime.as_ref().and_then(|rt| Some((rt, rt.unrealised_roots.first()?))) else {
         return Ok(());
     };
-    let unrealised = inv.runtime.as_ref().map(|rt| rt.unrealised_roots.join(", ")).unwrap_or_default();
+    let unrealised = rt.unrealised_roots.join(", ");
     let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
     let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
     anyhow::bail!(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cpe::{self, Bounds, Cpe, Value};
 use super::filter::{self, Filter};
-use super::version::{Version, compare};
+use super::version::{Version, compare, in_wildcard};
 use super::{Package, RepoRef, Target};
 
 /// The rules of one advisory, by source.
@@ -695,12 +695,12 @@ fn nvd_config(config: &Config, target: &Prepared<'_>, present: &Present) -> Opti
 }
 
 /// The state of `version` by one CVE 5 `versions[]` entry, when it covers it.
-fn cve5_status(entry: &Cve5Version, version: &Version<'_>) -> Option<Status> {
+fn cve5_status(entry: &Cve5Version, (raw, version): &Ver<'_>) -> Option<Status> {
     let start_open = matches!(entry.version.as_str(), "0" | "*" | "" | "unspecified" | "n/a" | "-");
     let at_or_after_start = start_open || *version >= Version::parse(&entry.version);
     let covered = match (&entry.less_than, &entry.less_than_or_equal) {
         (Some(l), _) => at_or_after_start && (l == "*" || *version < Version::parse(l)),
-        (None, Some(l)) => at_or_after_start && at_most(version, l),
+        (None, Some(l)) => at_or_after_start && at_most((raw, version), l),
         (None, None) => !start_open && *version == Version::parse(&entry.version),
     };
     if !covered {
@@ -716,12 +716,12 @@ fn cve5_status(entry: &Cve5Version, version: &Version<'_>) -> Option<Status> {
 }
 
 /// `version <= bound`, where `*` is unbounded and `6.1.*` is every `6.1` version.
-fn at_most(version: &Version<'_>, bound: &str) -> bool {
+fn at_most((raw, version): (&str, &Version<'_>), bound: &str) -> bool {
     if bound == "*" {
         return true;
     }
     if let Some(prefix) = bound.strip_suffix(".*").or_else(|| bound.strip_suffix('*')) {
-        return *version <= Version::parse(prefix) || version.in_wildcard(prefix);
+        return *version <= Version::parse(prefix) || in_wildcard(raw, prefix);
     }
     *version <= Version::parse(bound)
 }
@@ -739,28 +739,28 @@ fn cve5_affected(entry: &Cve5Affected, target: &Prepared<'_>) -> Option<RuleHit>
         less_than: version.and_then(|v| v.less_than.clone()),
         less_than_or_equal: version.and_then(|v| v.less_than_or_equal.clone()),
     };
-    let Some((_, version)) = &target.version else {
+    let Some(ver) = &target.version else {
         return (entry.versions.is_empty() && entry.default == Status::Affected).then(|| (rule(None), None));
     };
+    let version = &ver.1;
     // A cpes[] entry with a concrete version names that version as affected.
     if let Some((criteria, cpe)) = cpe_hit {
-        if matches!(cpe.version, Value::Exact(_) | Value::Pattern(_)) {
-            let raw = target.version.as_ref().map(|(r, _)| *r).unwrap_or_default();
-            if cpe::version_matches(cpe, &Bounds::default(), Some((raw, version))) {
-                let rule = MatchRule::Cpe {
-                    criteria: criteria.clone(),
-                    version_start_including: None,
-                    version_start_excluding: None,
-                    version_end_including: None,
-                    version_end_excluding: None,
-                    platform: None,
-                };
-                return Some((rule, None));
-            }
+        if matches!(cpe.version, Value::Exact(_) | Value::Pattern(_))
+            && cpe::version_matches(cpe, &Bounds::default(), Some((ver.0, version)))
+        {
+            let rule = MatchRule::Cpe {
+                criteria: criteria.clone(),
+                version_start_including: None,
+                version_start_excluding: None,
+                version_end_including: None,
+                version_end_excluding: None,
+                platform: None,
+            };
+            return Some((rule, None));
         }
     }
     let statuses: Vec<(&Cve5Version, Status)> =
-        entry.versions.iter().filter_map(|e| cve5_status(e, version).map(|s| (e, s))).collect();
+        entry.versions.iter().filter_map(|e| cve5_status(e, ver).map(|s| (e, s))).collect();
     if statuses.iter().any(|(_, s)| *s == Status::Unaffected) {
         return None;
     }

@@ -224,6 +224,7 @@ fn finding_keys(a: &Advisory) -> Vec<String> {
         return vec![a.id.to_ascii_uppercase()];
     }
     let mut cves: Vec<String> = a.aliases.iter().filter(|x| is_cve(x)).map(|x| x.to_ascii_uppercase()).collect();
+    cves.sort();
     cves.dedup();
     if cves.is_empty() { vec![a.id.clone()] } else { cves }
 }
