@@ -552,6 +552,30 @@ in pkg "python3.12-baz" "1.0" {{
 }
 
 #[test]
+fn a_lower_case_cve_alias_joins_the_finding_of_that_cve() {
+    let Some(h) = NixHarness::new() else { return };
+    let expr = format!(
+        r#"{PRELUDE}
+in pkg "python3.12-baz" "1.0" {{
+  src = fod "baz-1.0.tar.gz" "https://files.pythonhosted.org/packages/source/b/baz/baz-1.0.tar.gz";
+}}"#
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let db = h.scratch().join("vulndb");
+    std::fs::create_dir_all(&db).unwrap();
+    let affected = json!([{ "package": { "ecosystem": "PyPI", "name": "baz" },
+        "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.0" }] }] }]);
+    for (id, alias) in [("GHSA-aaaa-aaaa-aaaa", "cve-2024-2000"), ("PYSEC-2024-1", "CVE-2024-2000")] {
+        let record = osv(id, &[alias], affected.clone());
+        std::fs::write(db.join(format!("{id}.json")), serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    let report = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--json"]));
+    let ids: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["CVE-2024-2000"], "one vulnerability, one finding");
+    assert_eq!(report["findings"][0]["aliases"], json!(["GHSA-aaaa-aaaa-aaaa", "PYSEC-2024-1"]));
+}
+
+#[test]
 fn the_index_is_built_once_and_rebuilt_when_the_data_changes() {
     let Some(s) = setup() else { return };
     let first = json_of(&s.vulns(&["--json"]));
