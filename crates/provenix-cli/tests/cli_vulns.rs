@@ -682,6 +682,71 @@ in derivation {{
 }
 
 #[test]
+fn runtime_scope_is_the_outputs_named_and_an_unbuilt_other_output_does_not_block_them() {
+    let Some(h) = NixHarness::new() else { return };
+    // `out` refers to xz, `doc` to zlib.
+    let expr = format!(
+        r#"{PRELUDE}
+  xz = pkg "xz" "5.6.0" {{ }};
+  zlib = pkg "zlib" "1.3" {{ }};
+in derivation {{
+  name = "app-1.0"; pname = "app"; version = "1.0"; system = sys; builder = "/bin/sh";
+  outputs = [ "out" "doc" ]; inherit xz zlib;
+  args = [ "-c" "echo $xz > $out; echo $zlib > $doc" ];
+}}"#
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let built: Vec<String> = h.run_text("nix-store", ["--realise", drv.as_str()]).lines().map(str::to_owned).collect();
+    let out_path = built.iter().find(|p| p.ends_with("-app-1.0")).expect("out built");
+    let doc_path = built.iter().find(|p| p.ends_with("-app-1.0-doc")).expect("doc built");
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let db = db.to_str().unwrap();
+    let scan = |roots: &[&str]| {
+        let mut args = vec!["vulns", "--db", db, "--json", "--runtime"];
+        args.extend(roots);
+        provenix(h.root(), &args)
+    };
+    let ids = |o: &Output| hits(&json_of(o), "findings").into_keys().collect::<BTreeSet<_>>();
+    let both = scan(&[&drv]);
+    assert_eq!(both.status.code(), Some(1), "{}", stderr(&both));
+    assert!(ids(&both).contains("CVE-2024-3094") && ids(&both).contains("CVE-2024-0608"), "{:?}", ids(&both));
+    // Naming the `out` output scopes the runtime closure to it: zlib is reached through `doc` only.
+    let out_only = scan(&[out_path]);
+    assert_eq!(out_only.status.code(), Some(1), "{}", stderr(&out_only));
+    assert!(ids(&out_only).contains("CVE-2024-3094"), "{:?}", ids(&out_only));
+    assert!(!ids(&out_only).contains("CVE-2024-0608"), "doc's zlib is not in out's runtime closure");
+    // Naming both outputs is the whole root again.
+    assert_eq!(ids(&scan(&[out_path, doc_path])), ids(&both));
+    // `doc` is gone: the `.drv` (all outputs) is refused naming the missing output, with a hint
+    // that fits the command; the built `out` alone is still scanned.
+    h.run("nix-store", ["--delete", doc_path.as_str()]);
+    assert!(!h.physical(doc_path).exists());
+    for (roots, cmd_hint) in
+        [(vec![drv.as_str()], "drop --runtime"), (vec![out_path.as_str(), drv.as_str()], "drop --runtime")]
+    {
+        let o = scan(&roots);
+        assert_eq!(o.status.code(), Some(2), "{roots:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&format!("{drv}!doc")) && err.contains(cmd_hint) && !err.contains("--buildtime"), "{err}");
+        assert!(o.stdout.is_empty(), "no report for an unknown runtime closure");
+    }
+    let o = scan(&[out_path]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(ids(&o), ids(&out_only));
+    // sbom --runtime follows the same rule, with its own hint.
+    let o = provenix(h.root(), &["sbom", "--format", "cyclonedx", "--runtime", &drv]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{drv}!doc")) && stderr(&o).contains("--buildtime"), "{}", stderr(&o));
+    let o = provenix(h.root(), &["sbom", "--format", "cyclonedx", "--runtime", out_path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bom: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: BTreeSet<&str> =
+        bom["components"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(names.contains("xz") && !names.contains("zlib"), "{names:?}");
+}
+
+#[test]
 fn a_reader_that_stops_early_never_turns_a_finding_into_exit_0() {
     let Some(s) = setup() else { return };
     for json in [false, true] {

@@ -1,17 +1,18 @@
 //! What the closure commands share: root arguments, the mirror table, the
 //! identity tables (`sbom`, `vulns`), the Nix database, and the progress bar.
 
+use std::collections::HashSet;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use provenix_core::identity::{IdentityTable, Inventory, InventoryOptions, MetaTable};
+use provenix_core::identity::{IdentityTable, Inventory, InventoryOptions, MetaTable, RootOutputs};
 use provenix_core::mirrors::MirrorTable;
 use provenix_core::verify::Progress;
 use provenix_formats::store_path::StorePath;
 use provenix_store::db::NixDb;
-use provenix_store::roots::{self, RootOptions};
+use provenix_store::roots::{self, RootOptions, RootSource};
 
 use crate::cli::Ctx;
 
@@ -47,16 +48,58 @@ impl RootArgs {
 
     /// The roots with the arguments they came from, each `.drv` once, in the order given.
     pub(crate) fn resolve_roots(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<roots::Root>> {
+        Ok(dedup_roots(self.resolve_all(ctx, db)?))
+    }
+
+    /// The roots as [`RootArgs::resolve_roots`] gives them, and per `.drv` the outputs the user
+    /// named when every argument for it was an output path (see [`named_outputs`]).
+    pub(crate) fn resolve_scoped(
+        &self,
+        ctx: &Ctx,
+        db: Option<&NixDb>,
+    ) -> anyhow::Result<(Vec<roots::Root>, RootOutputs)> {
+        let all = self.resolve_all(ctx, db)?;
+        let named = named_outputs(&all);
+        Ok((dedup_roots(all), named))
+    }
+
+    fn resolve_all(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<roots::Root>> {
         let options = RootOptions { attrs: self.attrs.clone() };
-        let resolved = match db {
+        Ok(match db {
             Some(db) => roots::resolve(&ctx.store, &self.roots, &options, &|p| {
                 db.deriver(p).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             }),
             None => roots::resolve(&ctx.store, &self.roots, &options, &roots::nix_deriver(&ctx.store)),
-        }?;
-        let mut seen = std::collections::HashSet::new();
-        Ok(resolved.into_iter().filter(|r| seen.insert(r.drv.clone())).collect())
+        }?)
     }
+}
+
+fn dedup_roots(all: Vec<roots::Root>) -> Vec<roots::Root> {
+    let mut seen = HashSet::new();
+    all.into_iter().filter(|r| seen.insert(r.drv.clone())).collect()
+}
+
+/// Per `.drv`: the output paths named for it, when it was only ever named by output paths (an
+/// output path or `result` link stands for that output; a `.drv`, Nix file or flake root stands
+/// for all outputs, so such a `.drv` is left out).
+pub(crate) fn named_outputs(all: &[roots::Root]) -> RootOutputs {
+    let mut named = RootOutputs::new();
+    let mut whole: HashSet<&StorePath> = HashSet::new();
+    for root in all {
+        match &root.source {
+            RootSource::Output(path) => {
+                let paths = named.entry(root.drv.clone()).or_default();
+                if !paths.contains(path) {
+                    paths.push(path.clone());
+                }
+            }
+            _ => {
+                whole.insert(&root.drv);
+            }
+        }
+    }
+    named.retain(|drv, _| !whole.contains(drv));
+    named
 }
 
 /// Where component identities come from (`sbom`, `vulns`).
@@ -73,19 +116,30 @@ pub(crate) struct IdentityArgs {
 impl IdentityArgs {
     /// The inventory options: the roots' mirror table, the built-in identity table extended with the
     /// user's files, the metadata file.
-    pub(crate) fn options(&self, roots: &RootArgs, runtime: bool) -> anyhow::Result<InventoryOptions> {
+    pub(crate) fn options(
+        &self,
+        roots: &RootArgs,
+        runtime: bool,
+        root_outputs: RootOutputs,
+    ) -> anyhow::Result<InventoryOptions> {
         let mut identities = IdentityTable::builtin();
         for file in &self.identities {
             identities.extend(IdentityTable::load(file)?);
         }
         let meta = self.meta.as_deref().map(MetaTable::load).transpose()?;
-        Ok(InventoryOptions { mirrors: roots.mirror_table()?, identities, meta, runtime })
+        Ok(InventoryOptions { mirrors: roots.mirror_table()?, identities, meta, runtime, root_outputs })
     }
 }
 
 /// For `--runtime`: fails naming the first root (as the user wrote it) whose outputs are not
-/// realised, since the runtime closure of an unbuilt root is unknown, not empty.
-pub(crate) fn ensure_roots_built(ctx: &Ctx, roots: &[roots::Root], inv: &Inventory) -> anyhow::Result<()> {
+/// realised, since the runtime closure of an unbuilt root is unknown, not empty. `instead` is what
+/// the command offers besides building (for example "use --buildtime").
+pub(crate) fn ensure_roots_built(
+    ctx: &Ctx,
+    roots: &[roots::Root],
+    inv: &Inventory,
+    instead: &str,
+) -> anyhow::Result<()> {
     let Some((rt, first)) = inv.runtime.as_ref().and_then(|rt| Some((rt, rt.unrealised_roots.first()?))) else {
         return Ok(());
     };
@@ -93,7 +147,8 @@ pub(crate) fn ensure_roots_built(ctx: &Ctx, roots: &[roots::Root], inv: &Invento
     let drv = first.split_once('!').map_or(first.as_str(), |(d, _)| d);
     let arg = roots.iter().find(|r| ctx.store.dir().display(&r.drv) == drv).map_or(drv, |r| r.arg.as_str());
     anyhow::bail!(
-        "--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, or use --buildtime"
+        "--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, \
+         name only its built outputs (an output path or `result` link), or {instead}"
     )
 }
 

@@ -83,16 +83,16 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             args.roots.roots.join(", ")
         );
     }
-    let roots = args.roots.resolve_roots(ctx, db.as_ref())?;
+    let (roots, root_outputs) = args.roots.resolve_scoped(ctx, db.as_ref())?;
     // Runtime membership is computed whenever the database is there, so buildtime documents can
     // mark build-only components.
-    let options = args.identity.options(&args.roots, db.is_some())?;
+    let options = args.identity.options(&args.roots, db.is_some(), root_outputs)?;
     let drvs: Vec<_> = roots.iter().map(|r| r.drv.clone()).collect();
     let resolved = started.elapsed();
     let inv = inventory(&ctx.store, db.as_ref(), &drvs, &options)?;
     let inventoried = started.elapsed();
     if scope == Scope::Runtime {
-        ensure_roots_built(ctx, &roots, &inv)?;
+        ensure_roots_built(ctx, &roots, &inv, "use --buildtime")?;
     }
     let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time })?;
     let written = started.elapsed();

@@ -63,13 +63,13 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Some(path) => Whitelist::load(path)?,
         None => Whitelist::default(),
     };
-    let roots = args.roots.resolve_roots(ctx, nix_db.as_ref())?;
+    let (roots, root_outputs) = args.roots.resolve_scoped(ctx, nix_db.as_ref())?;
     anyhow::ensure!(!args.runtime || nix_db.is_some(), "--runtime needs the Nix database (give --nix-db or --store)");
-    let options = args.identity.options(&args.roots, nix_db.is_some())?;
+    let options = args.identity.options(&args.roots, nix_db.is_some(), root_outputs)?;
     let drvs: Vec<_> = roots.iter().map(|r| r.drv.clone()).collect();
     let inventory = inventory(&ctx.store, nix_db.as_ref(), &drvs, &options)?;
     if args.runtime {
-        ensure_roots_built(ctx, &roots, &inventory)?;
+        ensure_roots_built(ctx, &roots, &inventory, "drop --runtime")?;
     }
     let index = args.index.clone().unwrap_or_else(|| dir.join(".provenix-index.sqlite"));
     let bar = Bar::new(ctx);

@@ -190,6 +190,9 @@ pub struct Component {
     pub runtime: bool,
 }
 
+/// Per root `.drv`: the output paths that stand for it (see [`InventoryOptions::root_outputs`]).
+pub type RootOutputs = HashMap<StorePath, Vec<StorePath>>;
+
 /// What to read besides the `.drv` files.
 #[derive(Debug, Clone, Default)]
 pub struct InventoryOptions {
@@ -201,6 +204,9 @@ pub struct InventoryOptions {
     pub meta: Option<MetaTable>,
     /// Compute runtime dependencies from the Nix database (an error without one).
     pub runtime: bool,
+    /// Per root `.drv`: the outputs the user named (an output path or `result` link), whose
+    /// runtime closure is the root's. A root not here stands for all its outputs.
+    pub root_outputs: RootOutputs,
 }
 
 /// Runtime dependencies, from the Nix database's references.
@@ -416,7 +422,7 @@ pub fn inventory(
     }
     let runtime = if options.runtime {
         match db {
-            Some(db) => Some(runtime_graph(&graph, &raws, db, dir)?),
+            Some(db) => Some(runtime_graph(&graph, &raws, db, dir, &options.root_outputs)?),
             None => None,
         }
     } else {
@@ -574,8 +580,15 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
     }
 }
 
-/// Walks the database's references from the roots' realised outputs.
-fn runtime_graph(graph: &DrvGraph, raws: &[Raw], db: &NixDb, dir: &StoreDir) -> Result<Runtime, IdentityError> {
+/// Walks the database's references from the roots' realised outputs (the named ones where
+/// `named` has the root, else all of them).
+fn runtime_graph(
+    graph: &DrvGraph,
+    raws: &[Raw],
+    db: &NixDb,
+    dir: &StoreDir,
+    named: &RootOutputs,
+) -> Result<Runtime, IdentityError> {
     let mut owner: HashMap<StorePath, usize> = HashMap::new();
     for (n, r) in raws.iter().enumerate() {
         for (_, p) in &r.outputs {
@@ -610,6 +623,16 @@ fn runtime_graph(graph: &DrvGraph, raws: &[Raw], db: &NixDb, dir: &StoreDir) -> 
             for (name, p) in &mut outputs {
                 if p.is_none() {
                     *p = known.iter().find(|(n, _)| n == name).map(|(_, p)| p.clone());
+                }
+            }
+        }
+        if let Some(wanted) = graph.path(root).and_then(|p| named.get(p)) {
+            outputs.retain(|(_, p)| p.as_ref().is_some_and(|p| wanted.contains(p)));
+            // A named path that the derivation does not list (a stale link, a floating output the
+            // database does not know yet) still starts the walk, under its own path.
+            for p in wanted {
+                if !outputs.iter().any(|(_, o)| o.as_ref() == Some(p)) {
+                    outputs.push((dir.display(p), Some(p.clone())));
                 }
             }
         }
