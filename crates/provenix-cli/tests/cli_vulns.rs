@@ -552,6 +552,45 @@ in pkg "python3.12-baz" "1.0" {{
 }
 
 #[test]
+fn a_whitelisted_ghsa_accepts_only_the_components_its_advisory_hit() {
+    let Some(h) = NixHarness::new() else { return };
+    // baz is hit by the GHSA (PyPI); xz by the NVD entry of one of the GHSA's CVEs (CPE).
+    let expr = format!(
+        r#"{PRELUDE}
+  baz = pkg "python3.12-baz" "1.0" {{
+    src = fod "baz-1.0.tar.gz" "https://files.pythonhosted.org/packages/source/b/baz/baz-1.0.tar.gz";
+  }};
+  xz = pkg "xz" "5.6.0" {{ }};
+in pkg "app" "1.0" {{ buildInputs = [ baz xz ]; }}"#
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let db = h.scratch().join("vulndb");
+    std::fs::create_dir_all(&db).unwrap();
+    let advisory = osv(
+        "GHSA-2000-2001-abcd",
+        &["CVE-2024-2000", "CVE-2024-2001"],
+        json!([{ "package": { "ecosystem": "PyPI", "name": "baz" },
+        "ranges": [{ "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "2.0" }] }] }]),
+    );
+    std::fs::write(db.join("GHSA-2000-2001-abcd.json"), serde_json::to_vec(&advisory).unwrap()).unwrap();
+    let page = nvd_page(vec![nvd("CVE-2024-2000", 9.8, vec![cpe_match(&cpe("tukaani", "xz", "5.6.0"), true, &[])])]);
+    std::fs::write(db.join("nvd.json"), serde_json::to_vec(&page).unwrap()).unwrap();
+    let whitelist = h.scratch().join("whitelist.toml");
+    std::fs::write(&whitelist, "[[ignore]]\nid = \"GHSA-2000-2001-abcd\"\nreason = \"baz: code path unused\"\n")
+        .unwrap();
+    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let out = provenix(h.root(), &args);
+    assert_eq!(out.status.code(), Some(1), "the NVD hit on xz stays open: {}", stderr(&out));
+    let report = json_of(&out);
+    assert_eq!(hits(&report, "findings"), BTreeMap::from([("CVE-2024-2000".to_owned(), one("xz 5.6.0"))]));
+    let baz = || one("python3.12-baz 1.0");
+    assert_eq!(
+        hits(&report, "whitelisted"),
+        BTreeMap::from([("CVE-2024-2000".to_owned(), baz()), ("CVE-2024-2001".to_owned(), baz())])
+    );
+}
+
+#[test]
 fn a_lower_case_cve_alias_joins_the_finding_of_that_cve() {
     let Some(h) = NixHarness::new() else { return };
     let expr = format!(

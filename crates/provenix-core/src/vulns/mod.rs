@@ -276,7 +276,12 @@ pub fn scan(
         for key in finding_keys(&hit.advisory) {
             let group = groups.entry(key.clone()).or_default();
             group.add_advisory(&key, &hit.advisory);
-            group.hits.entry(n).or_insert_with(|| hit.clone());
+            let entry = group.hits.entry(n).or_insert_with(|| GroupHit { hit: hit.clone(), ids: Vec::new() });
+            for id in advisory_ids(&hit.advisory) {
+                if !entry.ids.iter().any(|i| i == id) {
+                    entry.ids.push(id.clone());
+                }
+            }
         }
     }
     let mut report = VulnsReport {
@@ -299,11 +304,14 @@ pub fn scan(
         unidentified,
     };
     for (id, group) in groups {
-        let mut ids: Vec<&str> = vec![id.as_str()];
-        ids.extend(group.aliases.iter().map(String::as_str));
         let (mut active, mut patched, mut accepted) = (Vec::new(), Vec::new(), Vec::new());
-        for (&n, hit) in &group.hits {
+        for (&n, GroupHit { hit, ids: hit_ids }) in &group.hits {
             let Some(c) = inventory.components.get(n) else { continue };
+            // The vulnerability's id, and the other ids of the advisories that hit this component:
+            // a GHSA that hit another package (or an NVD entry of the same CVE that hit this one)
+            // says nothing of this component.
+            let mut ids: Vec<&str> = vec![id.as_str()];
+            ids.extend(hit_ids.iter().map(String::as_str));
             let mut affected = Affected {
                 drv_path: c.drv_path.clone(),
                 name: c.name.clone(),
@@ -357,7 +365,21 @@ struct Group {
     references: Vec<String>,
     files: Vec<String>,
     /// Component index → its first hit.
-    hits: BTreeMap<usize, Hit>,
+    hits: BTreeMap<usize, GroupHit>,
+}
+
+/// The hits of one vulnerability on one component.
+struct GroupHit {
+    /// The first hit.
+    hit: Hit,
+    /// The ids, other than CVE ids, of every advisory that hit it (the advisory's own and its
+    /// aliases): a whitelist entry for one of them accepts this component.
+    ids: Vec<String>,
+}
+
+/// An advisory's own id and aliases that are not CVE ids.
+fn advisory_ids(a: &Advisory) -> impl Iterator<Item = &String> {
+    std::iter::once(&a.id).chain(&a.aliases).filter(|id| !is_cve(id))
 }
 
 impl Group {
