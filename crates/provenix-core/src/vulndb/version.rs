@@ -58,25 +58,7 @@ pub struct Version<'a> {
 impl<'a> Version<'a> {
     /// Reads `text` by the rules in the module documentation. Never fails.
     pub fn parse(text: &'a str) -> Version<'a> {
-        let raw = raw_tokens(text);
-        // Drop runs of zeros that are followed by a word or the end.
-        let mut tokens = Vec::with_capacity(raw.len());
-        let mut zeros = 0usize;
-        for token in raw {
-            match token {
-                Token::Num("") => zeros += 1,
-                Token::Num(_) => {
-                    tokens.extend(std::iter::repeat_n(Token::Num(""), zeros));
-                    zeros = 0;
-                    tokens.push(token);
-                }
-                _ => {
-                    zeros = 0;
-                    tokens.push(token);
-                }
-            }
-        }
-        Version { tokens }
+        Version { tokens: drop_zero_runs(raw_tokens(text), true) }
     }
 
     /// True when the version has no tokens at all (`""`, `"-"`, `"v"`...).
@@ -106,17 +88,49 @@ impl<'a> Version<'a> {
 
 /// True when `version` lies under the wildcard `prefix.*`: its tokens, as
 /// written and with zeros kept, start with those of `prefix` (`6.1.5` is
-/// under `6.1`, `6.10` is not, `6.1.79` is not under `6.0`). A version that
-/// ends early counts as padded with zeros, so `6` is under `6.0` just as `6`
-/// equals `6.0`.
+/// under `6.1`, `6.10` is not, `6.1.79` is not under `6.0`). Where equality
+/// drops zeros, they stand for any number of zeros here too: a version that
+/// ends early counts as padded with zeros (`6` is under `6.0`, as `6` equals
+/// `6.0`), and so does one where a word comes early (`1.0a` is under `1.0.0`,
+/// as `1.0a` equals `1.0.0a`; `6-rc1` is under `6.0`).
 pub fn in_wildcard(version: &str, prefix: &str) -> bool {
-    let prefix = raw_tokens(prefix);
-    let own = raw_tokens(version);
-    let ends_in_number = own.last().is_none_or(|t| matches!(t, Token::Num(_)));
-    prefix.iter().enumerate().all(|(i, want)| match own.get(i) {
-        Some(have) => token_cmp(Some(have), Some(want)) == Ordering::Equal,
-        None => ends_in_number && *want == Token::Num(""),
-    })
+    let prefix = drop_zero_runs(raw_tokens(prefix), false);
+    let own = drop_zero_runs(raw_tokens(version), false);
+    let mut have = own.iter().peekable();
+    for want in &prefix {
+        match have.peek() {
+            Some(&t) if token_cmp(Some(t), Some(want)) == Ordering::Equal => {
+                have.next();
+            }
+            Some(Token::Word(_) | Token::Pre(_)) | None if *want == Token::Num("") => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `raw` without the runs of zeros that come right before a word, and at the end when `at_end`.
+fn drop_zero_runs(raw: Vec<Token<'_>>, at_end: bool) -> Vec<Token<'_>> {
+    let mut tokens = Vec::with_capacity(raw.len());
+    let mut zeros = 0usize;
+    for token in raw {
+        match token {
+            Token::Num("") => zeros += 1,
+            Token::Num(_) => {
+                tokens.extend(std::iter::repeat_n(Token::Num(""), zeros));
+                zeros = 0;
+                tokens.push(token);
+            }
+            _ => {
+                zeros = 0;
+                tokens.push(token);
+            }
+        }
+    }
+    if !at_end {
+        tokens.extend(std::iter::repeat_n(Token::Num(""), zeros));
+    }
+    tokens
 }
 
 /// The tokens of `text` as written: numbers without leading zeros, words
@@ -297,13 +311,50 @@ mod tests {
     #[case::zero_kept("6.1.79", "6.0", false)]
     #[case::zero_kept_inside("6.0.79", "6.0", true)]
     #[case::zero_padded("6", "6.0", true)]
-    #[case::zero_padded_not_a_word("6a", "6.0", false)]
+    // Equality drops the zeros before a word, so the wildcard does too: `6a` = `6.0a`,
+    // `1.0a` = `1.0.0a`, `6-rc1` = `6.0-rc1`.
+    #[case::zeros_dropped_before_a_word("6a", "6.0", true)]
+    #[case::zeros_dropped_before_a_word_written("6.0a", "6.0", true)]
+    #[case::fewer_zeros_before_a_word("1.0a", "1.0.0", true)]
+    #[case::all_zeros_before_a_word("1.0.0a", "1.0.0", true)]
+    #[case::pre_release_fewer_zeros("6-rc1", "6.0", true)]
+    #[case::word_then_other_number("6a", "6.0.1", false)]
+    #[case::word_in_prefix("1.0.0a.5", "1.0a", true)]
+    #[case::word_in_prefix_other_word("1.0.0b", "1.0a", false)]
+    #[case::leading_zero_is_no_zero_run("6.05", "6.0", false)]
     #[case::next_major("7.0.1", "6.0", false)]
     #[case::pre_release_inside("6.0-rc1", "6.0", true)]
     #[case::two_zeros("1.0.0.5", "1.0.0", true)]
     #[case::two_zeros_one_off("1.0.1", "1.0.0", false)]
     fn wildcards_keep_their_zeros(#[case] version: &str, #[case] prefix: &str, #[case] inside: bool) {
         assert_eq!(in_wildcard(version, prefix), inside, "{version} under {prefix}.*");
+    }
+
+    /// Every string of up to five pieces over zeros, a number, separators and words: versions
+    /// that compare equal lie under the same wildcards.
+    #[test]
+    fn equal_versions_lie_under_the_same_wildcards() {
+        const PIECES: [&str; 6] = ["0", "1", ".", "a", "-rc", "00"];
+        let mut texts = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier = frontier.iter().flat_map(|t| PIECES.iter().map(move |p| format!("{t}{p}"))).collect();
+            texts.extend(frontier.iter().cloned());
+        }
+        texts.sort_by(|a, b| compare(a, b));
+        let prefixes = ["0", "1", "0.0", "1.0", "0.1", "1.0.0", "1.0.1", "1.1", "0.0.0", "1.0.0.0", "1a", "1.0a"];
+        let mut checked = 0;
+        for run in texts.chunk_by(|a, b| compare(a, b) == Equal) {
+            let Some((first, rest)) = run.split_first() else { continue };
+            for prefix in prefixes {
+                let want = in_wildcard(first, prefix);
+                for other in rest {
+                    assert_eq!(in_wildcard(other, prefix), want, "{first:?} = {other:?}, under {prefix}.*");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} equal pairs checked");
     }
 
     #[rstest]
