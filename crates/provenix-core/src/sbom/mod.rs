@@ -172,6 +172,12 @@ impl Timestamp {
     /// Parses RFC 3339 (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`,
     /// `t` and `z` or a space also accepted); fractions of a second are dropped.
     pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
+        Timestamp::parse_precise(text).map(|(t, _)| t)
+    }
+
+    /// Like [`Timestamp::parse`], with the fraction of a second: its digits without trailing
+    /// zeros (`""` for none), so that fractions compare as text (`"25"` < `"5"`, as 0.25 < 0.5).
+    pub fn parse_precise(text: &str) -> Result<(Timestamp, &str), TimestampError> {
         let syntax = || TimestampError::Syntax { text: text.to_owned() };
         let range = |field| TimestampError::Range { text: text.to_owned(), field };
         let b = text.as_bytes();
@@ -189,6 +195,7 @@ impl Timestamp {
         let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
         let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
         let mut i = 19;
+        let mut fraction = "";
         if at(i, b".") {
             i += 1;
             let start = i;
@@ -198,6 +205,7 @@ impl Timestamp {
             if i == start {
                 return Err(syntax());
             }
+            fraction = text.get(start..i).unwrap_or_default().trim_end_matches('0');
         }
         let offset = match b.get(i) {
             Some(b'Z' | b'z') if i + 1 == b.len() => 0,
@@ -222,7 +230,7 @@ impl Timestamp {
             return Err(range("time"));
         }
         let days = days_from_civil(year, month, day);
-        Ok(Timestamp { unix: days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60 })
+        Ok((Timestamp { unix: days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60 }, fraction))
     }
 }
 

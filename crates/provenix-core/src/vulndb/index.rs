@@ -213,11 +213,22 @@ impl Builder<'_> {
 }
 
 /// True when the modification time `a` is before `b`, compared as instants
-/// (RFC 3339 with any offset; NVD writes none and means UTC) to the second,
-/// so a tie keeps the later file. Text that is no timestamp compares as text.
+/// (RFC 3339 with any offset; NVD writes none and means UTC) with their
+/// fractions of a second, so only an exact tie keeps the later file. Text
+/// that is no timestamp compares as text.
 fn is_older(a: &str, b: &str) -> bool {
-    let instant =
-        |s: &str| crate::sbom::Timestamp::parse(s).or_else(|_| crate::sbom::Timestamp::parse(&format!("{s}Z"))).ok();
+    use crate::sbom::Timestamp;
+    fn instant(s: &str) -> Option<(Timestamp, String)> {
+        let utc;
+        let parsed = match Timestamp::parse_precise(s) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                utc = format!("{s}Z");
+                Timestamp::parse_precise(&utc).ok()?
+            }
+        };
+        Some((parsed.0, parsed.1.to_owned()))
+    }
     match (instant(a), instant(b)) {
         (Some(x), Some(y)) => x < y,
         _ => a < b,

@@ -154,10 +154,15 @@ fn the_newest_copy_of_an_advisory_wins() {
 }
 
 /// Modification times are instants: `11:00+02:00` is before `10:00Z`, though it sorts after it
-/// as text, and a fraction of a second does not make a copy older.
+/// as text, fractions of a second count, and only an exact tie keeps the later file.
 #[rstest]
 #[case::offsets("2024-05-01T10:00:00Z", "2024-05-01T11:00:00+02:00", "a.json")]
-#[case::fraction_is_a_tie("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5Z", "b.json")]
+#[case::fraction_is_later("2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5Z", "b.json")]
+#[case::fraction_earlier_in_the_later_file("2024-05-01T10:00:00.5Z", "2024-05-01T10:00:00.25Z", "a.json")]
+#[case::fraction_earlier_than_none("2024-05-01T10:00:00.001Z", "2024-05-01T10:00:00Z", "a.json")]
+#[case::fraction_across_offsets("2024-05-01T12:00:00.9+02:00", "2024-05-01T10:00:00.10Z", "a.json")]
+#[case::trailing_zeros_are_a_tie("2024-05-01T10:00:00.50Z", "2024-05-01T10:00:00.5Z", "b.json")]
+#[case::zero_fraction_is_a_tie("2024-05-01T10:00:00.000Z", "2024-05-01T10:00:00Z", "b.json")]
 #[case::plain_order("2024-05-01T10:00:00Z", "2024-05-02T00:00:00Z", "b.json")]
 #[case::nvd_form_without_offset("2024-05-01T10:00:00.000", "2024-05-01T09:00:00Z", "a.json")]
 fn copies_are_ordered_by_instant(#[case] a: &str, #[case] b: &str, #[case] kept: &str) {
