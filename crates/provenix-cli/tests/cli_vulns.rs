@@ -758,16 +758,21 @@ in derivation {{
     // Naming both outputs is the whole root again.
     assert_eq!(ids(&scan(&[out_path, doc_path])), ids(&both));
     // `doc` is gone: the `.drv` (all outputs) is refused naming the missing output, with a hint
-    // that fits the command; the built `out` alone is still scanned.
+    // that fits the command, and blaming the `.drv` argument, not the built `out` given beside it
+    // in either order; the built `out` alone is still scanned.
     h.run("nix-store", ["--delete", doc_path.as_str()]);
     assert!(!h.physical(doc_path).exists());
-    for (roots, cmd_hint) in
-        [(vec![drv.as_str()], "drop --runtime"), (vec![out_path.as_str(), drv.as_str()], "drop --runtime")]
-    {
+    for (roots, cmd_hint) in [
+        (vec![drv.as_str()], "drop --runtime"),
+        (vec![out_path.as_str(), drv.as_str()], "drop --runtime"),
+        (vec![drv.as_str(), out_path.as_str()], "drop --runtime"),
+    ] {
         let o = scan(&roots);
         assert_eq!(o.status.code(), Some(2), "{roots:?}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(err.contains(&format!("{drv}!doc")) && err.contains(cmd_hint) && !err.contains("--buildtime"), "{err}");
+        assert!(err.contains(&format!("root `{drv}` is not built")), "{roots:?}: {err}");
+        assert!(!err.contains(&format!("`{out_path}`")), "the built out is not the root to blame: {err}");
         assert!(o.stdout.is_empty(), "no report for an unknown runtime closure");
     }
     let o = scan(&[out_path]);

@@ -1,7 +1,7 @@
 //! What the closure commands share: root arguments, the mirror table, the
 //! identity tables (`sbom`, `vulns`), the Nix database, and the progress bar.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
@@ -51,8 +51,10 @@ impl RootArgs {
         Ok(dedup_roots(self.resolve_all(ctx, db)?))
     }
 
-    /// The roots as [`RootArgs::resolve_roots`] gives them, and per `.drv` the outputs the user
-    /// named when every argument for it was an output path (see [`named_outputs`]).
+    /// The roots, each `.drv` once in the order given, and per `.drv` the outputs the user named
+    /// when every argument for it was an output path (see [`named_outputs`]). A `.drv` named both
+    /// ways keeps the argument that stands for all its outputs, since that is the one a refusal of
+    /// an unbuilt output has to name.
     pub(crate) fn resolve_scoped(
         &self,
         ctx: &Ctx,
@@ -60,7 +62,7 @@ impl RootArgs {
     ) -> anyhow::Result<(Vec<roots::Root>, RootOutputs)> {
         let all = self.resolve_all(ctx, db)?;
         let named = named_outputs(&all);
-        Ok((dedup_roots(all), named))
+        Ok((dedup_roots_whole_first(all), named))
     }
 
     fn resolve_all(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<roots::Root>> {
@@ -77,6 +79,28 @@ impl RootArgs {
 fn dedup_roots(all: Vec<roots::Root>) -> Vec<roots::Root> {
     let mut seen = HashSet::new();
     all.into_iter().filter(|r| seen.insert(r.drv.clone())).collect()
+}
+
+/// As [`dedup_roots`], but where a `.drv` was also given by an argument that stands for all its
+/// outputs (a `.drv`, Nix file or flake root), that argument is kept in place of an output path.
+fn dedup_roots_whole_first(all: Vec<roots::Root>) -> Vec<roots::Root> {
+    let mut kept: Vec<roots::Root> = Vec::new();
+    let mut at: HashMap<StorePath, usize> = HashMap::new();
+    for root in all {
+        match at.get(&root.drv) {
+            Some(&i) => {
+                let whole = !matches!(root.source, RootSource::Output(_));
+                if whole && let Some(first) = kept.get_mut(i).filter(|k| matches!(k.source, RootSource::Output(_))) {
+                    *first = root;
+                }
+            }
+            None => {
+                at.insert(root.drv.clone(), kept.len());
+                kept.push(root);
+            }
+        }
+    }
+    kept
 }
 
 /// Per `.drv`: the output paths named for it, when it was only ever named by output paths (an
