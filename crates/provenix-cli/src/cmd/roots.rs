@@ -84,16 +84,13 @@ fn dedup_roots(all: Vec<roots::Root>) -> Vec<roots::Root> {
 /// As [`dedup_roots`], but where a `.drv` was also given by an argument that stands for all its
 /// outputs (a `.drv`, Nix file or flake root), that argument is kept in place of an output path.
 fn dedup_roots_whole_first(all: Vec<roots::Root>) -> Vec<roots::Root> {
+    let is_output = |r: &roots::Root| matches!(r.source, RootSource::Output(_));
     let mut kept: Vec<roots::Root> = Vec::new();
     let mut at: HashMap<StorePath, usize> = HashMap::new();
     for root in all {
-        match at.get(&root.drv) {
-            Some(&i) => {
-                let whole = !matches!(root.source, RootSource::Output(_));
-                if whole && let Some(first) = kept.get_mut(i).filter(|k| matches!(k.source, RootSource::Output(_))) {
-                    *first = root;
-                }
-            }
+        match at.get(&root.drv).and_then(|&i| kept.get_mut(i)) {
+            Some(first) if is_output(first) && !is_output(&root) => *first = root,
+            Some(_) => {}
             None => {
                 at.insert(root.drv.clone(), kept.len());
                 kept.push(root);
