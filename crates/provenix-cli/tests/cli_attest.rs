@@ -58,6 +58,7 @@ fn descriptor(name: &str, sha256: &str) -> ResourceDescriptor {
 fn verdict(output: &str, verdict: &str) -> ResourceDescriptor {
     ResourceDescriptor {
         name: Some(output.into()),
+        digest: [("sha256".to_owned(), HELLO_SHA256.to_owned())].into(),
         annotations: Some(json!({ "verdict": verdict }).as_object().unwrap().clone()),
         ..ResourceDescriptor::default()
     }
