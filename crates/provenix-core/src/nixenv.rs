@@ -312,7 +312,9 @@ pub fn build_users_check(settings: &NixSettings) -> Check {
             format!("build-users-group = {group}, but there is no group `{group}`"),
             Some(create),
         ),
-        Err(e) => Check::new("build-users", Status::Fail, format!("cannot look up the group `{group}`: {e}"), Some(create)),
+        Err(e) => {
+            Check::new("build-users", Status::Fail, format!("cannot look up the group `{group}`: {e}"), Some(create))
+        }
     }
 }
 
@@ -449,7 +451,10 @@ pub fn store_checks(store: &provenix_store::Store, db: Option<&Path>) -> Vec<Che
             "store",
             Status::Fail,
             format!("{} cannot be read: {e}", dir.display()),
-            Some("pass --store ROOT for a store under ROOT/nix/store, or install Nix (apt-get install nix-bin)".to_owned()),
+            Some(
+                "pass --store ROOT for a store under ROOT/nix/store, or install Nix (apt-get install nix-bin)"
+                    .to_owned(),
+            ),
         ),
     };
     let db_path = db.map_or_else(|| provenix_store::db::NixDb::default_path(store), Path::to_path_buf);
@@ -501,7 +506,12 @@ pub fn clock_check(now: std::time::SystemTime, not_before: std::time::SystemTime
     let fix = Some("set the clock (e.g. `timedatectl set-ntp true`, or `date -s` from a trusted source)".to_owned());
     if now + Duration::from_secs(86_400) < not_before {
         let installed = crate::rebuild::rfc3339(not_before);
-        Check::new("clock", Status::Fail, format!("the clock says {shown}, before this provenix was installed ({installed})"), fix)
+        Check::new(
+            "clock",
+            Status::Fail,
+            format!("the clock says {shown}, before this provenix was installed ({installed})"),
+            fix,
+        )
     } else if now > too_late {
         Check::new("clock", Status::Fail, format!("the clock says {shown}, after 2100"), fix)
     } else {
@@ -559,7 +569,8 @@ mod tests {
 
     #[test]
     fn a_dynamically_linked_shell_is_refused_a_static_one_accepted() {
-        let dynamic = ["/bin/dash", "/usr/bin/dash", "/bin/bash"].into_iter().find(|p| elf_interpreter(Path::new(p)).is_some());
+        let dynamic =
+            ["/bin/dash", "/usr/bin/dash", "/bin/bash"].into_iter().find(|p| elf_interpreter(Path::new(p)).is_some());
         if let Some(dynamic) = dynamic {
             let s = settings(&[("sandbox-paths", json!([format!("/bin/sh={dynamic}")]))]);
             let c = host_builders_check(&s, &["/bin/sh".to_owned()]);

@@ -29,8 +29,7 @@
 //!    with the rebuild's options, the sandbox and its namespaces, the build
 //!    users (or their explicit absence), every host builder bound into the
 //!    sandbox, `unshare --net`. Anything missing stops the rebuild here with
-//!    the setting to change; the general checks run before step 2, the
-//!    builders' after it.
+//!    every setting to change at once.
 //! 4. **Import** into a fresh store root of its own (`nix-store --store
 //!    local?root=WORK/store --import`), never the host store.
 //! 5. **Build offline**: `nix-store --realise` of the root `.drv` files, with
@@ -306,18 +305,13 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
     let signature = check_signature(&reader, options.trusted)?;
     let all_options = options.all_nix_options();
     let settings = NixSettings::load(&all_options).map_err(RebuildError::Environment)?;
-    let mut environment =
-        vec![nixenv::nix_check(), nixenv::sandbox_check(&settings), nixenv::build_users_check(&settings)];
-    environment.push(nixenv::network_check());
+    // The stream check tells which host builders the sandbox needs; all
+    // problems are reported together, before anything is imported.
+    let checked = check_stream(&reader, options.progress)?;
+    let environment = nixenv::rebuild_checks(&settings, &checked.host_builders);
     if let Some(failed) = nixenv::describe_failures(&environment) {
         return Err(RebuildError::Environment(failed));
     }
-    let checked = check_stream(&reader, options.progress)?;
-    let builders = nixenv::host_builders_check(&settings, &checked.host_builders);
-    if let Some(failed) = nixenv::describe_failures(std::slice::from_ref(&builders)) {
-        return Err(RebuildError::Environment(failed));
-    }
-    environment.push(builders);
 
     let work = prepare_work_dir(options.work_dir.as_deref())?;
     let store_root = work.join("store");
@@ -965,7 +959,8 @@ pub fn provenance(
         "extraNixOptions": extra_nix_options.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
         "effectiveNixSettings": report.nix_settings,
     });
-    let mut build_settings = ResourceDescriptor::with_content("build-settings", "application/json", &json_bytes(&settings));
+    let mut build_settings =
+        ResourceDescriptor::with_content("build-settings", "application/json", &json_bytes(&settings));
     build_settings.annotations = annotations(settings);
     byproducts.push(build_settings);
     let mut version = std::collections::BTreeMap::new();

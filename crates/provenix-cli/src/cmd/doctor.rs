@@ -73,9 +73,7 @@ fn validators_check() -> Check {
     let modules = ["cyclonedx", "spdx_tools", "jsonschema", "in_toto_attestation"];
     let probe = std::process::Command::new(&python)
         .arg("-c")
-        .arg(format!(
-            "import importlib.util as u; print(' '.join(m for m in {modules:?} if u.find_spec(m) is None))"
-        ))
+        .arg(format!("import importlib.util as u; print(' '.join(m for m in {modules:?} if u.find_spec(m) is None))"))
         .stdin(std::process::Stdio::null())
         .output();
     let multitool = PathBuf::from("/opt/provenix/sarif-multitool/Sarif.Multitool").exists();
