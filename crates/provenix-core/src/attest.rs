@@ -611,6 +611,49 @@ mod tests {
     }
 
     #[test]
+    fn every_descriptor_of_a_provenance_needs_a_uri_a_digest_or_content() {
+        let nameless = ResourceDescriptor { name: Some("settings".into()), ..ResourceDescriptor::default() };
+        for (list, field) in [
+            ("resolved", "buildDefinition.resolvedDependencies[1]"),
+            ("byproducts", "runDetails.byproducts[1]"),
+            ("builder", "runDetails.builder.builderDependencies[1]"),
+        ] {
+            let mut p = provenance();
+            let target = match list {
+                "resolved" => &mut p.build_definition.resolved_dependencies,
+                "byproducts" => &mut p.run_details.byproducts,
+                _ => &mut p.run_details.builder.builder_dependencies,
+            };
+            target.truncate(1);
+            if target.is_empty() {
+                target.push(subject("first"));
+            }
+            target.push(nameless.clone());
+            let st = Statement::provenance(vec![subject("hello")], &p);
+            match st.validate() {
+                Err(AttestError::NoLocator { field: f }) => assert_eq!(f, field),
+                other => panic!("{list}: {other:?}"),
+            }
+            for located in [
+                ResourceDescriptor { uri: Some("https://example.invalid/x".into()), ..nameless.clone() },
+                ResourceDescriptor::with_content("settings", "application/json", b"{}"),
+            ] {
+                let mut p = p.clone();
+                let target = match list {
+                    "resolved" => &mut p.build_definition.resolved_dependencies,
+                    "byproducts" => &mut p.run_details.byproducts,
+                    _ => &mut p.run_details.builder.builder_dependencies,
+                };
+                *target.last_mut().unwrap() = located;
+                Statement::provenance(vec![subject("hello")], &p).validate().unwrap();
+            }
+        }
+        let c = ResourceDescriptor::with_content("s", "application/json", b"{}");
+        assert_eq!(c.content.as_deref(), Some("e30="));
+        assert_eq!(c.digest["sha256"], "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    }
+
+    #[test]
     fn signing_is_deterministic() {
         let k = key("rebuilder-1", 1);
         assert_eq!(sign(&statement(), &[&k]).to_json(), sign(&statement(), &[&k]).to_json());
