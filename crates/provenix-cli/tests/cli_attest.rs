@@ -417,14 +417,22 @@ fn a_resource_descriptor_without_uri_digest_or_content_is_refused_by_us_and_by_i
     let file = write(f.dir.path(), "nameless.json", &attest::sign(&st, &[&secret]).to_json());
     let out = provenix(&["attest", "verify", s(&file), "--trust-key", s(&f.public)]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
-    assert!(stderr(&out).contains("runDetails.byproducts[0] has none of `uri`, `digest`, `content`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("runDetails.byproducts[0] has none of `uri`, `digest`, `content`"),
+        "{}",
+        stderr(&out)
+    );
     // The in-toto validator the rebuild tests run refuses it too (so it can fail), and
     // accepts the same statement once the descriptor carries its content.
     let Some(python) = provenix_testkit::validator_python("in-toto attestation validation") else { return };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/in_toto_validate.py");
     let out = Command::new(&python).arg(&script).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("byproducts[0] ('build-settings') has none of uri, digest, content"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("byproducts[0] ('build-settings') has none of uri, digest, content"),
+        "{}",
+        stdout(&out)
+    );
     st.predicate["runDetails"]["byproducts"] =
         json!([ResourceDescriptor::with_content("build-settings", "application/json", b"{\"a\":1}")]);
     let file = write(f.dir.path(), "with-content.json", &attest::sign(&st, &[&secret]).to_json());

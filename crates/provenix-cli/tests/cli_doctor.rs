@@ -28,7 +28,12 @@ fn json(o: &Output) -> Value {
 }
 
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name}: {report}"))
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {report}"))
 }
 
 fn nix_present() -> bool {
@@ -51,9 +56,18 @@ fn on_this_machine_every_check_reports_and_the_exit_code_follows_the_failures() 
     let o = doctor(None, None, &["--json"]);
     let report = json(&o);
     let names: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for expected in
-        ["nix", "sandbox", "build-users", "sandbox-shell", "network-isolation", "store", "database", "git", "clock", "validators"]
-    {
+    for expected in [
+        "nix",
+        "sandbox",
+        "build-users",
+        "sandbox-shell",
+        "network-isolation",
+        "store",
+        "database",
+        "git",
+        "clock",
+        "validators",
+    ] {
         assert!(names.contains(&expected), "{expected} missing: {report}");
     }
     assert_eq!(check(&report, "nix")["status"], "ok");
@@ -89,7 +103,12 @@ fn a_stock_nix_fails_naming_the_build_users_and_the_sandbox_shell() {
         let users = check(&report, "build-users");
         assert_eq!(users["status"], "fail", "{report}");
         let fix = users["fix"].as_str().unwrap();
-        assert!(fix.contains("groupadd -r nixbld") && fix.contains("build-users-group =") && fix.contains("can write to its inputs"), "{fix}");
+        assert!(
+            fix.contains("groupadd -r nixbld")
+                && fix.contains("build-users-group =")
+                && fix.contains("can write to its inputs"),
+            "{fix}"
+        );
     }
 }
 

@@ -444,7 +444,10 @@ pub fn store_checks(store: &provenix_store::Store, db: Option<&Path>) -> Vec<Che
         Ok(entries) => Check::new(
             "store",
             Status::Ok,
-            format!("{} is readable ({} entries)", dir.display(), entries.count()),
+            match entries.count() {
+                1 => format!("{} is readable (1 entry)", dir.display()),
+                n => format!("{} is readable ({n} entries)", dir.display()),
+            },
             None,
         ),
         Err(e) => Check::new(

@@ -22,9 +22,9 @@
 //!      path from its NAR, or a `text` path from its bytes), or it is
 //!      counted as not self-certified (e.g. `builtins.storePath` inputs);
 //!    - the roots' outputs listed in the manifest must be those of the root
-//!      `.drv` files.
-//!    The `.drv` files' builders outside the store (`/bin/sh`) are collected
-//!    for the next step.
+//!      `.drv` files;
+//!    - the `.drv` files' builders outside the store (`/bin/sh`) are
+//!      collected for the next step.
 //! 3. **Check the machine** ([`crate::nixenv`]): Nix's effective settings
 //!    with the rebuild's options, the sandbox and its namespaces, the build
 //!    users (or their explicit absence), every host builder bound into the
