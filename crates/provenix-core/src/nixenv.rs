@@ -202,9 +202,7 @@ pub fn rebuild_checks(settings: &NixSettings, host_builders: &[String]) -> Vec<C
 /// `nix-store --version`.
 pub fn nix_check() -> Check {
     match Command::new("nix-store").arg("--version").stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => {
-            Check::new("nix", Status::Ok, String::from_utf8_lossy(&out.stdout).trim().to_owned(), None)
-        }
+        Ok(out) if out.status.success() => version_check(String::from_utf8_lossy(&out.stdout).trim()),
         Ok(out) => Check::new(
             "nix",
             Status::Fail,
@@ -217,6 +215,28 @@ pub fn nix_check() -> Check {
             format!("`nix-store` cannot be run: {e}"),
             Some("install Nix (Debian: apt-get install nix-bin)".to_owned()),
         ),
+    }
+}
+
+/// The oldest Nix provenix is tested against (Debian's nix-bin).
+pub const TESTED_NIX: (u32, u32) = (2, 8);
+
+/// `nix-store --version` output judged: older than [`TESTED_NIX`] is a warning.
+pub fn version_check(version: &str) -> Check {
+    let number = version.rsplit(' ').next().unwrap_or_default();
+    let leading = |p: &str| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>();
+    let mut parts = number.split('.').map(leading);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= TESTED_NIX => {
+            Check::new("nix", Status::Ok, version.to_owned(), None)
+        }
+        (Some(Ok(_)), Some(Ok(_))) => Check::new(
+            "nix",
+            Status::Warn,
+            format!("{version}: older than {}.{}, the oldest Nix provenix is tested with", TESTED_NIX.0, TESTED_NIX.1),
+            Some("install Nix 2.8 or later (Debian: apt-get install nix-bin)".to_owned()),
+        ),
+        _ => Check::new("nix", Status::Warn, format!("{version}: version not recognised"), None),
     }
 }
 
@@ -542,6 +562,27 @@ mod tests {
 
     fn settings(pairs: &[(&str, Value)]) -> NixSettings {
         NixSettings::from_values(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+    }
+
+    #[test]
+    fn nix_versions_older_than_the_tested_one_warn() {
+        assert_eq!(version_check("nix-store (Nix) 2.8.0").status, Status::Ok);
+        assert_eq!(version_check("nix-store (Nix) 2.24.10").status, Status::Ok);
+        assert_eq!(version_check("nix-store (Nix) 3.0pre20250101").status, Status::Ok);
+        assert_eq!(version_check("nix-store (Nix) 2.3.16").status, Status::Warn);
+        assert_eq!(version_check("something else").status, Status::Warn);
+    }
+
+    #[test]
+    fn the_clock_must_not_be_before_the_install_nor_after_2100() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let installed = UNIX_EPOCH + Duration::from_secs(1_764_072_061);
+        assert_eq!(clock_check(installed + Duration::from_secs(60), installed).status, Status::Ok);
+        let reset = clock_check(UNIX_EPOCH, installed);
+        assert_eq!(reset.status, Status::Fail);
+        assert!(reset.summary.contains("1970-01-01") && reset.fix.is_some(), "{reset:?}");
+        let late = UNIX_EPOCH + Duration::from_secs(4_200_000_000);
+        assert_eq!(clock_check(late, installed).status, Status::Fail);
     }
 
     #[test]

@@ -990,6 +990,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn error_lines_start_at_the_first_error_of_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("build.log");
+        let before = "== import\nerror: an import error that is not the build's\n";
+        let build = "building '/nix/store/x.drv'...\n\nerror: builder for '/nix/store/x.drv' failed with exit code 1;\n       last log lines:\n       > boom\n";
+        std::fs::write(&log, format!("{before}{build}")).unwrap();
+        let lines = error_lines(&log, before.len() as u64);
+        assert_eq!(lines[0], "error: builder for '/nix/store/x.drv' failed with exit code 1;");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[2], "       > boom");
+        std::fs::write(&log, format!("{before}{}", "error: x\n".repeat(100))).unwrap();
+        assert_eq!(error_lines(&log, 0).len(), MAX_ERROR_LINES);
+        assert!(error_lines(&dir.path().join("missing"), 0).is_empty());
+    }
+
+    #[test]
     fn rfc3339_dates() {
         let at = |s| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
         assert_eq!(at(0), "1970-01-01T00:00:00Z");
