@@ -622,6 +622,18 @@ fn a_build_that_reaches_for_the_network_fails_inside_the_rebuild() {
     assert_eq!(r["buildSucceeded"], false);
     assert_eq!(r["outputs"][0]["verdict"], "not-built", "{r}");
     assert!(r["buildErrors"][0].as_str().unwrap().contains("error:"), "{r}");
+    // The human report shows them with the verdict, and keeps the work directory.
+    let mut args = vec!["rebuild", bundle_file.to_str().unwrap(), "--work-dir"];
+    let human_work = h.scratch().join("rebuild-human");
+    args.push(human_work.to_str().unwrap());
+    args.extend_from_slice(&NIX_OPTS);
+    args.extend_from_slice(&["--nix-option", "extra-experimental-features", "impure-derivations ca-derivations"]);
+    let o = provenix(None, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let failed = text.find("the build FAILED:").unwrap_or_else(|| panic!("{text}"));
+    assert!(text[failed..].contains("error: builder for") && text.contains("NOT BUILT"), "{text}");
+    assert!(human_work.join("build.log").exists());
     let log = std::fs::read_to_string(work.join("build.log")).unwrap();
     assert!(log.contains("Network is unreachable"), "{log}");
     assert_eq!(server.requests("/ping"), 1, "the rebuild reached the server");
