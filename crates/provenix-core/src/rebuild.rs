@@ -403,6 +403,30 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
     })
 }
 
+/// Removes the report's work directory (store directories are read-only,
+/// so they are made writable first) and records that in the report.
+pub fn remove_work_dir(report: &mut RebuildReport) -> Result<(), RebuildError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = PathBuf::from(&report.work_dir);
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).map_err(io_err("removing", &d))?;
+        if meta.is_dir() {
+            let writable = std::fs::Permissions::from_mode(meta.permissions().mode() | 0o700);
+            std::fs::set_permissions(&d, writable).map_err(io_err("removing", &d))?;
+            for entry in std::fs::read_dir(&d).map_err(io_err("removing", &d))? {
+                let entry = entry.map_err(io_err("removing", &d))?;
+                if entry.file_type().map_err(io_err("removing", &d))?.is_dir() {
+                    stack.push(entry.path());
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).map_err(io_err("removing the work directory", &dir))?;
+    report.work_dir_removed = true;
+    Ok(())
+}
+
 /// Options every rebuild forces: no substitutes, no remote builders, the
 /// sandbox on, and no silent fallback to building without it.
 pub fn forced_options() -> [(&'static str, &'static str); 4] {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use provenix_core::bundle::BundleReader;
 use provenix_core::nixenv::Status;
-use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild};
+use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild, remove_work_dir};
 use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
@@ -84,9 +84,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let removable = report.work_dir_temporary && !args.keep && !in_work_dir && report.all_identical();
     if removable {
-        remove_tree(Path::new(&report.work_dir))
-            .with_context(|| format!("removing the work directory {}", report.work_dir))?;
-        report.work_dir_removed = true;
+        remove_work_dir(&mut report)?;
     }
     let printed = if ctx.json {
         print_json(&report)
@@ -124,25 +122,6 @@ fn check_output_target(target: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("-o {}: cannot write in {}", target.display(), parent.display()))?;
     std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
     Ok(())
-}
-
-/// Removes a tree that may hold read-only store directories.
-fn remove_tree(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&d)?;
-        if meta.is_dir() {
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(meta.permissions().mode() | 0o700))?;
-            for entry in std::fs::read_dir(&d)? {
-                let entry = entry?;
-                if entry.file_type()?.is_dir() {
-                    stack.push(entry.path());
-                }
-            }
-        }
-    }
-    std::fs::remove_dir_all(dir)
 }
 
 fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
