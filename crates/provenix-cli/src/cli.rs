@@ -95,6 +95,13 @@ enum Command {
     /// file (recognised by its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or
     /// malformed input.
     DiffOutput(cmd::diff_output::Args),
+    /// Check this machine for what provenix's commands need, and say what to fix; exit 1 if something is missing.
+    ///
+    /// Checks the Nix version, sandbox support (namespaces), build users (or an explicit choice to run
+    /// without them), the sandbox's /bin/sh, `unshare --net`, the store and database, `git`, the
+    /// clock, and (for development only) the SBOM/SARIF/in-toto validators. Nix's settings are read
+    /// as `rebuild` uses them: with its forced options and any --nix-option.
+    Doctor(cmd::doctor::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -171,6 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sbom(a) => cmd::sbom::run(a, &ctx),
         Command::Vulns(a) => cmd::vulns::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
+        Command::Doctor(a) => cmd::doctor::run(a, &ctx),
     }
 }
 

@@ -16,11 +16,42 @@ const NIX_OPTS: [&str; 6] =
     ["--nix-option", "sandbox-paths", "/bin/sh=/bin/busybox", "--nix-option", "build-users-group", ""];
 
 fn provenix(store: Option<&Path>, args: &[&str]) -> Output {
+    provenix_env(store, args, &[])
+}
+
+/// `provenix` with extra environment variables.
+fn provenix_env(store: Option<&Path>, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
     if let Some(store) = store {
         cmd.arg("--store").arg(store);
     }
+    cmd.envs(env.iter().map(|(k, v)| (*k, *v)));
     cmd.args(args).output().expect("run provenix")
+}
+
+/// Runs in-toto's own validator (PyPI `in-toto-attestation`) on an envelope; panics with its
+/// messages when the statement is invalid. Skipped loudly without the venv (fails in CI).
+fn in_toto_validate(envelope: &Path) {
+    let Some(python) = provenix_testkit::validator_python("in-toto attestation validation") else { return };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/in_toto_validate.py");
+    let out = Command::new(python).arg(script).arg(envelope).output().unwrap();
+    assert!(
+        out.status.success(),
+        "in-toto validator refused {}:\n{}{}",
+        envelope.display(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}
+
+/// The `build-settings` byproduct's annotations in an attestation.
+fn build_settings(attestation: &Path) -> Value {
+    let envelope = provenix_formats::dsse::Envelope::parse(&std::fs::read(attestation).unwrap()).unwrap();
+    let statement: Value = serde_json::from_slice(&envelope.payload).unwrap();
+    let byproducts = statement["predicate"]["runDetails"]["byproducts"].as_array().unwrap();
+    let settings = byproducts.iter().find(|b| b["name"] == "build-settings").unwrap();
+    assert!(settings["content"].is_string() && settings["digest"]["sha256"].is_string(), "{settings}");
+    settings["annotations"].clone()
 }
 
 fn stderr(o: &Output) -> String {
@@ -198,6 +229,15 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
             .unwrap();
     let verified = provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &trusted).unwrap();
     assert_eq!(verified.signers, ["rebuilder-a"]);
+    // In-toto's own validator accepts it: every ResourceDescriptor has a digest or content.
+    in_toto_validate(&attestation);
+    // The effective sandbox settings are recorded, here from --nix-option.
+    let settings = build_settings(&attestation);
+    let effective = &settings["effectiveNixSettings"];
+    assert_eq!(effective["sandbox-paths"], serde_json::json!(["/bin/sh=/bin/busybox"]), "{settings}");
+    assert_eq!(effective["build-users-group"], "", "{settings}");
+    assert_eq!(effective["sandbox"], true, "{settings}");
+    assert_eq!(effective["sandbox-fallback"], false, "{settings}");
     let st = &verified.statement;
     assert_eq!(st.subject.len(), 1);
     assert_eq!(st.subject[0].name.as_deref(), Some(s.out.as_str()));
@@ -216,20 +256,184 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     let stranger =
         provenix_formats::signature::TrustedKeys::parse_list(&std::fs::read_to_string(&stranger).unwrap()).unwrap();
     assert!(provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &stranger).is_err());
-    // A second rebuilder of the same bundle states the same build definition.
+    // A second rebuilder of the same bundle states the same build definition. It configures
+    // Nix through NIX_CONFIG instead of --nix-option, which the attestation records too, and
+    // without --work-dir its temporary directory is removed once everything matched.
     let (sec_b, _) = s.h.generate_key("rebuilder-b");
-    let o = rebuild(&file, &s.h.scratch().join("rebuild-b"), &["--attest-key", sec_b.to_str().unwrap()]);
+    let tmp = s.h.scratch().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let conf = s.h.scratch().join("nix-config-b");
+    std::fs::write(&conf, "").unwrap();
+    let second_file = s.h.scratch().join("b.dsse.json");
+    let o = provenix_env(
+        None,
+        &[
+            "--json",
+            "rebuild",
+            file.to_str().unwrap(),
+            "--attest-key",
+            sec_b.to_str().unwrap(),
+            "-o",
+            second_file.to_str().unwrap(),
+        ],
+        &[
+            ("TMPDIR", &tmp),
+            ("NIX_CONF_DIR", &conf),
+            ("NIX_CONFIG", Path::new("sandbox-paths = /bin/sh=/bin/busybox\nbuild-users-group =")),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let second = std::fs::read(json(&o)["attestation"].as_str().unwrap()).unwrap();
+    let r = json(&o);
+    assert_eq!(r["workDirTemporary"], true);
+    assert_eq!(r["workDirRemoved"], true, "{r}");
+    assert!(r["workDir"].as_str().unwrap().starts_with(tmp.to_str().unwrap()), "{r}");
+    assert!(!Path::new(r["workDir"].as_str().unwrap()).exists(), "the temporary work directory is left: {r}");
+    assert!(
+        stderr(&o).contains("warning: build-users") && stderr(&o).contains("can write to its inputs"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        build_settings(&second_file)["effectiveNixSettings"]["sandbox-paths"],
+        serde_json::json!(["/bin/sh=/bin/busybox"])
+    );
+    in_toto_validate(&second_file);
+    let second = std::fs::read(&second_file).unwrap();
     let envelope = provenix_formats::dsse::Envelope::parse(&second).unwrap();
     let st_b = provenix_core::attest::Statement::parse(&envelope.payload).unwrap();
     assert_eq!(st_b.provenance_predicate().unwrap().build_definition, p.build_definition);
     assert_eq!(st_b.subject, st.subject);
 
+    // With --keep the temporary directory stays, and the report says where.
+    let o = provenix_env(
+        None,
+        &[
+            "rebuild",
+            file.to_str().unwrap(),
+            "--keep",
+            NIX_OPTS[0],
+            NIX_OPTS[1],
+            NIX_OPTS[2],
+            NIX_OPTS[3],
+            NIX_OPTS[4],
+            NIX_OPTS[5],
+        ],
+        &[("TMPDIR", &tmp)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let kept =
+        text.lines().find_map(|l| l.trim().strip_prefix("work directory kept: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(Path::new(kept).join("build.log").exists(), "{text}");
+
     // A second rebuild into the same, now used, directory is refused.
     let o = rebuild(&file, &work, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+
+    // An attestation target that cannot be written is refused before anything is imported.
+    let fresh_work = s.h.scratch().join("never");
+    let missing = s.h.scratch().join("no-such-dir/a.dsse.json");
+    let o = rebuild(
+        &file,
+        &fresh_work,
+        &["--attest-key", rebuilder_sec.to_str().unwrap(), "-o", missing.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-o ") && stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
+    assert!(!fresh_work.exists(), "the work directory was created");
+}
+
+/// Nix as Debian's nix-bin ships it, as root, with no nix.conf: no `nixbld` group for the
+/// default build-users-group, no /bin/sh in the sandbox.
+fn stock_rebuild(bundle: &Path, work: &Path, conf: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["rebuild", bundle.to_str().unwrap(), "--work-dir", work.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    cmd.args(&args).env("NIX_CONF_DIR", conf).env_remove("NIX_CONFIG");
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_stock_nix_is_refused_before_import_naming_each_setting_to_change() {
+    let Some(s) = setup(false) else { return };
+    let file = s.h.scratch().join("app.bundle.tar");
+    assert_eq!(bundle(&s, &file, &[]).status.code(), Some(0));
+    let conf = s.h.scratch().join("empty-nix-conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let nixbld_exists = Command::new("getent").args(["group", "nixbld"]).status().unwrap().success();
+
+    let work = s.h.scratch().join("stock");
+    let o = stock_rebuild(&file, &work, &conf, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        err.contains("/bin/sh is not in the sandbox") && err.contains("sandbox-paths = /bin/sh=/bin/busybox"),
+        "{err}"
+    );
+    assert!(err.contains("--nix-option sandbox-paths /bin/sh=/bin/busybox"), "{err}");
+    if !nixbld_exists {
+        assert!(err.contains("there is no group `nixbld`") && err.contains("groupadd -r nixbld"), "{err}");
+        assert!(err.contains("--nix-option build-users-group ''") && err.contains("can write to its inputs"), "{err}");
+    }
+    assert!(!work.exists(), "the work directory was created");
+
+    // A dynamically linked shell does not run in the sandbox: refused too, naming its loader.
+    if Path::new("/bin/dash").exists() {
+        let o = stock_rebuild(
+            &file,
+            &work,
+            &conf,
+            &["--nix-option", "build-users-group", "", "--nix-option", "sandbox-paths", "/bin/sh=/bin/dash"],
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("dynamically linked"), "{}", stderr(&o));
+        assert!(!work.exists());
+    }
+
+    // With the two settings given (here in a nix.conf), the same stock Nix rebuilds.
+    std::fs::write(conf.join("nix.conf"), "sandbox-paths = /bin/sh=/bin/busybox\nbuild-users-group =\n").unwrap();
+    let o = stock_rebuild(&file, &work, &conf, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["outputs"][0]["verdict"], "identical");
+}
+
+#[test]
+fn bundle_refuses_a_drv_edited_in_place_in_the_store() {
+    let Some(s) = setup(false) else { return };
+    let drv =
+        s.h.run_text("nix-store", ["-qR", &s.drv]).lines().find(|p| p.ends_with("-libfoo-1.0.drv")).unwrap().to_owned();
+    let physical = s.h.physical(&drv);
+    let mut perms = std::fs::metadata(&physical).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&physical, perms).unwrap();
+    patch_file(&physical, b"mkdir -p $out/lib", b"mkdir -p $out/liB");
+    let file = s.h.scratch().join("tampered.tar");
+    let o = bundle(&s, &file, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&drv) && err.contains("the store path was modified"), "{err}");
+    assert!(!file.exists());
+}
+
+#[test]
+fn bundle_refuses_a_drv_over_the_64_mib_limit_rebuild_enforces() {
+    let Some(h) = NixHarness::new() else { return };
+    let big = h.scratch().join("big.txt");
+    std::fs::write(&big, vec![b'x'; (64 << 20) + 1]).unwrap();
+    let expr = format!(
+        r#"derivation {{ name = "big"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; blob = builtins.readFile {}; }}"#,
+        big.display()
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let file = h.scratch().join("big.tar");
+    let o = provenix(Some(h.root()), &["bundle", &drv, "-o", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&drv) && err.contains(&format!("more than the {}-byte limit", 64 << 20)), "{err}");
+    assert_eq!(provenix_core::rebuild::MAX_DRV_LEN, provenix_core::bundle::MAX_DRV_LEN);
+    assert!(!file.exists());
 }
 
 #[test]
@@ -407,10 +611,29 @@ fn a_build_that_reaches_for_the_network_fails_inside_the_rebuild() {
         &work,
         &["--nix-option", "extra-experimental-features", "impure-derivations ca-derivations"],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // A failed build is an error (exit 2), not a finding, and it shows Nix's error.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the build failed") && err.contains("error: builder for") && err.contains("phone-home"),
+        "{err}"
+    );
     let r = json(&o);
     assert_eq!(r["buildSucceeded"], false);
     assert_eq!(r["outputs"][0]["verdict"], "not-built", "{r}");
+    assert!(r["buildErrors"][0].as_str().unwrap().contains("error:"), "{r}");
+    // The human report shows them with the verdict, and keeps the work directory.
+    let mut args = vec!["rebuild", bundle_file.to_str().unwrap(), "--work-dir"];
+    let human_work = h.scratch().join("rebuild-human");
+    args.push(human_work.to_str().unwrap());
+    args.extend_from_slice(&NIX_OPTS);
+    args.extend_from_slice(&["--nix-option", "extra-experimental-features", "impure-derivations ca-derivations"]);
+    let o = provenix(None, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let failed = text.find("the build FAILED:").unwrap_or_else(|| panic!("{text}"));
+    assert!(text[failed..].contains("error: builder for") && text.contains("NOT BUILT"), "{text}");
+    assert!(human_work.join("build.log").exists());
     let log = std::fs::read_to_string(work.join("build.log")).unwrap();
     assert!(log.contains("Network is unreachable"), "{log}");
     assert_eq!(server.requests("/ping"), 1, "the rebuild reached the server");
@@ -423,12 +646,35 @@ fn a_non_reproducible_package_differs_and_diff_output_names_the_file() {
     assert_eq!(bundle(&s, &file, &[]).status.code(), Some(0));
     // The app refers to the noisy package, so the app differs too.
     let work = s.h.scratch().join("rebuild");
-    let o = rebuild(&file, &work, &[]);
+    let (sec, public) = s.h.generate_key("rebuilder-a");
+    let attestation = s.h.scratch().join("differs.dsse.json");
+    let o = rebuild(&file, &work, &["--attest-key", sec.to_str().unwrap(), "-o", attestation.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let r = json(&o);
     assert_eq!(r["buildSucceeded"], true);
     let out = &r["outputs"][0];
     assert_eq!(out["verdict"], "differs", "{r}");
+    in_toto_validate(&attestation);
+    // The attestation is genuine, but a gate that requires `identical` refuses it.
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["attest", "verify", attestation.to_str().unwrap(), "--trust-key", public.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        provenix(Some(s.h.root()), &args)
+    };
+    assert_eq!(verify(&[]).status.code(), Some(0));
+    let o = verify(&["--require-verdict", "identical"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("policy: FAILED") && text.contains(&format!("{} is differs", s.out)), "{text}");
+    assert_eq!(verify(&["--require-verdict", "differs"]).status.code(), Some(0));
+    // --artifact: the rebuilt output is the subject; the original output (it differs) is not.
+    let rebuilt_at = out["rebuiltAt"].as_str().unwrap();
+    assert_eq!(verify(&["--artifact", rebuilt_at]).status.code(), Some(0));
+    let o = verify(&["--json", "--artifact", &s.out]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["policy"]["passed"], false);
+    assert!(report["policy"]["failures"][0].as_str().unwrap().contains("no subject's digest"), "{report}");
     assert_ne!(out["rebuilt"], out["reference"]);
     let rebuilt = out["rebuiltAt"].as_str().unwrap();
     let o = provenix(Some(s.h.root()), &["--json", "diff-output", "--no-diffoscope", &s.out, rebuilt]);

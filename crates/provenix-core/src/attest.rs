@@ -18,14 +18,16 @@
 //! ([`Statement::validate`]): `_type`, at least one subject, every subject
 //! with a non-empty digest set whose values for the standard algorithms are
 //! lowercase hex of the right length, a predicate that is an object, and for
-//! SLSA provenance a predicate of that shape.
+//! SLSA provenance a predicate of that shape whose every ResourceDescriptor
+//! (`resolvedDependencies`, `byproducts`, `builderDependencies`) has at least
+//! one of `uri`, `digest` and `content`, as the in-toto ResourceDescriptor
+//! spec requires.
 //!
 //! Parsing follows the in-toto rules: unknown fields are ignored (and not
 //! kept), optional fields may be absent or `null`. It is stricter in one way:
 //! a JSON object with the same key twice anywhere in the payload is refused,
 //! because two consumers could read two different statements from it.
-//! `ResourceDescriptor.content` is not modelled; subjects must carry a
-//! digest anyway. Timestamps in [`BuildMetadata`] are kept as given.
+//! `ResourceDescriptor.content` is kept as its base64 text. Timestamps in [`BuildMetadata`] are kept as given.
 //!
 //! Cost: two passes over the payload (the duplicate-key scan and the typed
 //! parse), one ed25519 verification per signature naming a trusted key.
@@ -76,6 +78,9 @@ pub struct ResourceDescriptor {
     /// Algorithm (`sha256`, `sha512`, ...) to lowercase hex digest.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub digest: BTreeMap<String, String>,
+    /// The resource itself, base64 (for small records such as settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     /// Where to download it, if not `uri`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_location: Option<String>,
@@ -85,6 +90,28 @@ pub struct ResourceDescriptor {
     /// Anything else about it (provenix puts per-output rebuild verdicts under `verdict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<serde_json::Map<String, Value>>,
+}
+
+impl ResourceDescriptor {
+    /// True when it has at least one of `uri`, `digest` and `content`, as the spec requires.
+    pub fn is_located(&self) -> bool {
+        self.uri.as_deref().is_some_and(|u| !u.is_empty())
+            || !self.digest.is_empty()
+            || self.content.as_deref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// A descriptor whose `content` is `bytes` (base64), with their sha256 as `digest`.
+    pub fn with_content(name: &str, media_type: &str, bytes: &[u8]) -> ResourceDescriptor {
+        use base64::Engine as _;
+        let sha256 = provenix_formats::hash::Hash::compute(provenix_formats::hash::HashAlgo::Sha256, bytes);
+        ResourceDescriptor {
+            name: Some(name.to_owned()),
+            digest: [("sha256".to_owned(), sha256.to_base16())].into(),
+            content: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            media_type: Some(media_type.to_owned()),
+            ..ResourceDescriptor::default()
+        }
+    }
 }
 
 /// The SLSA Provenance v1 predicate: how the subjects were built.
@@ -215,6 +242,12 @@ pub enum AttestError {
     /// The predicate claims to be SLSA provenance but does not have its shape.
     #[error("the predicate is not SLSA Provenance v1")]
     Provenance(#[source] serde_json::Error),
+    /// A ResourceDescriptor with none of `uri`, `digest`, `content`.
+    #[error("{field} has none of `uri`, `digest`, `content` (a ResourceDescriptor needs one)")]
+    NoLocator {
+        /// Where it is, e.g. `runDetails.byproducts[2]`.
+        field: String,
+    },
     /// `buildDefinition.externalParameters` is not an object.
     #[error("`buildDefinition.externalParameters` is {found}, expected an object")]
     ExternalParameters {
@@ -296,7 +329,37 @@ impl Statement {
         if !external.is_object() {
             return Err(AttestError::ExternalParameters { found: JsonKind::of(external) });
         }
+        let lists = [
+            ("buildDefinition.resolvedDependencies", &provenance.build_definition.resolved_dependencies),
+            ("runDetails.byproducts", &provenance.run_details.byproducts),
+            ("runDetails.builder.builderDependencies", &provenance.run_details.builder.builder_dependencies),
+        ];
+        for (list, descriptors) in lists {
+            if let Some(index) = descriptors.iter().position(|d| !d.is_located()) {
+                return Err(AttestError::NoLocator { field: format!("{list}[{index}]") });
+            }
+        }
         Ok(provenance)
+    }
+
+    /// The rebuild verdicts of a provenance statement: (byproduct name, verdict) for every
+    /// byproduct whose `annotations.verdict` is a string. Empty for other predicates.
+    pub fn verdicts(&self) -> Vec<(String, String)> {
+        let Ok(provenance) = self.provenance_predicate() else { return Vec::new() };
+        provenance
+            .run_details
+            .byproducts
+            .iter()
+            .filter_map(|b| {
+                let verdict = b.annotations.as_ref()?.get("verdict")?.as_str()?.to_owned();
+                Some((b.name.clone().or_else(|| b.uri.clone()).unwrap_or_default(), verdict))
+            })
+            .collect()
+    }
+
+    /// The subject whose `sha256` digest is `hex`, if any.
+    pub fn subject_with_sha256(&self, hex: &str) -> Option<&ResourceDescriptor> {
+        self.subject.iter().find(|s| s.digest.get("sha256").is_some_and(|d| d == hex))
     }
 
     /// Parses a statement payload and [validates](Statement::validate) it.
@@ -519,6 +582,7 @@ mod tests {
                 metadata: None,
                 byproducts: vec![ResourceDescriptor {
                     name: Some("out".into()),
+                    digest: [("sha256".to_owned(), SHA256.to_owned())].into(),
                     annotations: Some(json!({"verdict": "identical"}).as_object().unwrap().clone()),
                     ..ResourceDescriptor::default()
                 }],
@@ -544,6 +608,49 @@ mod tests {
         assert_eq!(verified.signers, ["rebuilder-1"]);
         assert_eq!(verified.statement, statement());
         assert_eq!(verified.statement.provenance_predicate().unwrap(), provenance());
+    }
+
+    #[test]
+    fn every_descriptor_of_a_provenance_needs_a_uri_a_digest_or_content() {
+        let nameless = ResourceDescriptor { name: Some("settings".into()), ..ResourceDescriptor::default() };
+        for (list, field) in [
+            ("resolved", "buildDefinition.resolvedDependencies[1]"),
+            ("byproducts", "runDetails.byproducts[1]"),
+            ("builder", "runDetails.builder.builderDependencies[1]"),
+        ] {
+            let mut p = provenance();
+            let target = match list {
+                "resolved" => &mut p.build_definition.resolved_dependencies,
+                "byproducts" => &mut p.run_details.byproducts,
+                _ => &mut p.run_details.builder.builder_dependencies,
+            };
+            target.truncate(1);
+            if target.is_empty() {
+                target.push(subject("first"));
+            }
+            target.push(nameless.clone());
+            let st = Statement::provenance(vec![subject("hello")], &p);
+            match st.validate() {
+                Err(AttestError::NoLocator { field: f }) => assert_eq!(f, field),
+                other => panic!("{list}: {other:?}"),
+            }
+            for located in [
+                ResourceDescriptor { uri: Some("https://example.invalid/x".into()), ..nameless.clone() },
+                ResourceDescriptor::with_content("settings", "application/json", b"{}"),
+            ] {
+                let mut p = p.clone();
+                let target = match list {
+                    "resolved" => &mut p.build_definition.resolved_dependencies,
+                    "byproducts" => &mut p.run_details.byproducts,
+                    _ => &mut p.run_details.builder.builder_dependencies,
+                };
+                *target.last_mut().unwrap() = located;
+                Statement::provenance(vec![subject("hello")], &p).validate().unwrap();
+            }
+        }
+        let c = ResourceDescriptor::with_content("s", "application/json", b"{}");
+        assert_eq!(c.content.as_deref(), Some("e30="));
+        assert_eq!(c.digest["sha256"], "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
     }
 
     #[test]
@@ -586,6 +693,7 @@ mod tests {
                     name: Some("n".into()),
                     uri: Some("u".into()),
                     digest: [("sha512".to_owned(), "0".repeat(128))].into(),
+                    content: Some("Yw==".into()),
                     download_location: Some("d".into()),
                     media_type: Some("m".into()),
                     annotations: Some(serde_json::Map::new()),
@@ -612,7 +720,7 @@ mod tests {
         assert_eq!(keys(bd), ["buildType", "externalParameters", "internalParameters", "resolvedDependencies"]);
         assert_eq!(
             keys(&bd["resolvedDependencies"][0]),
-            ["annotations", "digest", "downloadLocation", "mediaType", "name", "uri"]
+            ["annotations", "content", "digest", "downloadLocation", "mediaType", "name", "uri"]
         );
         let rd = &value["runDetails"];
         assert_eq!(keys(rd), ["builder", "byproducts", "metadata"]);

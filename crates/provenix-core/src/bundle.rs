@@ -34,7 +34,8 @@
 //!
 //! A path that is missing, or not valid in the Nix database, is an error
 //! naming it (and the derivation that needs it), before anything is
-//! written. Each path's NAR is hashed as it is written and compared with the
+//! written; so is a `.drv` file larger than [`MAX_DRV_LEN`], the limit
+//! `provenix rebuild` enforces too. Each path's NAR (`.drv` files included) is hashed as it is written and compared with the
 //! database's `narHash`, like `nix-store --export` does: a modified store
 //! path fails the bundle. On any error the output file is not created (the
 //! archive is written to a temporary file beside it and renamed at the end).
@@ -78,6 +79,9 @@ pub const VERSION: u32 = 1;
 pub const MAX_MANIFEST_LEN: u64 = 512 << 20;
 /// Largest signatures entry a reader accepts.
 pub const MAX_SIGNATURES_LEN: u64 = 64 << 10;
+/// Largest `.drv` file a bundle holds and a rebuild reads into memory (64 MiB;
+/// real ones are kilobytes, the biggest in nixpkgs a few megabytes).
+pub const MAX_DRV_LEN: u64 = 64 << 20;
 
 /// Errors from writing or reading a bundle.
 #[derive(Debug, Error)]
@@ -98,6 +102,14 @@ pub enum BundleError {
         why: String,
         /// The `.drv` whose build needs it.
         needed_by: String,
+    },
+    /// A `.drv` file is larger than [`MAX_DRV_LEN`].
+    #[error("{path} is {len} bytes, more than the {MAX_DRV_LEN}-byte limit for a .drv file in a bundle")]
+    DrvTooLarge {
+        /// The `.drv`.
+        path: String,
+        /// Its size.
+        len: u64,
     },
     /// A path is on disk but the Nix database does not list it as valid.
     #[error("{path} is on disk but not valid in the Nix database {db} (an interrupted build?)")]
@@ -327,7 +339,7 @@ struct Planned {
     kind: PathKind,
     references: Vec<StorePath>,
     deriver: Option<StorePath>,
-    /// From the database, to compare with what is written.
+    /// From the database, to compare with what is written (every path when there is a database).
     db_hash: Option<Hash>,
     nar_size: u64,
 }
@@ -356,6 +368,9 @@ pub fn bundle(
         references.dedup();
         let len =
             std::fs::metadata(store.physical(drv_path)).map_err(io_err("reading", &store.physical(drv_path)))?.len();
+        if len > MAX_DRV_LEN {
+            return Err(BundleError::DrvTooLarge { path: dir.display(drv_path), len });
+        }
         plan.insert(
             drv_path.clone(),
             Planned {
@@ -390,6 +405,19 @@ pub fn bundle(
     let fod_outputs: BTreeMap<StorePath, StorePath> =
         closure.iter().filter_map(|(p, d)| d.fixed_output().map(|(_, _, o)| (o.clone(), p.clone()))).collect();
     let inputs: BTreeSet<StorePath> = closure.iter().flat_map(|(_, d)| d.input_srcs().iter().cloned()).collect();
+    if let Some(db) = db {
+        // A `.drv` edited in place is caught like any other path: its NAR is
+        // compared with the database's while it is written.
+        let drvs: Vec<StorePath> = plan.keys().cloned().collect();
+        for (path, info) in drvs.iter().zip(db.path_infos(&drvs)?) {
+            let Some(info) = info else {
+                return Err(BundleError::NotValid { path: dir.display(path), db: db.path().display().to_string() });
+            };
+            if let Some(p) = plan.get_mut(path) {
+                p.db_hash = Some(info.nar_hash);
+            }
+        }
+    }
     plan_non_drv(store, db, &fod_outputs, inputs, &needed_by, &mut plan)?;
 
     let graph: BTreeMap<StorePath, BTreeSet<StorePath>> =

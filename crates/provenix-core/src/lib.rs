@@ -26,6 +26,7 @@ pub mod fod;
 pub mod fuzz_checks;
 pub mod identity;
 pub mod mirrors;
+pub mod nixenv;
 pub mod rebuild;
 pub mod sbom;
 pub mod sources;

@@ -22,15 +22,23 @@
 //!      path from its NAR, or a `text` path from its bytes), or it is
 //!      counted as not self-certified (e.g. `builtins.storePath` inputs);
 //!    - the roots' outputs listed in the manifest must be those of the root
-//!      `.drv` files.
-//! 3. **Import** into a fresh store root of its own (`nix-store --store
+//!      `.drv` files;
+//!    - the `.drv` files' builders outside the store (`/bin/sh`) are
+//!      collected for the next step.
+//! 3. **Check the machine** ([`crate::nixenv`]): Nix's effective settings
+//!    with the rebuild's options, the sandbox and its namespaces, the build
+//!    users (or their explicit absence), every host builder bound into the
+//!    sandbox, `unshare --net`. Anything missing stops the rebuild here with
+//!    every setting to change at once.
+//! 4. **Import** into a fresh store root of its own (`nix-store --store
 //!    local?root=WORK/store --import`), never the host store.
-//! 4. **Build offline**: `nix-store --realise` of the root `.drv` files, with
+//! 5. **Build offline**: `nix-store --realise` of the root `.drv` files, with
 //!    `--option substituters ''`, `builders ''`, `sandbox true`, inside
 //!    `unshare --net` (a new network namespace whose only interface, `lo`,
 //!    is down), so fixed-output and impure builds cannot fetch anything.
-//!    Its stdout and stderr go to `WORK/build.log`.
-//! 5. **Compare** each root output's NAR sha256 (computed here, not taken
+//!    Its stdout and stderr go to `WORK/build.log`; when it fails, the
+//!    first `error:` lines of its output are kept in the report.
+//! 6. **Compare** each root output's NAR sha256 (computed here, not taken
 //!    from Nix's database) with the manifest's reference: `identical`,
 //!    `differs`, `no-reference`, or `not-built` when the build failed.
 
@@ -50,11 +58,13 @@ use provenix_store::nar::hash_path;
 use serde::Serialize;
 use thiserror::Error;
 
+pub use crate::bundle::MAX_DRV_LEN;
 use crate::bundle::{BundleError, BundleReader, PathKind};
+use crate::nixenv::{self, Check, NixSettings};
 use crate::verify::Progress;
 
-/// Largest `.drv` file the check reads into memory.
-pub const MAX_DRV_LEN: u64 = 64 << 20;
+/// Most lines of Nix's error output a report keeps.
+pub const MAX_ERROR_LINES: usize = 20;
 
 /// Errors from [`rebuild`].
 #[derive(Debug, Error)]
@@ -98,9 +108,9 @@ pub enum RebuildError {
         /// Why.
         detail: String,
     },
-    /// The network cannot be cut off.
-    #[error("cannot cut the rebuild off the network: {0}")]
-    Isolation(String),
+    /// This machine's Nix cannot rebuild in a sandbox (see [`crate::nixenv`]).
+    #[error("this Nix cannot rebuild in a sandbox; nothing was imported:\n{0}")]
+    Environment(String),
     /// A Nix command failed to start or failed.
     #[error("{0}")]
     Nix(String),
@@ -146,6 +156,17 @@ pub struct RebuildOptions<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl RebuildOptions<'_> {
+    /// Every `--option` the import and the build get: the forced ones, then the caller's.
+    pub fn all_nix_options(&self) -> Vec<(String, String)> {
+        forced_options()
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .chain(self.nix_options.iter().cloned())
+            .collect()
+    }
+}
+
 /// How the manifest's signature was checked.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,6 +195,8 @@ pub struct StreamCheck {
     pub inputs_content_addressed: usize,
     /// Input sources that are not (their path does not pin their bytes).
     pub inputs_not_content_addressed: Vec<String>,
+    /// Builders outside the store (`/bin/sh`) the derivations run, sorted.
+    pub host_builders: Vec<String>,
 }
 
 /// A root output's verdict.
@@ -246,6 +269,17 @@ pub struct RebuildReport {
     pub build_command: Vec<String>,
     /// Whether `nix-store --realise` succeeded.
     pub build_succeeded: bool,
+    /// When it failed: the first lines of its output from the first `error:` on.
+    pub build_errors: Vec<String>,
+    /// The machine checks run before the import (all passed or warned).
+    pub environment: Vec<Check>,
+    /// Nix's effective sandbox settings for the build ([`nixenv::SANDBOX_SETTINGS`]),
+    /// whatever their source (nix.conf, `NIX_CONFIG`, `--nix-option`).
+    pub nix_settings: BTreeMap<String, serde_json::Value>,
+    /// True when the work directory was made in the temporary directory (no `--work-dir`).
+    pub work_dir_temporary: bool,
+    /// True when the caller removed the work directory afterwards.
+    pub work_dir_removed: bool,
     /// Per root output.
     pub outputs: Vec<OutputResult>,
     /// RFC 3339 start time.
@@ -269,7 +303,15 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
     let reader = BundleReader::open(path)?;
     let bundle = path.display().to_string();
     let signature = check_signature(&reader, options.trusted)?;
+    let all_options = options.all_nix_options();
+    let settings = NixSettings::load(&all_options).map_err(RebuildError::Environment)?;
+    // The stream check tells which host builders the sandbox needs; all
+    // problems are reported together, before anything is imported.
     let checked = check_stream(&reader, options.progress)?;
+    let environment = nixenv::rebuild_checks(&settings, &checked.host_builders);
+    if let Some(failed) = nixenv::describe_failures(&environment) {
+        return Err(RebuildError::Environment(failed));
+    }
 
     let work = prepare_work_dir(options.work_dir.as_deref())?;
     let store_root = work.join("store");
@@ -283,8 +325,7 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
     } else {
         format!("local?root={}&store={}", store_root.display(), store_dir.as_str())
     };
-    check_isolation()?;
-    let nix_version = nix_version()?;
+    let nix_version = environment.first().map(|c| c.summary.clone()).unwrap_or_default();
 
     // Import: the stream was checked above; it is read again from the same open file.
     let _ = writeln!(log, "== nix-store --store {store_arg} --import");
@@ -296,12 +337,11 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
             .map(str::to_owned)
             .to_vec();
     build_command.extend(manifest.roots.iter().map(|r| r.drv.clone()));
-    for (name, value) in
-        forced_options().iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).chain(options.nix_options.clone())
-    {
+    for (name, value) in all_options {
         build_command.extend(["--option".to_owned(), name, value]);
     }
     let _ = writeln!(log, "== {}", build_command.join(" "));
+    let build_starts_at = log.metadata().map(|m| m.len()).unwrap_or(0);
     let clone = || log.try_clone().map_err(io_err("opening", &log_path));
     let status = Command::new("unshare")
         .args(build_command.iter().skip(1))
@@ -310,8 +350,9 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
         .stderr(clone()?)
         .status()
         .map_err(|e| RebuildError::Nix(format!("cannot run `unshare`: {e}")))?;
-    let _ = writeln!(log, "== {status}");
     let build_succeeded = status.success();
+    let build_errors = if build_succeeded { Vec::new() } else { error_lines(&log_path, build_starts_at) };
+    let _ = writeln!(log, "== {status}");
 
     let mut outputs = Vec::new();
     for root in &manifest.roots {
@@ -350,6 +391,11 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
         nix_version,
         build_command,
         build_succeeded,
+        build_errors,
+        environment,
+        nix_settings: settings.sandbox_settings(),
+        work_dir_temporary: options.work_dir.is_none(),
+        work_dir_removed: false,
         outputs,
         started_on,
         finished_on: rfc3339(SystemTime::now()),
@@ -357,9 +403,51 @@ pub fn rebuild(path: &Path, options: &RebuildOptions<'_>) -> Result<RebuildRepor
     })
 }
 
-/// Options every rebuild forces: no substitutes, no remote builders, the sandbox on.
-pub fn forced_options() -> [(&'static str, &'static str); 3] {
-    [("substituters", ""), ("builders", ""), ("sandbox", "true")]
+/// Removes the report's work directory (store directories are read-only,
+/// so they are made writable first) and records that in the report.
+pub fn remove_work_dir(report: &mut RebuildReport) -> Result<(), RebuildError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = PathBuf::from(&report.work_dir);
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).map_err(io_err("removing", &d))?;
+        if meta.is_dir() {
+            let writable = std::fs::Permissions::from_mode(meta.permissions().mode() | 0o700);
+            std::fs::set_permissions(&d, writable).map_err(io_err("removing", &d))?;
+            for entry in std::fs::read_dir(&d).map_err(io_err("removing", &d))? {
+                let entry = entry.map_err(io_err("removing", &d))?;
+                if entry.file_type().map_err(io_err("removing", &d))?.is_dir() {
+                    stack.push(entry.path());
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).map_err(io_err("removing the work directory", &dir))?;
+    report.work_dir_removed = true;
+    Ok(())
+}
+
+/// Options every rebuild forces: no substitutes, no remote builders, the
+/// sandbox on, and no silent fallback to building without it.
+pub fn forced_options() -> [(&'static str, &'static str); 4] {
+    [("substituters", ""), ("builders", ""), ("sandbox", "true"), ("sandbox-fallback", "false")]
+}
+
+/// The lines of the log from byte `from` on, starting at the first line
+/// holding `error:`, at most [`MAX_ERROR_LINES`] of at most 500 characters.
+fn error_lines(log: &Path, from: u64) -> Vec<String> {
+    use std::io::{BufRead as _, Read as _, Seek as _};
+    let Ok(mut file) = File::open(log) else { return Vec::new() };
+    if file.seek(io::SeekFrom::Start(from)).is_err() {
+        return Vec::new();
+    }
+    let lines = io::BufReader::new(file.take(16 << 20)).split(b'\n').map_while(Result::ok);
+    lines
+        .map(|l| String::from_utf8_lossy(&l).trim_end().chars().take(500).collect::<String>())
+        .skip_while(|l| !l.contains("error:"))
+        .filter(|l| !l.is_empty())
+        .take(MAX_ERROR_LINES)
+        .collect()
 }
 
 fn check_signature(reader: &BundleReader, trusted: &TrustedKeys) -> Result<SignatureCheck, RebuildError> {
@@ -606,6 +694,13 @@ pub fn check_stream(reader: &BundleReader, progress: &dyn Progress) -> Result<St
         progress.advance(entry.nar_size);
     }
     progress.end();
+    let store_prefix = format!("{}/", dir.as_str());
+    let builders: BTreeSet<String> = drvs
+        .values()
+        .map(|(drv, _)| String::from_utf8_lossy(drv.builder()).into_owned())
+        .filter(|b| !b.starts_with(&store_prefix) && !b.starts_with("builtin:"))
+        .collect();
+    check.host_builders = builders.into_iter().collect();
     // Every FOD of the closure is in the bundle, and the manifest's sources are exactly those.
     for (drv_path, (drv, _)) in &drvs {
         if let Some((_, _, out)) = drv.fixed_output() {
@@ -716,33 +811,6 @@ fn prepare_work_dir(dir: Option<&Path>) -> Result<PathBuf, RebuildError> {
     std::path::absolute(dir).map_err(|e| err(e.to_string()))
 }
 
-/// Checks that `unshare --net` works here (root, or CAP_SYS_ADMIN).
-fn check_isolation() -> Result<(), RebuildError> {
-    let out = Command::new("unshare")
-        .args(["--net", "--", "true"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| RebuildError::Isolation(format!("cannot run `unshare` (util-linux): {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(RebuildError::Isolation(format!(
-            "`unshare --net` failed ({}): {}; run as root",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
-fn nix_version() -> Result<String, RebuildError> {
-    let out = Command::new("nix-store")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| RebuildError::Nix(format!("cannot run `nix-store` (is Nix installed?): {e}")))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn import(
     reader: &BundleReader,
     store_arg: &str,
@@ -768,6 +836,12 @@ fn import(
         return Err(RebuildError::Nix(format!("`nix-store --import` failed ({status}); see {}", log_path.display())));
     }
     copied.map_err(io_err("importing", reader.path()))
+}
+
+/// Compact JSON bytes of a value (maps sorted, so the same value gives the same bytes).
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    // A `Value` always serialises.
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a time (UTC).
@@ -873,20 +947,26 @@ pub fn provenance(
         })),
         resolved_dependencies,
     };
+    // Every descriptor carries a digest or its content, as the in-toto spec requires:
+    // an output that was not built is described by its verdict record itself.
     let mut byproducts: Vec<ResourceDescriptor> = report
         .outputs
         .iter()
-        .map(|o| ResourceDescriptor {
-            name: Some(o.path.clone()),
-            digest: o.rebuilt.as_deref().map(digest).unwrap_or_default(),
-            annotations: annotations(json!({
+        .map(|o| {
+            let record = json!({
                 "verdict": o.verdict.as_str(),
                 "drv": o.drv,
                 "output": o.output,
                 "reference": o.reference,
                 "rebuilt": o.rebuilt,
-            })),
-            ..Default::default()
+            });
+            let mut d = match o.rebuilt.as_deref() {
+                Some(rebuilt) => ResourceDescriptor { digest: digest(rebuilt), ..Default::default() },
+                None => ResourceDescriptor::with_content(&o.path, "application/json", &json_bytes(&record)),
+            };
+            d.name = Some(o.path.clone());
+            d.annotations = annotations(record);
+            d
         })
         .collect();
     if let Ok((log_hash, _)) = provenix_store::nar::hash_file_flat(Path::new(&report.log), HashAlgo::Sha256) {
@@ -897,15 +977,16 @@ pub fn provenance(
             ..Default::default()
         });
     }
-    byproducts.push(ResourceDescriptor {
-        name: Some("build-settings".to_owned()),
-        annotations: annotations(json!({
-            "buildSucceeded": report.build_succeeded,
-            "signature": report.signature,
-            "extraNixOptions": extra_nix_options.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
-        })),
-        ..Default::default()
+    let settings = json!({
+        "buildSucceeded": report.build_succeeded,
+        "signature": report.signature,
+        "extraNixOptions": extra_nix_options.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
+        "effectiveNixSettings": report.nix_settings,
     });
+    let mut build_settings =
+        ResourceDescriptor::with_content("build-settings", "application/json", &json_bytes(&settings));
+    build_settings.annotations = annotations(settings);
+    byproducts.push(build_settings);
     let mut version = std::collections::BTreeMap::new();
     version.insert("provenix".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
     version.insert("nix".to_owned(), report.nix_version.rsplit(' ').next().unwrap_or_default().to_owned());
@@ -931,6 +1012,22 @@ pub fn provenance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_lines_start_at_the_first_error_of_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("build.log");
+        let before = "== import\nerror: an import error that is not the build's\n";
+        let build = "building '/nix/store/x.drv'...\n\nerror: builder for '/nix/store/x.drv' failed with exit code 1;\n       last log lines:\n       > boom\n";
+        std::fs::write(&log, format!("{before}{build}")).unwrap();
+        let lines = error_lines(&log, before.len() as u64);
+        assert_eq!(lines[0], "error: builder for '/nix/store/x.drv' failed with exit code 1;");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[2], "       > boom");
+        std::fs::write(&log, format!("{before}{}", "error: x\n".repeat(100))).unwrap();
+        assert_eq!(error_lines(&log, 0).len(), MAX_ERROR_LINES);
+        assert!(error_lines(&dir.path().join("missing"), 0).is_empty());
+    }
 
     #[test]
     fn rfc3339_dates() {

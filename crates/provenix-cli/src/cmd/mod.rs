@@ -3,6 +3,7 @@
 pub(crate) mod attest;
 pub(crate) mod bundle;
 pub(crate) mod diff_output;
+pub(crate) mod doctor;
 pub(crate) mod drv;
 pub(crate) mod key;
 pub(crate) mod nar;

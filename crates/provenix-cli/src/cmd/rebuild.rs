@@ -2,13 +2,15 @@
 //! its roots with the network cut off, and compare with the reference.
 
 use std::io::{self, BufWriter};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use provenix_core::bundle::BundleReader;
-use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild};
+use provenix_core::nixenv::Status;
+use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild, remove_work_dir};
 use provenix_store::fs::write_atomic;
 
+use super::escape_controls;
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
 use crate::cli::{Ctx, Outcome, VerificationFailed, after_printing, print_json};
@@ -29,11 +31,17 @@ pub(crate) struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE", requires = "attest_key")]
     output: Option<PathBuf>,
     /// Directory for the fresh store (WORK_DIR/store) and the build log; must not exist or be
-    /// empty [default: a new directory under the temporary directory, kept].
+    /// empty, and is kept [default: a new directory under the temporary directory, removed when
+    /// every output is identical unless --keep or it holds the attestation].
     #[arg(long = "work-dir", value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Keep the temporary work directory even when the rebuild matched.
+    #[arg(long)]
+    keep: bool,
     /// Extra Nix option for the import and the build, e.g. `--nix-option sandbox-paths /bin/sh=/bin/busybox`
-    /// (repeatable). Substituters, remote builders and the sandbox are forced off, off and on.
+    /// (repeatable). Substituters, remote builders and the sandbox are forced off, off and on, with
+    /// no fallback. Before importing, the rebuild checks this Nix can build in its sandbox (as
+    /// `provenix doctor` does) and exits 2 naming the setting to change if not.
     #[arg(long = "nix-option", value_names = ["NAME", "VALUE"], num_args = 2)]
     nix_options: Vec<String>,
 }
@@ -44,6 +52,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let work_dir = args.work_dir.clone();
     let nix_options =
         args.nix_options.chunks(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect();
+    if let Some(target) = &args.output {
+        check_output_target(target)?;
+    }
     let bar = Bar::new(ctx);
     let options = RebuildOptions { trusted: &trusted, work_dir, nix_options, progress: &bar };
     let mut report = match rebuild(&args.bundle, &options) {
@@ -51,6 +62,13 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Err(e) if e.is_verification_failure() => return Err(anyhow::Error::new(e).context(VerificationFailed)),
         Err(e) => return Err(e.into()),
     };
+    if !ctx.quiet {
+        for c in report.environment.iter().filter(|c| c.status == Status::Warn) {
+            eprintln!("warning: {}: {}", c.name, escape_controls(&c.summary));
+        }
+    }
+    let attest_key = attest_key.filter(|_| report.build_succeeded);
+    let in_work_dir = args.output.is_none() && attest_key.is_some();
     if let Some(key) = &attest_key {
         let target = args.output.clone().unwrap_or_else(|| PathBuf::from(&report.work_dir).join("rebuild.dsse.json"));
         let manifest = BundleReader::open(&args.bundle)?.manifest().clone();
@@ -64,12 +82,46 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             None => eprintln!("warning: nothing was rebuilt, so there is no attestation to write"),
         }
     }
+    let removable = report.work_dir_temporary && !args.keep && !in_work_dir && report.all_identical();
+    if removable {
+        remove_work_dir(&mut report)?;
+    }
     let printed = if ctx.json {
         print_json(&report)
     } else {
         write_human(&report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
+    if !report.build_succeeded {
+        after_printing(Outcome::Ok, printed)?;
+        let errors: Vec<String> = report.build_errors.iter().map(|l| format!("  {}", escape_controls(l))).collect();
+        let errors = if errors.is_empty() { "  (no `error:` line; see the log)".to_owned() } else { errors.join("\n") };
+        anyhow::bail!(
+            "the build failed (the rebuild could not say whether the outputs reproduce):\n{errors}\nlog: {}; work directory kept: {}",
+            report.log,
+            report.work_dir
+        );
+    }
     after_printing(if report.all_identical() { Outcome::Ok } else { Outcome::Failed }, printed)
+}
+
+/// Refuses an attestation target that cannot be written, before anything is imported or built:
+/// its directory must exist and take a new file, and it must not be a directory.
+fn check_output_target(target: &Path) -> anyhow::Result<()> {
+    if target.as_os_str() == "-" {
+        return Ok(());
+    }
+    if target.is_dir() {
+        anyhow::bail!("-o {}: is a directory; name the attestation file to write", target.display());
+    }
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let probe = parent.join(format!(".provenix-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| format!("-o {}: cannot write in {}", target.display(), parent.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+    Ok(())
 }
 
 fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
@@ -90,9 +142,19 @@ fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
         writeln!(out, "  input sources not content-addressed: {}", c.inputs_not_content_addressed.join(", "))?;
     }
     writeln!(out, "rebuilt offline in {} ({})", r.store, r.nix_version)?;
-    writeln!(out, "  log: {}", r.log)?;
+    if r.work_dir_removed {
+        writeln!(out, "  work directory {} removed (--keep keeps it)", r.work_dir)?;
+    } else {
+        writeln!(out, "  log: {}", r.log)?;
+        if r.work_dir_temporary {
+            writeln!(out, "  work directory kept: {}", r.work_dir)?;
+        }
+    }
     if !r.build_succeeded {
-        writeln!(out, "  the build FAILED: see the log")?;
+        writeln!(out, "  the build FAILED:")?;
+        for line in &r.build_errors {
+            writeln!(out, "    {}", escape_controls(line))?;
+        }
     }
     for o in &r.outputs {
         let mark = match o.verdict {
