@@ -118,6 +118,7 @@ mod cve5;
 mod cvss;
 pub(crate) mod filter;
 mod index;
+mod input;
 mod nvd;
 mod osv;
 pub(crate) mod parse;
@@ -139,10 +140,18 @@ use thiserror::Error;
 pub use self::rules::{Event, MatchRule};
 
 /// The version of the index schema; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The largest input file read.
+/// The largest input document read: a `.json` file, or what one `.json.gz` file or one `.zip`
+/// member expands to.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// A compressed file (`.json.gz`, `.zip`) may expand to at most this many times its size on
+/// disk (JSON feeds compress 10 to 30 times), or [`EXPANSION_FLOOR`] bytes when that is more.
+pub const MAX_EXPANSION: u64 = 100;
+
+/// What any compressed file may expand to, whatever its size.
+pub const EXPANSION_FLOOR: u64 = 64 << 20;
 
 /// How many skipped items [`IndexStats::examples`] describes.
 pub const MAX_EXAMPLES: usize = 20;
@@ -167,6 +176,37 @@ pub enum VulnDbError {
         path: PathBuf,
         /// Its size.
         size: u64,
+    },
+    /// A compressed input expands past [`MAX_EXPANSION`] times its size (or [`EXPANSION_FLOOR`]).
+    #[error(
+        "{file}: expands past {limit} bytes from {compressed} compressed: refusing it as a decompression bomb \\
+         (the limit is {MAX_EXPANSION} times the compressed size, at least {EXPANSION_FLOOR} bytes)"
+    )]
+    Bomb {
+        /// The file (a `.zip` member as `archive.zip/member.json`), relative to the database directory.
+        file: String,
+        /// The size of the compressed file on disk.
+        compressed: u64,
+        /// What it may expand to.
+        limit: u64,
+    },
+    /// A compressed input file could not be decompressed (corrupt gzip or deflate data).
+    #[error("{file}: cannot decompress")]
+    Decompress {
+        /// The file (a `.zip` member as `archive.zip/member.json`), relative to the database directory.
+        file: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `.zip` input file is not a readable zip archive.
+    #[error("{file}: not a readable zip archive")]
+    Archive {
+        /// The file, relative to the database directory.
+        file: String,
+        /// The cause.
+        #[source]
+        source: zip::result::ZipError,
     },
     /// An input file is not JSON, or JSON of the wrong shape at the top.
     #[error("{file}: malformed JSON")]
@@ -325,6 +365,15 @@ pub struct IndexStats {
     pub skipped: BTreeMap<String, usize>,
     /// The first [`MAX_EXAMPLES`] skipped items, `file: id: reason: detail`.
     pub examples: Vec<String>,
+    /// Files that are not vulnerability data and were not read (not `*.json`, `*.json.gz` or
+    /// `*.zip`, hidden directories such as `.git/`, `.zip` members that are not `*.json`), by
+    /// path relative to the database directory; a directory ends in `/`.
+    #[serde(default)]
+    pub skipped_files: Vec<String>,
+    /// The newest last-modified time of the advisories indexed (NVD `lastModified`, CVE 5
+    /// `dateUpdated`, OSV `modified`), as written; `None` when none has one.
+    #[serde(default)]
+    pub newest: Option<String>,
 }
 
 /// One component of the closure, as matched.
