@@ -43,7 +43,7 @@ step "provenix sbom: CycloneDX 1.6 (build closure) and SPDX 2.3 (runtime closure
   -o "$work/greeter.spdx.json"
 
 step "provenix vulns: the closure against NVD 2.0 data (examples/pipeline/vulndb), offline"
-vulns=("$provenix" --store "$store" vulns "$drv" --db examples/pipeline/vulndb --index "$work/vulns-index.sqlite"
+vulns=("$provenix" --store "$store" vulns "$drv" --vuln-db examples/pipeline/vulndb --index "$work/vulns-index.sqlite"
        --identities examples/pipeline/identities.toml)
 set +e
 "${vulns[@]}"

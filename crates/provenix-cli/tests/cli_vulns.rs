@@ -302,7 +302,7 @@ impl Setup {
         let mut args = vec![
             "vulns",
             &self.drv,
-            "--db",
+            "--vuln-db",
             self.db.to_str().unwrap(),
             "--identities",
             self.identities.to_str().unwrap(),
@@ -491,7 +491,7 @@ in pkg "app" "1.0" {{ buildInputs = [ fixed open twin ]; }}"#
     let db = h.scratch().join("vulndb");
     write_db(&db);
     let sarif = h.scratch().join("out.sarif");
-    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--sarif", sarif.to_str().unwrap()]);
+    let out = provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--sarif", sarif.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
     let run = &log["runs"][0];
@@ -538,7 +538,7 @@ in pkg "python3.12-baz" "1.0" {{
     let whitelist = h.scratch().join("whitelist.toml");
     std::fs::write(&whitelist, "[[ignore]]\nid = \"CVE-2024-2001\"\nreason = \"patched\"\nuntil = 2999-12-31\n")
         .unwrap();
-    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let args = ["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
     let out = provenix(h.root(), &args);
     assert_eq!(out.status.code(), Some(1), "CVE-2024-2000 stays open: {}", stderr(&out));
     let report = json_of(&out);
@@ -578,7 +578,7 @@ in pkg "app" "1.0" {{ buildInputs = [ baz xz ]; }}"#
     let whitelist = h.scratch().join("whitelist.toml");
     std::fs::write(&whitelist, "[[ignore]]\nid = \"GHSA-2000-2001-abcd\"\nreason = \"baz: code path unused\"\n")
         .unwrap();
-    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let args = ["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
     let out = provenix(h.root(), &args);
     assert_eq!(out.status.code(), Some(1), "the NVD hit on xz stays open: {}", stderr(&out));
     let report = json_of(&out);
@@ -608,7 +608,7 @@ in pkg "python3.12-baz" "1.0" {{
         let record = osv(id, &[alias], affected.clone());
         std::fs::write(db.join(format!("{id}.json")), serde_json::to_vec(&record).unwrap()).unwrap();
     }
-    let report = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--json"]));
+    let report = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json"]));
     let ids: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["CVE-2024-2000"], "one vulnerability, one finding");
     assert_eq!(report["findings"][0]["aliases"], json!(["GHSA-aaaa-aaaa-aaaa", "PYSEC-2024-1"]));
@@ -637,7 +637,7 @@ fn a_clean_closure_exits_0() {
     let drv = h.instantiate(&format!("{PRELUDE} in pkg \"zstd\" \"1.5.6\" {{ }}")).remove(0);
     let db = h.scratch().join("vulndb");
     write_db(&db);
-    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap()]);
+    let out = provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 vulnerabilities"));
 }
@@ -651,25 +651,27 @@ fn bad_input_exits_2_naming_the_culprit() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{args:?}: {} lacks {want}", stderr(&out));
     };
-    check(&["vulns", &s.drv], "--db DIR");
-    check(&["vulns", &s.drv, "--db", "/nonexistent/vulndb"], "/nonexistent/vulndb");
-    check(&["vulns", "/nix/store/00000000000000000000000000000000-missing.drv", "--db", db], "missing.drv");
+    check(&["vulns", &s.drv], "--vuln-db <DIR>");
+    check(&["vulns", &s.drv, "--vuln-db", "/nonexistent/vulndb"], "/nonexistent/vulndb");
+    check(&["vulns", "/nix/store/00000000000000000000000000000000-missing.drv", "--vuln-db", db], "missing.drv");
     let bad_whitelist = s.h.scratch().join("bad-whitelist.toml");
     std::fs::write(&bad_whitelist, "[[ignore]]\nid = \"CVE-1\"\nreason = \"\"\n").unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--whitelist", bad_whitelist.to_str().unwrap()], "bad-whitelist.toml");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--whitelist", bad_whitelist.to_str().unwrap()], "bad-whitelist.toml");
     let bad_identities = s.h.scratch().join("bad-identities.toml");
     std::fs::write(&bad_identities, "[foo]\ncpe = [\"nocolon\"]\n").unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
     let garbage = s.h.scratch().join("garbage.sqlite");
     std::fs::write(&garbage, b"not sqlite at all").unwrap();
     let garbage = garbage.to_str().unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--index", garbage], "garbage.sqlite: not a provenix vulnerability index");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--index", garbage], "garbage.sqlite: not a provenix vulnerability index");
     assert_eq!(std::fs::read(garbage).unwrap(), b"not sqlite at all", "a foreign file at --index is never overwritten");
-    check(&["vulns", &s.drv, "--db", db, "--nix-db", garbage], "--nix-db");
-    check(&["vulns", &s.drv, "--db", garbage], "not a directory of vulnerability data");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--nix-db", garbage], "--nix-db");
+    // The global --db is the Nix database here too.
+    check(&["vulns", &s.drv, "--vuln-db", db, "--db", garbage], "--db");
+    check(&["vulns", &s.drv, "--vuln-db", garbage], "not a directory of vulnerability data");
     // A malformed data file names the file; the previous index is left as it was.
     std::fs::write(s.db.join("osv/broken.json"), b"{ \"id\": ").unwrap();
-    check(&["vulns", &s.drv, "--db", db], "broken.json");
+    check(&["vulns", &s.drv, "--vuln-db", db], "broken.json");
 }
 
 #[test]
@@ -692,7 +694,7 @@ in derivation {{
     let db = h.scratch().join("vulndb");
     write_db(&db);
     let db = db.to_str().unwrap();
-    let all = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json"]));
+    let all = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db, "--json"]));
     let runtime_of = |report: &Value, id: &str| -> Option<bool> {
         report["findings"]
             .as_array()
@@ -704,18 +706,18 @@ in derivation {{
     assert_eq!(all["runtimeKnown"], true);
     assert_eq!(runtime_of(&all, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&all, "CVE-2024-0608"), Some(false), "zlib is build-time only");
-    let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json", "--runtime"]));
+    let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db, "--json", "--runtime"]));
     assert_eq!(runtime_of(&runtime, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&runtime, "CVE-2024-0608"), None, "--runtime leaves build-only packages out");
     // An unbuilt root has no known runtime closure: --runtime refuses it by name instead of
     // reporting it clean; without --runtime it is scanned as a build-time closure.
     let unbuilt_expr = format!("{PRELUDE}\nin pkg \"xz\" \"5.6.1\" {{ }}");
     let unbuilt = h.instantiate(&unbuilt_expr).remove(0);
-    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--runtime"]);
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--vuln-db", db, "--runtime"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("root `{unbuilt}` is not built")), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no report for an unknown runtime closure");
-    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--json"]);
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--vuln-db", db, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(hits(&json_of(&out), "findings").contains_key("CVE-2024-3094"));
 }
@@ -742,7 +744,7 @@ in derivation {{
     write_db(&db);
     let db = db.to_str().unwrap();
     let scan = |roots: &[&str]| {
-        let mut args = vec!["vulns", "--db", db, "--json", "--runtime"];
+        let mut args = vec!["vulns", "--vuln-db", db, "--json", "--runtime"];
         args.extend(roots);
         provenix(h.root(), &args)
     };
@@ -798,7 +800,7 @@ fn a_reader_that_stops_early_never_turns_a_finding_into_exit_0() {
         let (reader, writer) = rustix::pipe::pipe().unwrap();
         drop(reader);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
-        cmd.arg("--store").arg(s.h.root()).args(["vulns", &s.drv, "--db", s.db.to_str().unwrap()]);
+        cmd.arg("--store").arg(s.h.root()).args(["vulns", &s.drv, "--vuln-db", s.db.to_str().unwrap()]);
         if json {
             cmd.arg("--json");
         }

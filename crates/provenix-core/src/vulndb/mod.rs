@@ -179,7 +179,7 @@ pub enum VulnDbError {
     },
     /// A compressed input expands past [`MAX_EXPANSION`] times its size (or [`EXPANSION_FLOOR`]).
     #[error(
-        "{file}: expands past {limit} bytes from {compressed} compressed: refusing it as a decompression bomb \\
+        "{file}: expands past {limit} bytes from {compressed} compressed: refusing it as a decompression bomb \
          (the limit is {MAX_EXPANSION} times the compressed size, at least {EXPANSION_FLOOR} bytes)"
     )]
     Bomb {
@@ -431,6 +431,27 @@ pub struct Hit {
     pub rule: MatchRule,
     /// The first fixed version, when known.
     pub fixed: Option<String>,
+}
+
+/// The file name of the index kept in a writable data directory.
+pub const INDEX_FILE_NAME: &str = ".provenix-index.sqlite";
+
+/// Where the index of the data directory `dir` lives when the user names none:
+/// `dir/.provenix-index.sqlite` when provenix may write into `dir`, else, for a read-only
+/// directory (`read_only`, e.g. a store path, or one this process may not write), a file under
+/// `cache` named after the hash of `dir`'s canonical path, so two data directories never share
+/// an index. `None` when the directory is read-only and there is no cache directory.
+pub fn default_index(dir: &Path, read_only: bool, cache: Option<&Path>) -> Result<Option<PathBuf>, VulnDbError> {
+    let writable = rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok();
+    if writable && !read_only {
+        return Ok(Some(dir.join(INDEX_FILE_NAME)));
+    }
+    let Some(cache) = cache else { return Ok(None) };
+    let canonical = std::fs::canonicalize(dir).map_err(|source| VulnDbError::Io { path: dir.to_owned(), source })?;
+    let mut hasher = provenix_formats::hash::Hasher::new(provenix_formats::hash::HashAlgo::Sha256);
+    hasher.update(canonical.as_os_str().as_encoded_bytes());
+    let key = hasher.finish().to_base16();
+    Ok(Some(cache.join(format!("vulndb-{}.sqlite", key.get(..32).unwrap_or(&key)))))
 }
 
 /// An open index.
