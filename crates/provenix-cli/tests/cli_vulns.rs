@@ -1111,3 +1111,79 @@ in [ (pkg "app" "1.0" {{ buildInputs = [ xz zlib ]; }}) (pkg "tool" "1.0" {{ bui
     assert!(text.contains("by root:\n  app-1.0: 2 vulnerable (CVE-2024-3094, CVE-2024-0608)"), "{text}");
     assert!(text.contains("  tool-1.0: 1 vulnerable (CVE-2024-0608)"), "{text}");
 }
+
+#[test]
+fn a_cyclonedx_sbom_is_scanned_like_the_closure_it_describes() {
+    let Some(s) = setup() else { return };
+    let bom = s.h.scratch().join("app.cdx.json");
+    let ids = s.identities.to_str().unwrap();
+    let out = provenix(
+        s.h.root(),
+        &["sbom", &s.drv, "--format", "cyclonedx", "--identities", ids, "-o", bom.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let closure = json_of(&s.vulns(&["--json"]));
+    let out = provenix(
+        s.h.root(),
+        &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", s.db.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    // The same engine on the same components: CPEs, registry purls, repositories, patches.
+    for list in ["findings", "patched", "whitelisted"] {
+        assert_eq!(hits(&report, list), hits(&closure, list), "{list}");
+    }
+    let xz = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == "CVE-2024-3094").unwrap();
+    let why: Vec<&str> = xz["components"][0]["why"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(why.len(), 3, "app -> lib -> xz along the SBOM's dependencies: {why:?}");
+    assert_eq!(report["byRoot"][0]["root"], s.drv.as_str());
+    assert_eq!(
+        report["byRoot"][0]["findings"].as_array().unwrap().len(),
+        closure["findings"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn a_hand_written_minimal_sbom_is_matched_by_cpe_and_purl() {
+    let Some(s) = setup() else { return };
+    let bom = s.h.scratch().join("minimal.cdx.json");
+    let doc = json!({ "bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        { "type": "library", "name": "xz", "version": "5.6.0", "cpe": "cpe:2.3:a:tukaani:xz:5.6.0:*:*:*:*:*:*:*" },
+        { "type": "library", "name": "requests", "version": "2.31.0", "purl": "pkg:pypi/requests@2.31.0" },
+        { "type": "library", "name": "unknown-thing", "version": "1.0" },
+    ] });
+    std::fs::write(&bom, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let db = s.db.to_str().unwrap();
+    let out = provenix(s.h.root(), &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", db, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let expected: BTreeMap<String, BTreeSet<String>> =
+        [("CVE-2024-3094", "xz 5.6.0"), ("CVE-2024-35195", "requests 2.31.0")]
+            .into_iter()
+            .map(|(id, c)| (id.to_owned(), one(c)))
+            .collect();
+    assert_eq!(hits(&report, "findings"), expected);
+    assert_eq!(report["scanned"], 3);
+    assert_eq!(report["unidentified"][0]["pname"], "unknown-thing");
+    // Bad SBOM input: exit 2 naming the file.
+    let spdx = s.h.scratch().join("app.spdx.json");
+    std::fs::write(&spdx, br#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}"#).unwrap();
+    let garbage = s.h.scratch().join("garbage.cdx.json");
+    std::fs::write(&garbage, b"{\"bomFormat\": \"CycloneDX\", \"components\": [").unwrap();
+    let missing = s.h.scratch().join("missing.cdx.json");
+    for (file, want) in [
+        (&spdx, "app.spdx.json: not a CycloneDX JSON document; it is an SPDX document"),
+        (&garbage, "garbage.cdx.json: not a CycloneDX JSON document"),
+        (&missing, "reading SBOM"),
+    ] {
+        let out = provenix(s.h.root(), &["vulns", "--sbom", file.to_str().unwrap(), "--vuln-db", db]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(want) && stderr(&out).contains(file.file_name().unwrap().to_str().unwrap()),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = provenix(s.h.root(), &["vulns", &s.drv, "--sbom", bom.to_str().unwrap(), "--vuln-db", db]);
+    assert_eq!(out.status.code(), Some(2), "roots and --sbom are one or the other: {}", stderr(&out));
+}

@@ -9,19 +9,26 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use provenix_core::identity::inventory;
 use provenix_core::vulndb::{IndexStats, VulnDb, default_index};
-use provenix_core::vulns::{Date, Finding, Level, VulnsOptions, VulnsReport, Whitelist, sarif, scan};
+use provenix_core::vulns::{
+    Date, Finding, Level, VulnsOptions, VulnsReport, Whitelist, sarif, sbom_input, scan, scan_sbom,
+};
 use provenix_store::db::NixDb;
 use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
-use super::roots::{Bar, IdentityArgs, RootArgs, chain_names, ensure_roots_built, open_db};
+use super::roots::{Bar, IdentityArgs, RootArgs, ensure_roots_built, open_db, short_name};
 use super::sources::csv_field;
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("roots", |a| a.required(false).required_unless_present("sbom")))]
 pub(crate) struct Args {
     #[command(flatten)]
     roots: RootArgs,
+    /// Scan the components of this CycloneDX JSON SBOM (as `provenix sbom` or another tool writes it)
+    /// instead of roots: their CPEs, purls and versions, matched the same way.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["roots", "runtime", "identities", "meta"])]
+    sbom: Option<PathBuf>,
     #[command(flatten)]
     identity: IdentityArgs,
     /// The vulnerability data: a directory of NVD 2.0 pages, CVE 5 and OSV records, as `.json`,
@@ -180,9 +187,42 @@ fn ensure_advisories(dir: &Path, stats: &IndexStats) -> anyhow::Result<()> {
     )
 }
 
+/// Opens the vulnerability data: its index built or reused, refused when it holds no advisory.
+fn open_data(args: &Args, ctx: &Ctx) -> anyhow::Result<(VulnDb, IndexStats, PathBuf)> {
+    let dir = &args.vuln_db;
+    let index = index_path(args, ctx, dir)?;
+    let bar = Bar::new(ctx);
+    let (db, stats) = VulnDb::open(dir, &index, &bar)
+        .with_context(|| format!("reading vulnerability data {} (index {})", dir.display(), index.display()))?;
+    ensure_advisories(dir, &stats)?;
+    if !ctx.quiet {
+        warn_about_data(args, dir, &stats);
+    }
+    Ok((db, stats, index))
+}
+
+fn scan_options(args: &Args, whitelist: Whitelist) -> VulnsOptions {
+    VulnsOptions { runtime_only: args.runtime, whitelist, today: today(), ids: args.ids.clone() }
+}
+
+/// Notes in the report where the data came from and whether it is stale.
+fn describe_data(args: &Args, report: &mut VulnsReport, stats: &IndexStats, index: &Path) {
+    report.database.index = Some(index.display().to_string());
+    report.database.stale = args.max_data_age > 0
+        && data_age_days(stats).is_some_and(|age| age > i64::try_from(args.max_data_age).unwrap_or(i64::MAX));
+}
+
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let dir = &args.vuln_db;
     anyhow::ensure!(dir.is_dir(), "--vuln-db {}: not a directory of vulnerability data", dir.display());
+    if let Some(path) = &args.sbom {
+        let whitelist = args.whitelist.as_deref().map(Whitelist::load).transpose()?.unwrap_or_default();
+        let sbom = sbom_input::load(path)?;
+        let (db, stats, index) = open_data(args, ctx)?;
+        let mut report = scan_sbom(&sbom, &db, &stats, &scan_options(args, whitelist))?;
+        describe_data(args, &mut report, &stats, &index);
+        return finish(args, ctx, &report);
+    }
     let nix_db = match &args.nix_db {
         Some(path) => {
             Some(NixDb::open(path, ctx.store.dir().clone()).with_context(|| format!("--nix-db {}", path.display()))?)
@@ -201,19 +241,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if args.runtime {
         ensure_roots_built(ctx, &roots, &inventory, "drop --runtime")?;
     }
-    let index = index_path(args, ctx, dir)?;
-    let bar = Bar::new(ctx);
-    let (db, stats) = VulnDb::open(dir, &index, &bar)
-        .with_context(|| format!("reading vulnerability data {} (index {})", dir.display(), index.display()))?;
-    ensure_advisories(dir, &stats)?;
-    if !ctx.quiet {
-        warn_about_data(args, dir, &stats);
-    }
-    let options = VulnsOptions { runtime_only: args.runtime, whitelist, today: today(), ids: args.ids.clone() };
-    let mut report = scan(&inventory, &db, &stats, &options)?;
-    report.database.index = Some(index.display().to_string());
-    report.database.stale = args.max_data_age > 0
-        && data_age_days(&stats).is_some_and(|age| age > i64::try_from(args.max_data_age).unwrap_or(i64::MAX));
+    let (db, stats, index) = open_data(args, ctx)?;
+    let mut report = scan(&inventory, &db, &stats, &scan_options(args, whitelist))?;
+    describe_data(args, &mut report, &stats, &index);
     finish(args, ctx, &report)
 }
 
@@ -264,6 +294,16 @@ fn finish(args: &Args, ctx: &Ctx, report: &VulnsReport) -> anyhow::Result<Outcom
     after_printing(if failed { Outcome::Failed } else { Outcome::Ok }, printed)
 }
 
+/// A `.drv` path as its name (`xz-5.6.0`); an SBOM's `bom-ref` as it is.
+fn display_ref(r: &str) -> &str {
+    if r.starts_with('/') { short_name(r) } else { r }
+}
+
+/// A why-chain as names joined by arrows.
+fn ref_chain(chain: &[String]) -> String {
+    chain.iter().map(|p| display_ref(p)).collect::<Vec<_>>().join(" -> ")
+}
+
 fn severity(f: &Finding) -> String {
     match &f.severity {
         Some(s) => format!("{:<8} {:>4.1}", s.level, s.score),
@@ -298,7 +338,7 @@ fn write_list(title: &str, list: &[Finding], out: &mut impl Write) -> io::Result
                 writeln!(out, "      accepted: {}{until}", escape_controls(&w.reason))?;
             }
             if a.why.len() > 1 {
-                writeln!(out, "      why: {}", escape_controls(&chain_names(&a.why)))?;
+                writeln!(out, "      why: {}", escape_controls(&ref_chain(&a.why)))?;
             }
         }
     }
@@ -351,7 +391,7 @@ fn write_by_root(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
             "  {}: {} vulnerable ({ids}); {} patched, {} whitelisted",
-            escape_controls(&chain_names(std::slice::from_ref(&r.root))),
+            escape_controls(display_ref(&r.root)),
             r.findings.len(),
             r.patched.len(),
             r.whitelisted.len()

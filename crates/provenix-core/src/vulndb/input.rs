@@ -138,12 +138,7 @@ pub(super) fn expansion_limit(size: u64) -> u64 {
 /// bytes: at most [`MAX_FILE_BYTES`], and at most `budget`, what the whole compressed file may
 /// still expand to (decreased by what is read). Past either limit it stops with
 /// [`VulnDbError::TooLarge`] or [`VulnDbError::Bomb`] naming `file`.
-fn read_bounded(
-    reader: impl Read,
-    file: &str,
-    disk_size: u64,
-    budget: &mut u64,
-) -> Result<Vec<u8>, VulnDbError> {
+fn read_bounded(reader: impl Read, file: &str, disk_size: u64, budget: &mut u64) -> Result<Vec<u8>, VulnDbError> {
     let cap = MAX_FILE_BYTES.min(*budget);
     let mut bytes = Vec::new();
     reader
@@ -153,7 +148,11 @@ fn read_bounded(
     let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if read > cap {
         if cap == *budget {
-            return Err(VulnDbError::Bomb { file: file.to_owned(), compressed: disk_size, limit: expansion_limit(disk_size) });
+            return Err(VulnDbError::Bomb {
+                file: file.to_owned(),
+                compressed: disk_size,
+                limit: expansion_limit(disk_size),
+            });
         }
         return Err(VulnDbError::TooLarge { path: PathBuf::from(file), size: read });
     }
@@ -198,10 +197,9 @@ fn read_zip(
     each: &mut dyn FnMut(Vec<Document>) -> Result<(), VulnDbError>,
 ) -> Result<(), VulnDbError> {
     let zip_error = |source| VulnDbError::Archive { file: file.rel.clone(), source };
-    let reader = BufReader::new(fs::File::open(&file.path).map_err(|source| VulnDbError::Io {
-        path: file.path.clone(),
-        source,
-    })?);
+    let reader = BufReader::new(
+        fs::File::open(&file.path).map_err(|source| VulnDbError::Io { path: file.path.clone(), source })?,
+    );
     let mut archive = zip::ZipArchive::new(reader).map_err(zip_error)?;
     let mut names: Vec<(String, usize)> = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {

@@ -24,6 +24,7 @@
 //! What is left in `findings` makes the scan fail (exit 1).
 
 pub mod sarif;
+pub mod sbom_input;
 pub mod whitelist;
 
 use std::collections::{BTreeMap, HashSet};
@@ -352,6 +353,44 @@ pub fn scan(
         derivations: inventory.graph.len(),
         runtime_known: inventory.runtime.is_some(),
         why: &chain,
+        roots_of: &roots_of,
+    };
+    scan_scope(&scope, db, stats, options)
+}
+
+/// Scans the package components of a CycloneDX SBOM ([`sbom_input`]).
+pub fn scan_sbom(
+    sbom: &sbom_input::SbomInput,
+    db: &VulnDb,
+    stats: &IndexStats,
+    options: &VulnsOptions,
+) -> Result<VulnsReport, VulnsError> {
+    let subjects = sbom
+        .components
+        .iter()
+        .map(|c| Subject {
+            drv_path: &c.bom_ref,
+            name: &c.name,
+            pname: &c.pname,
+            version: c.version.as_deref(),
+            outputs: Vec::new(),
+            runtime: false,
+            patches: &c.patches,
+            target: c.target.clone(),
+        })
+        .collect();
+    let closures = sbom.closures();
+    let why = |s: usize| sbom.components.get(s).map(|c| sbom.why(&c.bom_ref)).unwrap_or_default();
+    let roots_of = |s: usize| -> Vec<usize> {
+        let Some(c) = sbom.components.get(s) else { return Vec::new() };
+        closures.iter().enumerate().filter(|(_, set)| set.contains(&c.bom_ref)).map(|(i, _)| i).collect()
+    };
+    let scope = Scope {
+        subjects,
+        roots: sbom.roots.clone(),
+        derivations: sbom.total,
+        runtime_known: false,
+        why: &why,
         roots_of: &roots_of,
     };
     scan_scope(&scope, db, stats, options)
