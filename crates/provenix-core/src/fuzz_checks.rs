@@ -189,6 +189,24 @@ pub fn whitelist(data: &[u8]) {
     }
 }
 
+/// A CycloneDX SBOM given to `vulns --sbom`: parses or errors without panicking, and what
+/// parses keeps its limits and only well-formed identities; why-chains end at their component.
+pub fn sbom_input(data: &[u8]) {
+    use crate::vulns::sbom_input;
+    let Ok(sbom) = sbom_input::parse(data, std::path::Path::new("fuzz.cdx.json")) else { return };
+    assert!(sbom.components.len() <= sbom.total && sbom.total <= sbom_input::MAX_COMPONENTS);
+    for c in &sbom.components {
+        for id in &c.target.cpes {
+            assert!(!id.vendor.is_empty() && !id.product.is_empty(), "{id:?}");
+        }
+        for p in &c.target.packages {
+            assert!(!p.name.is_empty(), "{p:?}");
+        }
+        assert_eq!(sbom.why(&c.bom_ref).last(), Some(&c.bom_ref));
+    }
+    assert_eq!(sbom.closures().len(), sbom.roots.len());
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -251,6 +269,7 @@ mod tests {
             ("identity_table", super::identity_table as fn(&[u8])),
             ("meta", super::meta),
             ("whitelist", super::whitelist),
+            ("sbom_input", super::sbom_input),
         ] {
             let seeds = seeds(target);
             assert!(!seeds.is_empty(), "{target} has no seeds");
