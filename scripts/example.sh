@@ -54,6 +54,10 @@ set -e
 step "provenix vulns with the team's whitelist (accepted, with a reason and an expiry), and SARIF"
 "${vulns[@]}" --whitelist examples/pipeline/whitelist.toml --sarif "$work/greeter.sarif"
 
+step "provenix vulns --sbom: the CycloneDX SBOM written above, scanned with the same engine and whitelist"
+"$provenix" vulns --sbom "$work/greeter.cdx.json" --vuln-db examples/pipeline/vulndb --index "$work/vulns-index.sqlite" \
+  --whitelist examples/pipeline/whitelist.toml --max-data-age 0
+
 step "provenix key generate: a release key and an independent rebuilder's key"
 "$provenix" key generate release-1 --secret-out "$work/release.sec" --public-out "$work/release.pub" 2>/dev/null
 "$provenix" key generate rebuilder-1 --secret-out "$work/rebuilder.sec" --public-out "$work/rebuilder.pub" 2>/dev/null

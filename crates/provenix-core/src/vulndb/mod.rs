@@ -5,9 +5,14 @@
 //!
 //! # Inputs
 //!
-//! Every `*.json` file under the directory, walked recursively in sorted
-//! order (symbolic links are followed, each directory is read once), at most
-//! [`MAX_FILE_BYTES`] each. A file is one of:
+//! Every `*.json`, `*.json.gz` and `*.zip` file under the directory, walked
+//! recursively in sorted order (symbolic links are followed, each directory
+//! is read once, hidden directories are not entered), at most
+//! [`MAX_FILE_BYTES`] per document (`input.rs`: a `.json.gz` is one
+//! document, each `*.json` member of a `.zip` is one, and a compressed file
+//! expands to at most [`MAX_EXPANSION`] times its size or
+//! [`EXPANSION_FLOOR`]). Other files, `.zip` members and hidden directories
+//! are skipped and listed in [`IndexStats::skipped_files`]. A document is one of:
 //!
 //! - an NVD CVE API 2.0 page (`"format": "NVD_CVE"` or `vulnerabilities[]`
 //!   of `{"cve": ...}`), or one NVD 2.0 `cve` object, bare or as
@@ -77,12 +82,14 @@
 //!
 //! # Index
 //!
-//! One SQLite file ([`SCHEMA_VERSION`] 1):
+//! One SQLite file ([`SCHEMA_VERSION`] 2), by default `DIR/.provenix-index.sqlite` or,
+//! for a read-only directory, a file in the user's cache directory ([`default_index`]):
 //!
 //! ```sql
 //! CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 //!   -- schema: the schema version; fingerprint: sha256 of the sorted
-//!   -- (relative path, size, mtime ns) of the input files; stats: IndexStats JSON
+//!   -- (relative path, size, mtime ns) of the input files and the names of the
+//!   -- skipped ones; stats: IndexStats JSON
 //! CREATE TABLE advisories(id INTEGER PRIMARY KEY, source TEXT NOT NULL,
 //!   name TEXT NOT NULL, modified TEXT NOT NULL, advisory TEXT NOT NULL);
 //!   -- advisory: the Advisory as JSON
@@ -467,7 +474,7 @@ impl std::fmt::Debug for VulnDb {
 }
 
 impl VulnDb {
-    /// Indexes every `*.json` under `dir` into the SQLite file `index` when
+    /// Indexes every data file under `dir` into the SQLite file `index` when
     /// it is missing or stale (the set of (relative path, size, mtime ns) of
     /// the files changed, or the schema version did), then opens it.
     /// Indexing parses files in parallel and writes the index atomically
