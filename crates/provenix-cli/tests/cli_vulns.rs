@@ -857,6 +857,7 @@ fn no_advisories_is_exit_2_whatever_the_directory_holds() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no advisories to match against (0 data files read"), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no report for a scan against nothing");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "the failed scan left no index behind");
     // Only files that are not data: named.
     let other = s.h.scratch().join("other-db");
     std::fs::create_dir_all(&other).unwrap();
@@ -1165,6 +1166,25 @@ fn a_hand_written_minimal_sbom_is_matched_by_cpe_and_purl() {
     assert_eq!(hits(&report, "findings"), expected);
     assert_eq!(report["scanned"], 3);
     assert_eq!(report["unidentified"][0]["pname"], "unknown-thing");
+    // SARIF names a component without a store path by its bom-ref, as a relative URI.
+    let sarif = s.h.scratch().join("sbom.sarif");
+    let out = provenix(
+        s.h.root(),
+        &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", db, "--sarif", sarif.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let uris: BTreeSet<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(uris, BTreeSet::from(["requests-2.31.0", "xz-5.6.0"]));
+    if let Some(python) = provenix_testkit::validator_python("SARIF validation") {
+        let (code, text) = validate_sarif(&python, &sarif);
+        assert_eq!(code, 0, "{text}");
+    }
     // Bad SBOM input: exit 2 naming the file.
     let spdx = s.h.scratch().join("app.spdx.json");
     std::fs::write(&spdx, br#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}"#).unwrap();

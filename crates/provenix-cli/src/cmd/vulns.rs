@@ -192,9 +192,17 @@ fn open_data(args: &Args, ctx: &Ctx) -> anyhow::Result<(VulnDb, IndexStats, Path
     let dir = &args.vuln_db;
     let index = index_path(args, ctx, dir)?;
     let bar = Bar::new(ctx);
+    let existed = index.exists();
     let (db, stats) = VulnDb::open(dir, &index, &bar)
         .with_context(|| format!("reading vulnerability data {} (index {})", dir.display(), index.display()))?;
-    ensure_advisories(dir, &stats)?;
+    if let Err(e) = ensure_advisories(dir, &stats) {
+        // A failed command leaves nothing behind: not even the index of no data it just wrote.
+        drop(db);
+        if !existed {
+            let _ = std::fs::remove_file(&index);
+        }
+        return Err(e);
+    }
     if !ctx.quiet {
         warn_about_data(args, dir, &stats);
     }
@@ -263,14 +271,12 @@ fn finish(args: &Args, ctx: &Ctx, report: &VulnsReport) -> anyhow::Result<Outcom
                 escape_controls(&e.id)
             );
         }
-        if args.ids.is_empty() {
-            for e in &report.unused_whitelist {
-                let scope = e.pname.as_deref().map(|p| format!(" ({})", escape_controls(p))).unwrap_or_default();
-                eprintln!(
-                    "warning: whitelist entry {}{scope} accepted nothing in this scan; remove it if the finding is gone",
-                    escape_controls(&e.id)
-                );
-            }
+        for e in &report.unused_whitelist {
+            let scope = e.pname.as_deref().map(|p| format!(" ({})", escape_controls(p))).unwrap_or_default();
+            eprintln!(
+                "warning: whitelist entry {}{scope} accepted nothing in this scan; remove it if the finding is gone",
+                escape_controls(&e.id)
+            );
         }
         for id in &args.ids {
             let known = [&report.findings, &report.patched, &report.whitelisted].iter().any(|l| {
