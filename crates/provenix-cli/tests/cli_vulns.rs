@@ -897,6 +897,10 @@ fn gzipped_nvd_feeds_and_zipped_osv_records_are_scanned_and_other_files_named() 
         &[&record, &db.join("all.zip")],
     );
     std::fs::write(db.join("notes.txt"), b"not data").unwrap();
+    // Unusable data inside a file read is counted by reason, with examples.
+    let mut unanalysed = nvd("CVE-2024-7777", 5.0, vec![]);
+    unanalysed["cve"].as_object_mut().unwrap().remove("configurations");
+    std::fs::write(db.join("recent.json"), serde_json::to_vec(&nvd_page(vec![unanalysed])).unwrap()).unwrap();
     let out = provenix(
         s.h.root(),
         &["vulns", &s.drv, "--vuln-db", db.to_str().unwrap(), "--identities", s.identities.to_str().unwrap(), "--json"],
@@ -905,7 +909,9 @@ fn gzipped_nvd_feeds_and_zipped_osv_records_are_scanned_and_other_files_named() 
     let report = json_of(&out);
     let found = hits(&report, "findings");
     assert!(found.contains_key("CVE-2024-3094") && found.contains_key("CVE-2024-35195"), "{found:?}");
-    assert_eq!(report["database"]["files"], 2);
+    assert_eq!(report["database"]["files"], 3);
+    assert_eq!(report["database"]["skippedData"], json!({ "no configurations": 1 }));
+    assert!(report["database"]["skippedExamples"][0].as_str().unwrap().starts_with("recent.json: CVE-2024-7777: "));
     assert_eq!(report["database"]["skippedFiles"], json!(["all.zip/README", "notes.txt"]));
     let xz = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == "CVE-2024-3094").unwrap();
     assert_eq!(xz["files"], json!(["nvdcve-2.0-2024.json.gz"]));

@@ -27,7 +27,7 @@ pub(crate) struct Args {
     roots: RootArgs,
     /// Scan the components of this CycloneDX JSON SBOM (as `provenix sbom` or another tool writes it)
     /// instead of roots: their CPEs, purls and versions, matched the same way.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["roots", "runtime", "identities", "meta"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["roots", "attrs", "mirrors", "runtime", "identities", "meta"])]
     sbom: Option<PathBuf>,
     #[command(flatten)]
     identity: IdentityArgs,

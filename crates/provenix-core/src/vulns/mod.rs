@@ -75,6 +75,10 @@ pub struct DatabaseSummary {
     pub reused: bool,
     /// Files of the data directory that were not read (see [`IndexStats::skipped_files`]).
     pub skipped_files: Vec<String>,
+    /// Unusable data inside the files read, skipped, by reason (see [`IndexStats::skipped`]).
+    pub skipped_data: BTreeMap<String, usize>,
+    /// The first of those, `file: id: detail (reason)`.
+    pub skipped_examples: Vec<String>,
     /// The newest last-modified time among the advisories, as written (`null` when none has one).
     pub newest: Option<String>,
     /// The index file used (set by the caller; `null` when not known).
@@ -92,6 +96,8 @@ impl From<&IndexStats> for DatabaseSummary {
             withdrawn: s.withdrawn,
             reused: s.reused,
             skipped_files: s.skipped_files.clone(),
+            skipped_data: s.skipped.clone(),
+            skipped_examples: s.examples.clone(),
             newest: s.newest.clone(),
             index: None,
             stale: false,
