@@ -1140,6 +1140,7 @@ fn a_cyclonedx_sbom_is_scanned_like_the_closure_it_describes() {
     for list in ["findings", "patched", "whitelisted"] {
         assert_eq!(hits(&report, list), hits(&closure, list), "{list}");
     }
+    assert_eq!(report["patched"][0]["components"][0]["patch"], "fix-CVE-2024-12345.patch", "named as in the closure");
     let xz = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == "CVE-2024-3094").unwrap();
     let why: Vec<&str> = xz["components"][0]["why"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(why.len(), 3, "app -> lib -> xz along the SBOM's dependencies: {why:?}");

@@ -315,6 +315,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<SbomInput, SbomInputError> {
     Ok(SbomInput { components, total, roots, dependencies })
 }
 
+/// A store path's base name without its hash (`<32 nixbase32 chars>-fix.patch` → `fix.patch`),
+/// as a closure scan names patches; other names as they are.
+fn without_store_hash(name: &str) -> &str {
+    let Some((hash, rest)) = name.split_at_checked(32) else { return name };
+    match rest.strip_prefix('-') {
+        Some(base) if !base.is_empty() && hash.bytes().all(|b| provenix_formats::nixbase32::ALPHABET.contains(&b)) => {
+            base
+        }
+        _ => name,
+    }
+}
+
 fn component(raw: RawComponent) -> SbomComponent {
     let mut target = Target { version: raw.version.clone(), ..Target::default() };
     let cpes = raw.cpe.iter().chain(raw.properties.iter().filter(|p| p.name == "nix:cpe").map(|p| &p.value));
@@ -351,7 +363,7 @@ fn component(raw: RawComponent) -> SbomComponent {
         .into_iter()
         .map(|p| {
             let url = p.diff.and_then(|d| d.url).unwrap_or_default();
-            let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+            let name = without_store_hash(url.rsplit('/').next().unwrap_or_default()).to_owned();
             let cves = p.resolves.into_iter().filter_map(|i| i.id).map(|id| id.to_ascii_uppercase()).collect();
             Patch { name: if name.is_empty() { "a pedigree patch".to_owned() } else { name }, path: url, cves }
         })
@@ -435,6 +447,13 @@ mod tests {
         assert!(purl_package("pkg:nix/xz@5.6.0").is_none(), "not a registry OSV knows");
         assert!(purl_package("pkg:pypi/bad%zz@1").is_none());
         assert!(purl_package("not a purl").is_none());
+    }
+
+    #[test]
+    fn patch_names_lose_their_store_hash() {
+        assert_eq!(without_store_hash("3q1zilqanygpzm8lh5zrrzwf7jahc3yv-fix-CVE-2024-1.patch"), "fix-CVE-2024-1.patch");
+        assert_eq!(without_store_hash("fix-CVE-2024-1.patch"), "fix-CVE-2024-1.patch");
+        assert_eq!(without_store_hash("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-"), "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-");
     }
 
     #[test]
