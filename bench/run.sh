@@ -359,7 +359,7 @@ bench_vulns() {
   closure "$n"
   make_cves "$n"
   local xdg=$PWD/$work/vulns-cache rc
-  local scan="$provenix --store $store vulns $drv --db $cves/db --identities $cves/identities.toml --json"
+  local scan="$provenix --store $store vulns $drv --vuln-db $cves/db --identities $cves/identities.toml --json"
   rm -rf "$xdg"; mkdir -p "$xdg"
   find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type f -delete
   find "$cves/db" -mindepth 1 -newer "$cves_stamp" -type d -empty -delete

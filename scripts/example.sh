@@ -43,7 +43,7 @@ step "provenix sbom: CycloneDX 1.6 (build closure) and SPDX 2.3 (runtime closure
   -o "$work/greeter.spdx.json"
 
 step "provenix vulns: the closure against NVD 2.0 data (examples/pipeline/vulndb), offline"
-vulns=("$provenix" --store "$store" vulns "$drv" --db examples/pipeline/vulndb --index "$work/vulns-index.sqlite"
+vulns=("$provenix" --store "$store" vulns "$drv" --vuln-db examples/pipeline/vulndb --index "$work/vulns-index.sqlite"
        --identities examples/pipeline/identities.toml)
 set +e
 "${vulns[@]}"
@@ -53,6 +53,10 @@ set -e
 
 step "provenix vulns with the team's whitelist (accepted, with a reason and an expiry), and SARIF"
 "${vulns[@]}" --whitelist examples/pipeline/whitelist.toml --sarif "$work/greeter.sarif"
+
+step "provenix vulns --sbom: the CycloneDX SBOM written above, scanned with the same engine and whitelist"
+"$provenix" vulns --sbom "$work/greeter.cdx.json" --vuln-db examples/pipeline/vulndb --index "$work/vulns-index.sqlite" \
+  --whitelist examples/pipeline/whitelist.toml --max-data-age 0
 
 step "provenix key generate: a release key and an independent rebuilder's key"
 "$provenix" key generate release-1 --secret-out "$work/release.sec" --public-out "$work/release.pub" 2>/dev/null

@@ -70,7 +70,7 @@ set -e
 [ "$rc" -le 2 ] || { echo "vulnix failed (exit $rc)" >&2; exit 2; }
 jq -r '.[] | .pname as $p | .version as $v | .affected_by[] | "\(.) \($p) \($v)"' "$dir/vulnix.json" | sort > "$dir/vulnix.txt"
 
-provenix_cmd="$provenix --store $dir/store vulns $drv --db $dir/db --identities $dir/identities.toml --json"
+provenix_cmd="$provenix --store $dir/store vulns $drv --vuln-db $dir/db --identities $dir/identities.toml --json"
 have_provenix=
 if [ -x "$provenix" ] && "$provenix" vulns --help > /dev/null 2>&1; then
   set +e

@@ -80,8 +80,9 @@ enum Command {
     Sbom(cmd::sbom::Args),
     /// Check the roots' components against vulnerability data (NVD 2.0, CVE 5, OSV): exit 1 if affected.
     ///
-    /// `--db DIR` is the directory of vulnerability JSON files here (indexed once into
-    /// DIR/.provenix-index.sqlite); the Nix database is `--nix-db FILE`. Patches whose file name holds a
+    /// `--vuln-db DIR` is the directory of vulnerability data (.json, .json.gz, .zip; indexed once into
+    /// DIR/.provenix-index.sqlite, or the cache directory for a read-only DIR); `--db` is the Nix database,
+    /// as for every command. Data with no advisories is an error. Patches whose file name holds a
     /// finding's id and whitelist entries move findings to `patched` and `whitelisted`, still reported.
     Vulns(cmd::vulns::Args),
     /// Compare two outputs (store paths, trees or NAR files) file by file.

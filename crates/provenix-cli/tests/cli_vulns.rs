@@ -302,7 +302,7 @@ impl Setup {
         let mut args = vec![
             "vulns",
             &self.drv,
-            "--db",
+            "--vuln-db",
             self.db.to_str().unwrap(),
             "--identities",
             self.identities.to_str().unwrap(),
@@ -491,7 +491,8 @@ in pkg "app" "1.0" {{ buildInputs = [ fixed open twin ]; }}"#
     let db = h.scratch().join("vulndb");
     write_db(&db);
     let sarif = h.scratch().join("out.sarif");
-    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--sarif", sarif.to_str().unwrap()]);
+    let out =
+        provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--sarif", sarif.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
     let run = &log["runs"][0];
@@ -538,7 +539,7 @@ in pkg "python3.12-baz" "1.0" {{
     let whitelist = h.scratch().join("whitelist.toml");
     std::fs::write(&whitelist, "[[ignore]]\nid = \"CVE-2024-2001\"\nreason = \"patched\"\nuntil = 2999-12-31\n")
         .unwrap();
-    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let args = ["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
     let out = provenix(h.root(), &args);
     assert_eq!(out.status.code(), Some(1), "CVE-2024-2000 stays open: {}", stderr(&out));
     let report = json_of(&out);
@@ -578,7 +579,7 @@ in pkg "app" "1.0" {{ buildInputs = [ baz xz ]; }}"#
     let whitelist = h.scratch().join("whitelist.toml");
     std::fs::write(&whitelist, "[[ignore]]\nid = \"GHSA-2000-2001-abcd\"\nreason = \"baz: code path unused\"\n")
         .unwrap();
-    let args = ["vulns", &drv, "--db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
+    let args = ["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json", "--whitelist", whitelist.to_str().unwrap()];
     let out = provenix(h.root(), &args);
     assert_eq!(out.status.code(), Some(1), "the NVD hit on xz stays open: {}", stderr(&out));
     let report = json_of(&out);
@@ -608,7 +609,7 @@ in pkg "python3.12-baz" "1.0" {{
         let record = osv(id, &[alias], affected.clone());
         std::fs::write(db.join(format!("{id}.json")), serde_json::to_vec(&record).unwrap()).unwrap();
     }
-    let report = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--json"]));
+    let report = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json"]));
     let ids: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["CVE-2024-2000"], "one vulnerability, one finding");
     assert_eq!(report["findings"][0]["aliases"], json!(["GHSA-aaaa-aaaa-aaaa", "PYSEC-2024-1"]));
@@ -637,7 +638,7 @@ fn a_clean_closure_exits_0() {
     let drv = h.instantiate(&format!("{PRELUDE} in pkg \"zstd\" \"1.5.6\" {{ }}")).remove(0);
     let db = h.scratch().join("vulndb");
     write_db(&db);
-    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap()]);
+    let out = provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 vulnerabilities"));
 }
@@ -651,25 +652,30 @@ fn bad_input_exits_2_naming_the_culprit() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{args:?}: {} lacks {want}", stderr(&out));
     };
-    check(&["vulns", &s.drv], "--db DIR");
-    check(&["vulns", &s.drv, "--db", "/nonexistent/vulndb"], "/nonexistent/vulndb");
-    check(&["vulns", "/nix/store/00000000000000000000000000000000-missing.drv", "--db", db], "missing.drv");
+    check(&["vulns", &s.drv], "--vuln-db <DIR>");
+    check(&["vulns", &s.drv, "--vuln-db", "/nonexistent/vulndb"], "/nonexistent/vulndb");
+    check(&["vulns", "/nix/store/00000000000000000000000000000000-missing.drv", "--vuln-db", db], "missing.drv");
     let bad_whitelist = s.h.scratch().join("bad-whitelist.toml");
     std::fs::write(&bad_whitelist, "[[ignore]]\nid = \"CVE-1\"\nreason = \"\"\n").unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--whitelist", bad_whitelist.to_str().unwrap()], "bad-whitelist.toml");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--whitelist", bad_whitelist.to_str().unwrap()], "bad-whitelist.toml");
     let bad_identities = s.h.scratch().join("bad-identities.toml");
     std::fs::write(&bad_identities, "[foo]\ncpe = [\"nocolon\"]\n").unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--identities", bad_identities.to_str().unwrap()], "bad-identities.toml");
     let garbage = s.h.scratch().join("garbage.sqlite");
     std::fs::write(&garbage, b"not sqlite at all").unwrap();
     let garbage = garbage.to_str().unwrap();
-    check(&["vulns", &s.drv, "--db", db, "--index", garbage], "garbage.sqlite: not a provenix vulnerability index");
+    check(
+        &["vulns", &s.drv, "--vuln-db", db, "--index", garbage],
+        "garbage.sqlite: not a provenix vulnerability index",
+    );
     assert_eq!(std::fs::read(garbage).unwrap(), b"not sqlite at all", "a foreign file at --index is never overwritten");
-    check(&["vulns", &s.drv, "--db", db, "--nix-db", garbage], "--nix-db");
-    check(&["vulns", &s.drv, "--db", garbage], "not a directory of vulnerability data");
+    check(&["vulns", &s.drv, "--vuln-db", db, "--nix-db", garbage], "--nix-db");
+    // The global --db is the Nix database here too.
+    check(&["vulns", &s.drv, "--vuln-db", db, "--db", garbage], "--db");
+    check(&["vulns", &s.drv, "--vuln-db", garbage], "not a directory of vulnerability data");
     // A malformed data file names the file; the previous index is left as it was.
     std::fs::write(s.db.join("osv/broken.json"), b"{ \"id\": ").unwrap();
-    check(&["vulns", &s.drv, "--db", db], "broken.json");
+    check(&["vulns", &s.drv, "--vuln-db", db], "broken.json");
 }
 
 #[test]
@@ -692,7 +698,7 @@ in derivation {{
     let db = h.scratch().join("vulndb");
     write_db(&db);
     let db = db.to_str().unwrap();
-    let all = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json"]));
+    let all = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db, "--json"]));
     let runtime_of = |report: &Value, id: &str| -> Option<bool> {
         report["findings"]
             .as_array()
@@ -704,18 +710,18 @@ in derivation {{
     assert_eq!(all["runtimeKnown"], true);
     assert_eq!(runtime_of(&all, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&all, "CVE-2024-0608"), Some(false), "zlib is build-time only");
-    let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--db", db, "--json", "--runtime"]));
+    let runtime = json_of(&provenix(h.root(), &["vulns", &drv, "--vuln-db", db, "--json", "--runtime"]));
     assert_eq!(runtime_of(&runtime, "CVE-2024-3094"), Some(true));
     assert_eq!(runtime_of(&runtime, "CVE-2024-0608"), None, "--runtime leaves build-only packages out");
     // An unbuilt root has no known runtime closure: --runtime refuses it by name instead of
     // reporting it clean; without --runtime it is scanned as a build-time closure.
     let unbuilt_expr = format!("{PRELUDE}\nin pkg \"xz\" \"5.6.1\" {{ }}");
     let unbuilt = h.instantiate(&unbuilt_expr).remove(0);
-    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--runtime"]);
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--vuln-db", db, "--runtime"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("root `{unbuilt}` is not built")), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no report for an unknown runtime closure");
-    let out = provenix(h.root(), &["vulns", &unbuilt, "--db", db, "--json"]);
+    let out = provenix(h.root(), &["vulns", &unbuilt, "--vuln-db", db, "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(hits(&json_of(&out), "findings").contains_key("CVE-2024-3094"));
 }
@@ -742,7 +748,7 @@ in derivation {{
     write_db(&db);
     let db = db.to_str().unwrap();
     let scan = |roots: &[&str]| {
-        let mut args = vec!["vulns", "--db", db, "--json", "--runtime"];
+        let mut args = vec!["vulns", "--vuln-db", db, "--json", "--runtime"];
         args.extend(roots);
         provenix(h.root(), &args)
     };
@@ -798,7 +804,7 @@ fn a_reader_that_stops_early_never_turns_a_finding_into_exit_0() {
         let (reader, writer) = rustix::pipe::pipe().unwrap();
         drop(reader);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
-        cmd.arg("--store").arg(s.h.root()).args(["vulns", &s.drv, "--db", s.db.to_str().unwrap()]);
+        cmd.arg("--store").arg(s.h.root()).args(["vulns", &s.drv, "--vuln-db", s.db.to_str().unwrap()]);
         if json {
             cmd.arg("--json");
         }
@@ -822,4 +828,389 @@ fn a_copied_store_without_its_database_is_still_scanned() {
     let out = s.vulns(&["--runtime"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--runtime needs the Nix database"), "{}", stderr(&out));
+}
+
+/// Runs provenix with extra environment variables.
+fn provenix_env(store: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    cmd.arg("--store").arg(store).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run provenix")
+}
+
+/// Runs python3 with a script and arguments (for gzip and zip files as the feeds ship them).
+fn python(script: &str, args: &[&Path]) {
+    let o = Command::new("python3").arg("-c").arg(script).args(args).output().expect("run python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn no_advisories_is_exit_2_whatever_the_directory_holds() {
+    let Some(s) = setup() else { return };
+    let run = |dir: &Path| provenix(s.h.root(), &["vulns", &s.drv, "--vuln-db", dir.to_str().unwrap()]);
+    // Empty.
+    let empty = s.h.scratch().join("empty-db");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(&empty);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no advisories to match against (0 data files read"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no report for a scan against nothing");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "the failed scan left no index behind");
+    // Only files that are not data: named.
+    let other = s.h.scratch().join("other-db");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("feed.json.xz"), b"\xfd7zXZ").unwrap();
+    std::fs::write(other.join("README.md"), b"notes").unwrap();
+    let out = run(&other);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("skipped: README.md, feed.json.xz"), "{}", stderr(&out));
+    // Only rejected CVEs.
+    let rejected = s.h.scratch().join("rejected-db");
+    std::fs::create_dir_all(&rejected).unwrap();
+    let mut entry = nvd("CVE-2024-9001", 9.8, vec![cpe_match(&cpe("zlib", "zlib", "*"), true, &[])]);
+    entry["cve"]["vulnStatus"] = json!("Rejected");
+    std::fs::write(rejected.join("page.json"), serde_json::to_vec(&nvd_page(vec![entry])).unwrap()).unwrap();
+    let out = run(&rejected);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 data file read, 1 rejected"), "{}", stderr(&out));
+}
+
+#[test]
+fn gzipped_nvd_feeds_and_zipped_osv_records_are_scanned_and_other_files_named() {
+    let Some(s) = setup() else { return };
+    let db = s.h.scratch().join("packed-db");
+    std::fs::create_dir_all(&db).unwrap();
+    // NVD's yearly feed file, gzipped; OSV's all.zip of one record per file.
+    let page = s.h.scratch().join("page.json");
+    std::fs::write(&page, serde_json::to_vec(&nvd_page(nvd_entries())).unwrap()).unwrap();
+    python(
+        "import gzip,shutil,sys; shutil.copyfileobj(open(sys.argv[1],'rb'), gzip.open(sys.argv[2],'wb'))",
+        &[&page, &db.join("nvdcve-2.0-2024.json.gz")],
+    );
+    let record = s.h.scratch().join("GHSA-9wx4-h78v-vm56.json");
+    std::fs::write(&record, std::fs::read(s.db.join("osv/GHSA-9wx4-h78v-vm56.json")).unwrap()).unwrap();
+    python(
+        "import zipfile,sys; z=zipfile.ZipFile(sys.argv[2],'w',zipfile.ZIP_DEFLATED); \
+         z.write(sys.argv[1],'GHSA-9wx4-h78v-vm56.json'); z.writestr('README','not data'); z.close()",
+        &[&record, &db.join("all.zip")],
+    );
+    std::fs::write(db.join("notes.txt"), b"not data").unwrap();
+    // Unusable data inside a file read is counted by reason, with examples.
+    let mut unanalysed = nvd("CVE-2024-7777", 5.0, vec![]);
+    unanalysed["cve"].as_object_mut().unwrap().remove("configurations");
+    std::fs::write(db.join("recent.json"), serde_json::to_vec(&nvd_page(vec![unanalysed])).unwrap()).unwrap();
+    let out = provenix(
+        s.h.root(),
+        &["vulns", &s.drv, "--vuln-db", db.to_str().unwrap(), "--identities", s.identities.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let found = hits(&report, "findings");
+    assert!(found.contains_key("CVE-2024-3094") && found.contains_key("CVE-2024-35195"), "{found:?}");
+    assert_eq!(report["database"]["files"], 3);
+    assert_eq!(report["database"]["skippedData"], json!({ "no configurations": 1 }));
+    assert!(report["database"]["skippedExamples"][0].as_str().unwrap().starts_with("recent.json: CVE-2024-7777: "));
+    assert_eq!(report["database"]["skippedFiles"], json!(["all.zip/README", "notes.txt"]));
+    let xz = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == "CVE-2024-3094").unwrap();
+    assert_eq!(xz["files"], json!(["nvdcve-2.0-2024.json.gz"]));
+    assert!(stderr(&out).contains("skipped 2 files that are not vulnerability data"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("all.zip/README, notes.txt"), "{}", stderr(&out));
+    // A gzip bomb (80 MiB of JSON padding from about 80 KiB) is refused by name, exit 2.
+    let bomb = s.h.scratch().join("bomb-db");
+    std::fs::create_dir_all(&bomb).unwrap();
+    python(
+        "import gzip,sys; f=gzip.open(sys.argv[1],'wb'); f.write(b'{\"vulnerabilities\": ['); \
+         [f.write(b' ' * (1 << 20)) for _ in range(80)]; f.write(b']}'); f.close()",
+        &[&bomb.join("nvdcve-2.0-2025.json.gz")],
+    );
+    let out = provenix(s.h.root(), &["vulns", &s.drv, "--vuln-db", bomb.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nvdcve-2.0-2025.json.gz: expands past") && stderr(&out).contains("decompression bomb"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_names_the_vulnerability_data_flag_as_required_and_db_as_the_nix_database() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provenix")).args(["vulns", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap();
+    assert!(usage.contains(" --vuln-db <DIR>") && !usage.contains("[--vuln-db"), "{usage}");
+    let db = help.lines().position(|l| l.trim_start().starts_with("--db <FILE>")).expect("--db listed");
+    let text: String = help.lines().skip(db).take(3).collect();
+    assert!(text.contains("Nix database"), "{text}");
+    assert!(!help.contains("--nix-db"), "the old name is hidden");
+}
+
+#[test]
+fn the_global_db_is_the_nix_database_for_vulns_too() {
+    let Some(s) = setup() else { return };
+    let moved = s.h.root().join("nix/var/nix/db.away");
+    std::fs::rename(s.h.root().join("nix/var/nix/db"), &moved).unwrap();
+    let nix_db = moved.join("db.sqlite");
+    for flag in ["--db", "--nix-db"] {
+        let out = s.vulns(&["--json", flag, nix_db.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {}", stderr(&out));
+        assert_eq!(json_of(&out)["runtimeKnown"], true, "{flag} opened the Nix database");
+    }
+}
+
+#[test]
+fn stale_data_is_warned_about_and_unidentified_packages_can_fail_the_scan() {
+    let Some(s) = setup() else { return };
+    let out = s.vulns(&["--json"]);
+    let report = json_of(&out);
+    // The newest modification time in the data: the OSV records' 2024-05-01.
+    assert_eq!(report["database"]["newest"], "2024-05-01T00:00:00Z");
+    assert_eq!(report["database"]["stale"], true);
+    assert!(stderr(&out).contains("the newest advisory was modified 2024-05-01T00:00:00Z"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("more than --max-data-age 7"), "{}", stderr(&out));
+    let out = s.vulns(&["--json", "--max-data-age", "0"]);
+    assert!(!stderr(&out).contains("max-data-age"), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["database"]["stale"], false);
+    let days = s.vulns(&["--max-data-age", "100000"]);
+    assert!(!stderr(&days).contains("max-data-age"), "{}", stderr(&days));
+    // A closure of one package nothing identifies: clean, unless unidentified packages fail the scan.
+    let drv = s.h.instantiate(&format!("{PRELUDE} in pkg \"mystery\" \"0.1\" {{ }}")).remove(0);
+    let args = ["vulns", &drv, "--vuln-db", s.db.to_str().unwrap()];
+    let out = provenix(s.h.root(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = provenix(s.h.root(), &[&args[..], &["--fail-on-unidentified"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not checked: mystery-0.1"));
+}
+
+#[test]
+fn a_read_only_data_directory_keeps_its_index_in_the_cache_directory_one_per_directory() {
+    let Some(s) = setup() else { return };
+    // Two data directories in the store (read-only, as store paths are), with different data.
+    let other = s.h.scratch().join("vulndb-2");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(s.db.join("nvd/page-0.json"), other.join("page.json")).unwrap();
+    let first = s.h.physical(&s.h.add(&s.db));
+    let second = s.h.physical(&s.h.add(&other));
+    let cache = s.h.scratch().join("xdg-cache");
+    let scan = |dir: &Path| {
+        let args = ["vulns", &s.drv, "--vuln-db", dir.to_str().unwrap(), "--json"];
+        let out = provenix_env(s.h.root(), &args, &[("XDG_CACHE_HOME", &cache)]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        json_of(&out)
+    };
+    let a = scan(&first);
+    let b = scan(&second);
+    let index_a = a["database"]["index"].as_str().unwrap().to_owned();
+    let index_b = b["database"]["index"].as_str().unwrap().to_owned();
+    assert!(index_a.starts_with(cache.join("provenix/vulndb-").to_str().unwrap()), "{index_a}");
+    assert_ne!(index_a, index_b, "two data directories never share an index");
+    assert!(!first.join(".provenix-index.sqlite").exists() && !second.join(".provenix-index.sqlite").exists());
+    let mut files: Vec<_> =
+        std::fs::read_dir(cache.join("provenix")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // Each is reused by its own directory, with its own findings.
+    let again = scan(&first);
+    assert_eq!(again["database"]["reused"], true);
+    assert_eq!(hits(&again, "findings"), hits(&a, "findings"));
+    assert_ne!(hits(&a, "findings"), hits(&b, "findings"));
+    // HOME is the fallback; a writable directory keeps its index inside.
+    let home = s.h.scratch().join("home");
+    let args = ["vulns", &s.drv, "--vuln-db", first.to_str().unwrap(), "--json"];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    let out =
+        cmd.arg("--store").arg(s.h.root()).args(args).env_remove("XDG_CACHE_HOME").env("HOME", &home).output().unwrap();
+    let index = json_of(&out)["database"]["index"].as_str().unwrap().to_owned();
+    assert!(index.starts_with(home.join(".cache/provenix/vulndb-").to_str().unwrap()), "{index}");
+    let out = provenix_env(
+        s.h.root(),
+        &["vulns", &s.drv, "--vuln-db", s.db.to_str().unwrap(), "--json"],
+        &[("XDG_CACHE_HOME", &cache)],
+    );
+    assert_eq!(json_of(&out)["database"]["index"], s.db.join(".provenix-index.sqlite").to_str().unwrap());
+}
+
+#[test]
+fn id_filter_fail_on_threshold_unused_whitelist_entries_and_csv() {
+    let Some(s) = setup() else { return };
+    // --id keeps the named vulnerabilities, by id or alias, in any case.
+    let out = s.vulns(&["--json", "--id", "cve-2024-3094", "--id", "GHSA-9wx4-h78v-vm56"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let ids: BTreeSet<String> = hits(&json_of(&out), "findings").into_keys().collect();
+    assert_eq!(ids, BTreeSet::from(["CVE-2024-3094".to_owned(), "CVE-2024-35195".to_owned()]));
+    let out = s.vulns(&["--id", "CVE-2024-0101"]);
+    assert_eq!(out.status.code(), Some(0), "an id that hits nothing passes: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--id CVE-2024-0101: nothing in the scanned closure is affected"),
+        "{}",
+        stderr(&out)
+    );
+    // --fail-on: the findings (scores 10.0 down to 5.3, and the OSV one at 4.4) are reported either way.
+    let out = s.vulns(&["--json", "--id", "CVE-2024-0507", "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(0), "5.3 is below high: {}", stderr(&out));
+    assert_eq!(hits(&json_of(&out), "findings").len(), 1, "still reported");
+    let out = s.vulns(&["--id", "CVE-2024-0507", "--fail-on", "medium"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = s.vulns(&["--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(1), "the 10.0 xz finding is critical");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 10 vulnerabilities at or above --fail-on critical"));
+    // A whitelist entry that accepts nothing is reported.
+    let whitelist = s.h.scratch().join("unused.toml");
+    std::fs::write(
+        &whitelist,
+        format!("{WHITELIST}\n[[ignore]]\nid = \"CVE-2019-0001\"\npname = \"zlib\"\nreason = \"long fixed\"\n"),
+    )
+    .unwrap();
+    let out = s.vulns(&["--json", "--whitelist", whitelist.to_str().unwrap()]);
+    let report = json_of(&out);
+    let unused: Vec<&str> =
+        report["unusedWhitelist"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(unused, ["CVE-2019-0001"], "the used entry and the expired one are not unused");
+    assert!(stderr(&out).contains("whitelist entry CVE-2019-0001 (zlib) accepted nothing"), "{}", stderr(&out));
+    // CSV: a header, then one row per affected component of each list.
+    let out = s.vulns(&["--csv", "--whitelist", s.whitelist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("status,id,aliases,severity,score,pname,version,fixed,runtime,drv_path,rule,note"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 11, "{csv}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("vulnerable,CVE-2024-3094,,CRITICAL,10.0,xz,5.6.0,5.6.2,false,/nix/store/"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("patched,CVE-2024-12345,") && r.ends_with(",patched by fix-CVE-2024-12345.patch"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("whitelisted,CVE-2024-0608,") && r.ends_with(",the affected function is not built"))
+    );
+    let out = s.vulns(&["--csv", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "--csv with --json is a usage error");
+}
+
+#[test]
+fn findings_are_grouped_per_root() {
+    let Some(h) = NixHarness::new() else { return };
+    let expr = format!(
+        r#"{PRELUDE}
+  xz = pkg "xz" "5.6.0" {{ }};
+  zlib = pkg "zlib" "1.3" {{ }};
+in [ (pkg "app" "1.0" {{ buildInputs = [ xz zlib ]; }}) (pkg "tool" "1.0" {{ buildInputs = [ zlib ]; }}) ]"#
+    );
+    let drvs = h.instantiate(&expr);
+    let db = h.scratch().join("vulndb");
+    write_db(&db);
+    let db = db.to_str().unwrap();
+    let out = provenix(h.root(), &["vulns", &drvs[0], &drvs[1], "--vuln-db", db, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let by_root = report["byRoot"].as_array().unwrap();
+    assert_eq!(by_root.len(), 2);
+    assert_eq!(by_root[0]["root"], drvs[0].as_str());
+    assert_eq!(by_root[0]["findings"], json!(["CVE-2024-3094", "CVE-2024-0608"]), "most severe first");
+    assert_eq!(by_root[1]["root"], drvs[1].as_str());
+    assert_eq!(by_root[1]["findings"], json!(["CVE-2024-0608"]));
+    let text = String::from_utf8(provenix(h.root(), &["vulns", &drvs[0], &drvs[1], "--vuln-db", db]).stdout).unwrap();
+    assert!(text.contains("by root:\n  app-1.0: 2 vulnerable (CVE-2024-3094, CVE-2024-0608)"), "{text}");
+    assert!(text.contains("  tool-1.0: 1 vulnerable (CVE-2024-0608)"), "{text}");
+}
+
+#[test]
+fn a_cyclonedx_sbom_is_scanned_like_the_closure_it_describes() {
+    let Some(s) = setup() else { return };
+    let bom = s.h.scratch().join("app.cdx.json");
+    let ids = s.identities.to_str().unwrap();
+    let out = provenix(
+        s.h.root(),
+        &["sbom", &s.drv, "--format", "cyclonedx", "--identities", ids, "-o", bom.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let closure = json_of(&s.vulns(&["--json"]));
+    let out = provenix(
+        s.h.root(),
+        &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", s.db.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    // The same engine on the same components: CPEs, registry purls, repositories, patches.
+    for list in ["findings", "patched", "whitelisted"] {
+        assert_eq!(hits(&report, list), hits(&closure, list), "{list}");
+    }
+    assert_eq!(report["patched"][0]["components"][0]["patch"], "fix-CVE-2024-12345.patch", "named as in the closure");
+    let xz = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == "CVE-2024-3094").unwrap();
+    let why: Vec<&str> = xz["components"][0]["why"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(why.len(), 3, "app -> lib -> xz along the SBOM's dependencies: {why:?}");
+    assert_eq!(report["byRoot"][0]["root"], s.drv.as_str());
+    assert_eq!(
+        report["byRoot"][0]["findings"].as_array().unwrap().len(),
+        closure["findings"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn a_hand_written_minimal_sbom_is_matched_by_cpe_and_purl() {
+    let Some(s) = setup() else { return };
+    let bom = s.h.scratch().join("minimal.cdx.json");
+    let doc = json!({ "bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        { "type": "library", "name": "xz", "version": "5.6.0", "cpe": "cpe:2.3:a:tukaani:xz:5.6.0:*:*:*:*:*:*:*" },
+        { "type": "library", "name": "requests", "version": "2.31.0", "purl": "pkg:pypi/requests@2.31.0" },
+        { "type": "library", "name": "unknown-thing", "version": "1.0" },
+    ] });
+    std::fs::write(&bom, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let db = s.db.to_str().unwrap();
+    let out = provenix(s.h.root(), &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", db, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json_of(&out);
+    let expected: BTreeMap<String, BTreeSet<String>> =
+        [("CVE-2024-3094", "xz 5.6.0"), ("CVE-2024-35195", "requests 2.31.0")]
+            .into_iter()
+            .map(|(id, c)| (id.to_owned(), one(c)))
+            .collect();
+    assert_eq!(hits(&report, "findings"), expected);
+    assert_eq!(report["scanned"], 3);
+    assert_eq!(report["unidentified"][0]["pname"], "unknown-thing");
+    // SARIF names a component without a store path by its bom-ref, as a relative URI.
+    let sarif = s.h.scratch().join("sbom.sarif");
+    let out = provenix(
+        s.h.root(),
+        &["vulns", "--sbom", bom.to_str().unwrap(), "--vuln-db", db, "--sarif", sarif.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let log: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let uris: BTreeSet<&str> = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(uris, BTreeSet::from(["requests-2.31.0", "xz-5.6.0"]));
+    if let Some(python) = provenix_testkit::validator_python("SARIF validation") {
+        let (code, text) = validate_sarif(&python, &sarif);
+        assert_eq!(code, 0, "{text}");
+    }
+    // Bad SBOM input: exit 2 naming the file.
+    let spdx = s.h.scratch().join("app.spdx.json");
+    std::fs::write(&spdx, br#"{"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}"#).unwrap();
+    let garbage = s.h.scratch().join("garbage.cdx.json");
+    std::fs::write(&garbage, b"{\"bomFormat\": \"CycloneDX\", \"components\": [").unwrap();
+    let missing = s.h.scratch().join("missing.cdx.json");
+    for (file, want) in [
+        (&spdx, "app.spdx.json: not a CycloneDX JSON document; it is an SPDX document"),
+        (&garbage, "garbage.cdx.json: not a CycloneDX JSON document"),
+        (&missing, "reading SBOM"),
+    ] {
+        let out = provenix(s.h.root(), &["vulns", "--sbom", file.to_str().unwrap(), "--vuln-db", db]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(want) && stderr(&out).contains(file.file_name().unwrap().to_str().unwrap()),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = provenix(s.h.root(), &["vulns", &s.drv, "--sbom", bom.to_str().unwrap(), "--vuln-db", db]);
+    assert_eq!(out.status.code(), Some(2), "roots and --sbom are one or the other: {}", stderr(&out));
 }

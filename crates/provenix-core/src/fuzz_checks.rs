@@ -2,7 +2,8 @@
 //! `fuzzing`): a user's mirror file, a FOD's environment, whose
 //! `__json` (structured attrs) comes from whoever wrote the `.drv`, and the
 //! in-toto statement inside an attestation, and vulnerability data (NVD 2.0,
-//! CVE 5, OSV). Each body
+//! CVE 5, OSV; also as `.zip` and `.json.gz` files), and the CycloneDX SBOM `vulns --sbom`
+//! reads. Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
 #![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
@@ -189,6 +190,41 @@ pub fn whitelist(data: &[u8]) {
     }
 }
 
+/// A compressed vulnerability data file, as `vulns --vuln-db` reads it: the same bytes as a
+/// `.zip` archive and as a `.json.gz` stream either index or fail with an error, never a panic,
+/// and never expand past their limit (the reader stops there).
+pub fn vulndb_packed(data: &[u8]) {
+    for name in ["feed.zip", "feed.json.gz"] {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        if std::fs::write(dir.path().join(name), data).is_err() {
+            return;
+        }
+        let index = dir.path().join("index").join("i.sqlite");
+        if let Ok((_, stats)) = crate::vulndb::VulnDb::open(dir.path(), &index, &crate::verify::NoProgress) {
+            assert!(stats.files == 1, "{name}: {stats:?}");
+            assert!(stats.skipped_files.iter().all(|f| f.starts_with("feed.zip/")), "{name}: {stats:?}");
+        }
+    }
+}
+
+/// A CycloneDX SBOM given to `vulns --sbom`: parses or errors without panicking, and what
+/// parses keeps its limits and only well-formed identities; why-chains end at their component.
+pub fn sbom_input(data: &[u8]) {
+    use crate::vulns::sbom_input;
+    let Ok(sbom) = sbom_input::parse(data, std::path::Path::new("fuzz.cdx.json")) else { return };
+    assert!(sbom.components.len() <= sbom.total && sbom.total <= sbom_input::MAX_COMPONENTS);
+    for c in &sbom.components {
+        for id in &c.target.cpes {
+            assert!(!id.vendor.is_empty() && !id.product.is_empty(), "{id:?}");
+        }
+        for p in &c.target.packages {
+            assert!(!p.name.is_empty(), "{p:?}");
+        }
+        assert_eq!(sbom.why(&c.bom_ref).last(), Some(&c.bom_ref));
+    }
+    assert_eq!(sbom.closures().len(), sbom.roots.len());
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -251,6 +287,8 @@ mod tests {
             ("identity_table", super::identity_table as fn(&[u8])),
             ("meta", super::meta),
             ("whitelist", super::whitelist),
+            ("sbom_input", super::sbom_input),
+            ("vulndb_packed", super::vulndb_packed),
         ] {
             let seeds = seeds(target);
             assert!(!seeds.is_empty(), "{target} has no seeds");

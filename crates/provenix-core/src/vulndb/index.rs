@@ -6,27 +6,17 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use provenix_formats::hash::{HashAlgo, Hasher};
 use rayon::prelude::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::filter;
+use super::input::{InputFile, Listing, read_documents, walk};
 use super::parse::{FileOutcome, parse_file};
 use super::rules::{Prepared, Present, RuleSet};
-use super::{Advisory, Hit, IndexStats, MAX_EXAMPLES, MAX_FILE_BYTES, SCHEMA_VERSION, Source, Target, VulnDbError};
+use super::{Advisory, Hit, IndexStats, MAX_EXAMPLES, SCHEMA_VERSION, Source, Target, VulnDbError};
 use crate::verify::Progress;
-
-/// One input file.
-#[derive(Debug)]
-struct InputFile {
-    path: PathBuf,
-    /// Relative to the database directory, `/`-separated.
-    rel: String,
-    size: u64,
-    mtime_ns: i128,
-}
 
 /// Files parsed in parallel at a time: at most this many bytes...
 const BATCH_BYTES: u64 = 256 << 20;
@@ -50,53 +40,16 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> VulnDbError + '_ {
     move |source| VulnDbError::Index { path: path.to_owned(), source }
 }
 
-/// Every `*.json` file under `dir`, sorted by relative path. Symbolic links
-/// are followed; a directory reached twice is read once.
-fn walk(dir: &Path) -> Result<Vec<InputFile>, VulnDbError> {
-    let mut files = Vec::new();
-    let mut seen = HashSet::new();
-    let mut stack = vec![(dir.to_owned(), String::new())];
-    while let Some((path, rel)) = stack.pop() {
-        let canonical = fs::canonicalize(&path).map_err(io(&path))?;
-        if !seen.insert(canonical) {
-            continue;
-        }
-        let mut entries: Vec<_> = fs::read_dir(&path)
-            .map_err(io(&path))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(io(&path))?;
-        entries.sort();
-        for name in entries.into_iter().rev() {
-            let child = path.join(&name);
-            let child_rel = format!("{rel}{}", name.to_string_lossy());
-            let meta = match fs::metadata(&child) {
-                Ok(m) => m,
-                // A dangling link is not data.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(VulnDbError::Io { path: child, source: e }),
-            };
-            if meta.is_dir() {
-                stack.push((child, format!("{child_rel}/")));
-            } else if meta.is_file() && child_rel.ends_with(".json") {
-                let mtime_ns = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
-                files.push(InputFile { path: child, rel: child_rel, size: meta.len(), mtime_ns });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(files)
-}
-
-fn fingerprint(files: &[InputFile]) -> String {
+/// The hash of what the index was built from: the data files (path, size, modification time)
+/// and the names of the files skipped, which the index's statistics list.
+fn fingerprint(listing: &Listing) -> String {
     let mut hasher = Hasher::new(HashAlgo::Sha256);
     hasher.update(format!("provenix vulndb {SCHEMA_VERSION}\n").as_bytes());
-    for f in files {
+    for f in &listing.files {
         hasher.update(format!("{}\0{}\0{}\n", f.rel, f.size, f.mtime_ns).as_bytes());
+    }
+    for rel in &listing.skipped {
+        hasher.update(format!("skipped\0{rel}\n").as_bytes());
     }
     hasher.finish().to_base16()
 }
@@ -145,13 +98,13 @@ pub(super) fn open_or_build(
     index: &Path,
     progress: &dyn Progress,
 ) -> Result<(Connection, IndexStats), VulnDbError> {
-    let files = walk(dir)?;
-    let fingerprint = fingerprint(&files);
+    let listing = walk(dir, index)?;
+    let fingerprint = fingerprint(&listing);
     if let Some((conn, mut stats)) = reuse(index, &fingerprint)? {
         stats.reused = true;
         return Ok((conn, stats));
     }
-    let stats = build(index, &files, &fingerprint, progress)?;
+    let stats = build(index, &listing, &fingerprint, progress)?;
     Ok((open_read_only(index)?, stats))
 }
 
@@ -173,16 +126,21 @@ struct Builder<'c> {
 }
 
 impl Builder<'_> {
-    fn add(&mut self, file: &InputFile, outcome: FileOutcome) -> Result<(), rusqlite::Error> {
+    fn add(&mut self, file: &str, outcome: FileOutcome) -> Result<(), rusqlite::Error> {
         self.stats.rejected += outcome.rejected;
         self.stats.withdrawn += outcome.withdrawn;
         for (reason, detail) in outcome.skipped {
             *self.stats.skipped.entry(reason.to_owned()).or_default() += 1;
             if self.stats.examples.len() < MAX_EXAMPLES {
-                self.stats.examples.push(format!("{}: {detail} ({reason})", file.rel));
+                self.stats.examples.push(format!("{file}: {detail} ({reason})"));
             }
         }
         for parsed in outcome.records {
+            if !parsed.modified.is_empty()
+                && self.stats.newest.as_deref().is_none_or(|newest| is_older(newest, &parsed.modified))
+            {
+                self.stats.newest = Some(parsed.modified.clone());
+            }
             let id = (parsed.advisory.source, parsed.advisory.id.clone());
             if let Some(old) = self.kept.get(&id) {
                 self.stats.duplicates += 1;
@@ -241,7 +199,7 @@ fn to_sql(e: serde_json::Error) -> rusqlite::Error {
 
 fn build(
     index: &Path,
-    files: &[InputFile],
+    listing: &Listing,
     fingerprint: &str,
     progress: &dyn Progress,
 ) -> Result<IndexStats, VulnDbError> {
@@ -254,7 +212,7 @@ fn build(
     let temp_path = temp.path().to_owned();
     let stats = {
         let mut conn = Connection::open(&temp_path).map_err(sql(&temp_path))?;
-        let stats = write(&mut conn, files, fingerprint, progress, &temp_path)?;
+        let stats = write(&mut conn, listing, fingerprint, progress, &temp_path)?;
         conn.close().map_err(|(_, e)| sql(&temp_path)(e))?;
         stats
     };
@@ -265,7 +223,7 @@ fn build(
 
 fn write(
     conn: &mut Connection,
-    files: &[InputFile],
+    listing: &Listing,
     fingerprint: &str,
     progress: &dyn Progress,
     path: &Path,
@@ -274,12 +232,14 @@ fn write(
         .map_err(sql(path))?;
     conn.execute_batch(SCHEMA).map_err(sql(path))?;
     let tx = conn.transaction().map_err(sql(path))?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
+    let total: u64 = listing.files.iter().map(|f| f.size).sum();
     progress.begin("indexing vulnerability data", total, true);
-    let result = write_files(&tx, files, progress, path);
+    let result = write_files(&tx, &listing.files, progress, path);
     progress.end();
     let mut stats = result?;
-    stats.files = files.len();
+    stats.files = listing.files.len();
+    stats.skipped_files.extend(listing.skipped.iter().cloned());
+    stats.skipped_files.sort();
     stats.reused = false;
     let stats_json = serde_json::to_string(&stats).map_err(|e| sql(path)(to_sql(e)))?;
     {
@@ -311,6 +271,7 @@ fn write_files(
             .map_err(sql(path))?,
         insert_rules: tx.prepare("INSERT INTO rules(advisory, body) VALUES (?1, ?2)").map_err(sql(path))?,
     };
+    let mut skipped = Vec::new();
     let mut start = 0;
     while start < files.len() {
         let mut end = start;
@@ -320,21 +281,40 @@ fn write_files(
             end += 1;
         }
         let batch = files.get(start..end).unwrap_or_default();
-        let outcomes: Vec<Result<FileOutcome, VulnDbError>> = batch
+        // Plain and gzipped files are read and parsed in parallel, one per task; a zip archive
+        // is read in order by one task and its members parsed in parallel, batch by batch.
+        type Parsed = Result<(Vec<(String, FileOutcome)>, Vec<String>), VulnDbError>;
+        let outcomes: Vec<Parsed> = batch
             .par_iter()
             .map(|f| {
-                let outcome = read_and_parse(f);
+                let mut parsed = Vec::new();
+                let mut skipped = Vec::new();
+                read_documents(f, BATCH_BYTES, &mut skipped, &mut |docs| {
+                    let outcomes: Vec<Result<(String, FileOutcome), VulnDbError>> = docs
+                        .into_par_iter()
+                        .map(|(rel, bytes)| parse_file(&rel, &bytes, None).map(|o| (rel, o)))
+                        .collect();
+                    for outcome in outcomes {
+                        parsed.push(outcome?);
+                    }
+                    Ok(())
+                })?;
                 progress.advance(f.size);
-                outcome
+                Ok((parsed, skipped))
             })
             .collect();
-        for (file, outcome) in batch.iter().zip(outcomes) {
-            builder.add(file, outcome?).map_err(sql(path))?;
+        for outcome in outcomes {
+            let (parsed, mut names) = outcome?;
+            for (rel, outcome) in parsed {
+                builder.add(&rel, outcome).map_err(sql(path))?;
+            }
+            skipped.append(&mut names);
         }
         start = end;
     }
     let Builder { mut stats, mut keys, dead, kept, .. } = builder;
     drop(kept);
+    stats.skipped_files = skipped;
     keys.retain(|(_, _, row, _)| !dead.contains(row));
     keys.sort();
     keys.dedup_by(|a, b| (&a.0, &a.1, a.2) == (&b.0, &b.1, b.2));
@@ -365,14 +345,6 @@ fn write_files(
         stats.advisories += n;
     }
     Ok(stats)
-}
-
-fn read_and_parse(file: &InputFile) -> Result<FileOutcome, VulnDbError> {
-    if file.size > MAX_FILE_BYTES {
-        return Err(VulnDbError::TooLarge { path: file.path.clone(), size: file.size });
-    }
-    let bytes = fs::read(&file.path).map_err(io(&file.path))?;
-    parse_file(&file.rel, &bytes, None)
 }
 
 /// A hit before its advisory is read: advisory row, target, rule, fixed version.

@@ -5,9 +5,14 @@
 //!
 //! # Inputs
 //!
-//! Every `*.json` file under the directory, walked recursively in sorted
-//! order (symbolic links are followed, each directory is read once), at most
-//! [`MAX_FILE_BYTES`] each. A file is one of:
+//! Every `*.json`, `*.json.gz` and `*.zip` file under the directory, walked
+//! recursively in sorted order (symbolic links are followed, each directory
+//! is read once, hidden directories are not entered), at most
+//! [`MAX_FILE_BYTES`] per document (`input.rs`: a `.json.gz` is one
+//! document, each `*.json` member of a `.zip` is one, and a compressed file
+//! expands to at most [`MAX_EXPANSION`] times its size or
+//! [`EXPANSION_FLOOR`]). Other files, `.zip` members and hidden directories
+//! are skipped and listed in [`IndexStats::skipped_files`]. A document is one of:
 //!
 //! - an NVD CVE API 2.0 page (`"format": "NVD_CVE"` or `vulnerabilities[]`
 //!   of `{"cve": ...}`), or one NVD 2.0 `cve` object, bare or as
@@ -77,12 +82,14 @@
 //!
 //! # Index
 //!
-//! One SQLite file ([`SCHEMA_VERSION`] 1):
+//! One SQLite file ([`SCHEMA_VERSION`] 2), by default `DIR/.provenix-index.sqlite` or,
+//! for a read-only directory, a file in the user's cache directory ([`default_index`]):
 //!
 //! ```sql
 //! CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 //!   -- schema: the schema version; fingerprint: sha256 of the sorted
-//!   -- (relative path, size, mtime ns) of the input files; stats: IndexStats JSON
+//!   -- (relative path, size, mtime ns) of the input files and the names of the
+//!   -- skipped ones; stats: IndexStats JSON
 //! CREATE TABLE advisories(id INTEGER PRIMARY KEY, source TEXT NOT NULL,
 //!   name TEXT NOT NULL, modified TEXT NOT NULL, advisory TEXT NOT NULL);
 //!   -- advisory: the Advisory as JSON
@@ -118,6 +125,7 @@ mod cve5;
 mod cvss;
 pub(crate) mod filter;
 mod index;
+mod input;
 mod nvd;
 mod osv;
 pub(crate) mod parse;
@@ -139,10 +147,18 @@ use thiserror::Error;
 pub use self::rules::{Event, MatchRule};
 
 /// The version of the index schema; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The largest input file read.
+/// The largest input document read: a `.json` file, or what one `.json.gz` file or one `.zip`
+/// member expands to.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// A compressed file (`.json.gz`, `.zip`) may expand to at most this many times its size on
+/// disk (JSON feeds compress 10 to 30 times), or [`EXPANSION_FLOOR`] bytes when that is more.
+pub const MAX_EXPANSION: u64 = 100;
+
+/// What any compressed file may expand to, whatever its size.
+pub const EXPANSION_FLOOR: u64 = 64 << 20;
 
 /// How many skipped items [`IndexStats::examples`] describes.
 pub const MAX_EXAMPLES: usize = 20;
@@ -167,6 +183,37 @@ pub enum VulnDbError {
         path: PathBuf,
         /// Its size.
         size: u64,
+    },
+    /// A compressed input expands past [`MAX_EXPANSION`] times its size (or [`EXPANSION_FLOOR`]).
+    #[error(
+        "{file}: expands past {limit} bytes from {compressed} compressed: refusing it as a decompression bomb \
+         (the limit is {MAX_EXPANSION} times the compressed size, at least {EXPANSION_FLOOR} bytes)"
+    )]
+    Bomb {
+        /// The file (a `.zip` member as `archive.zip/member.json`), relative to the database directory.
+        file: String,
+        /// The size of the compressed file on disk.
+        compressed: u64,
+        /// What it may expand to.
+        limit: u64,
+    },
+    /// A compressed input file could not be decompressed (corrupt gzip or deflate data).
+    #[error("{file}: cannot decompress")]
+    Decompress {
+        /// The file (a `.zip` member as `archive.zip/member.json`), relative to the database directory.
+        file: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `.zip` input file is not a readable zip archive.
+    #[error("{file}: not a readable zip archive")]
+    Archive {
+        /// The file, relative to the database directory.
+        file: String,
+        /// The cause.
+        #[source]
+        source: zip::result::ZipError,
     },
     /// An input file is not JSON, or JSON of the wrong shape at the top.
     #[error("{file}: malformed JSON")]
@@ -325,6 +372,15 @@ pub struct IndexStats {
     pub skipped: BTreeMap<String, usize>,
     /// The first [`MAX_EXAMPLES`] skipped items, `file: id: reason: detail`.
     pub examples: Vec<String>,
+    /// Files that are not vulnerability data and were not read (not `*.json`, `*.json.gz` or
+    /// `*.zip`, hidden directories such as `.git/`, `.zip` members that are not `*.json`), by
+    /// path relative to the database directory; a directory ends in `/`.
+    #[serde(default)]
+    pub skipped_files: Vec<String>,
+    /// The newest last-modified time of the advisories indexed (NVD `lastModified`, CVE 5
+    /// `dateUpdated`, OSV `modified`), as written; `None` when none has one.
+    #[serde(default)]
+    pub newest: Option<String>,
 }
 
 /// One component of the closure, as matched.
@@ -384,6 +440,27 @@ pub struct Hit {
     pub fixed: Option<String>,
 }
 
+/// The file name of the index kept in a writable data directory.
+pub const INDEX_FILE_NAME: &str = ".provenix-index.sqlite";
+
+/// Where the index of the data directory `dir` lives when the user names none:
+/// `dir/.provenix-index.sqlite` when provenix may write into `dir`, else, for a read-only
+/// directory (`read_only`, e.g. a store path, or one this process may not write), a file under
+/// `cache` named after the hash of `dir`'s canonical path, so two data directories never share
+/// an index. `None` when the directory is read-only and there is no cache directory.
+pub fn default_index(dir: &Path, read_only: bool, cache: Option<&Path>) -> Result<Option<PathBuf>, VulnDbError> {
+    let writable = rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok();
+    if writable && !read_only {
+        return Ok(Some(dir.join(INDEX_FILE_NAME)));
+    }
+    let Some(cache) = cache else { return Ok(None) };
+    let canonical = std::fs::canonicalize(dir).map_err(|source| VulnDbError::Io { path: dir.to_owned(), source })?;
+    let mut hasher = provenix_formats::hash::Hasher::new(provenix_formats::hash::HashAlgo::Sha256);
+    hasher.update(canonical.as_os_str().as_encoded_bytes());
+    let key = hasher.finish().to_base16();
+    Ok(Some(cache.join(format!("vulndb-{}.sqlite", key.get(..32).unwrap_or(&key)))))
+}
+
 /// An open index.
 pub struct VulnDb {
     path: PathBuf,
@@ -397,7 +474,7 @@ impl std::fmt::Debug for VulnDb {
 }
 
 impl VulnDb {
-    /// Indexes every `*.json` under `dir` into the SQLite file `index` when
+    /// Indexes every data file under `dir` into the SQLite file `index` when
     /// it is missing or stale (the set of (relative path, size, mtime ns) of
     /// the files changed, or the schema version did), then opens it.
     /// Indexing parses files in parallel and writes the index atomically

@@ -24,6 +24,7 @@
 //! What is left in `findings` makes the scan fail (exit 1).
 
 pub mod sarif;
+pub mod sbom_input;
 pub mod whitelist;
 
 use std::collections::{BTreeMap, HashSet};
@@ -33,6 +34,7 @@ use thiserror::Error;
 
 use crate::identity::{Component, Inventory};
 use crate::vulndb::{self, Advisory, Hit, IndexStats, Target, VulnDb};
+
 pub use whitelist::{Date, Whitelist, WhitelistEntry};
 
 /// Errors from a scan.
@@ -53,6 +55,8 @@ pub struct VulnsOptions {
     pub whitelist: Whitelist,
     /// Today, for whitelist expiry.
     pub today: Date,
+    /// Only these vulnerabilities (an id or alias, any case); all when empty.
+    pub ids: Vec<String>,
 }
 
 /// The database as the scan used it.
@@ -69,6 +73,18 @@ pub struct DatabaseSummary {
     pub withdrawn: usize,
     /// True if the index was up to date and reused.
     pub reused: bool,
+    /// Files of the data directory that were not read (see [`IndexStats::skipped_files`]).
+    pub skipped_files: Vec<String>,
+    /// Unusable data inside the files read, skipped, by reason (see [`IndexStats::skipped`]).
+    pub skipped_data: BTreeMap<String, usize>,
+    /// The first of those, `file: id: detail (reason)`.
+    pub skipped_examples: Vec<String>,
+    /// The newest last-modified time among the advisories, as written (`null` when none has one).
+    pub newest: Option<String>,
+    /// The index file used (set by the caller; `null` when not known).
+    pub index: Option<String>,
+    /// True when `newest` is older than the caller's limit (`vulns --max-data-age`).
+    pub stale: bool,
 }
 
 impl From<&IndexStats> for DatabaseSummary {
@@ -79,6 +95,12 @@ impl From<&IndexStats> for DatabaseSummary {
             rejected: s.rejected,
             withdrawn: s.withdrawn,
             reused: s.reused,
+            skipped_files: s.skipped_files.clone(),
+            skipped_data: s.skipped.clone(),
+            skipped_examples: s.examples.clone(),
+            newest: s.newest.clone(),
+            index: None,
+            stale: false,
         }
     }
 }
@@ -177,9 +199,64 @@ pub struct VulnsReport {
     pub whitelisted: Vec<Finding>,
     /// Whitelist entries past their date (they hid nothing).
     pub expired_whitelist: Vec<WhitelistEntry>,
+    /// Whitelist entries in force that accepted nothing in this scan (stale, or mistyped).
+    pub unused_whitelist: Vec<WhitelistEntry>,
+    /// Per root, the ids of the vulnerabilities that affect something in its closure.
+    pub by_root: Vec<RootFindings>,
     /// Package components with no CPE identity, registry package or
     /// repository: not checked against anything.
     pub unidentified: Vec<Unidentified>,
+}
+
+/// The vulnerabilities that affect one root's closure, by id.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RootFindings {
+    /// The root (a `.drv` path; for an SBOM, the `bom-ref` of the component described).
+    pub root: String,
+    /// Ids of `findings` with a component in this root's closure.
+    pub findings: Vec<String>,
+    /// Ids of `patched` with a component in this root's closure.
+    pub patched: Vec<String>,
+    /// Ids of `whitelisted` with a component in this root's closure.
+    pub whitelisted: Vec<String>,
+}
+
+/// One package to scan, from a closure or an SBOM.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// The `.drv` path (for an SBOM, the component's `bom-ref`).
+    pub drv_path: &'a str,
+    /// The derivation (or component) name.
+    pub name: &'a str,
+    /// The package name.
+    pub pname: &'a str,
+    /// The version.
+    pub version: Option<&'a str>,
+    /// The output paths.
+    pub outputs: Vec<String>,
+    /// True when it is in the runtime closure of the roots.
+    pub runtime: bool,
+    /// Its patches, with the ids they name.
+    pub patches: &'a [crate::identity::Patch],
+    /// What is matched.
+    pub target: Target,
+}
+
+/// What a scan covers: its subjects and how they hang together.
+pub struct Scope<'a> {
+    /// The subjects.
+    pub subjects: Vec<Subject<'a>>,
+    /// The roots (`.drv` paths, or the SBOM's `bom-ref`s).
+    pub roots: Vec<String>,
+    /// Derivations (or SBOM components) in all.
+    pub derivations: usize,
+    /// True when runtime membership is known.
+    pub runtime_known: bool,
+    /// The chain of `drv_path`s from a root down to a subject.
+    pub why: &'a dyn Fn(usize) -> Vec<String>,
+    /// The indices (into `roots`) of the roots whose closure holds a subject.
+    pub roots_of: &'a dyn Fn(usize) -> Vec<usize>,
 }
 
 /// Makes the scan target of a package component, or `None` for a source.
@@ -236,43 +313,150 @@ pub fn scan(
     stats: &IndexStats,
     options: &VulnsOptions,
 ) -> Result<VulnsReport, VulnsError> {
-    let started = std::time::Instant::now();
-    let mut targets = Vec::new();
+    let mut subjects = Vec::new();
     let mut owners = Vec::new();
-    let mut unidentified = Vec::new();
     for (n, c) in inventory.components.iter().enumerate() {
         if options.runtime_only && !c.runtime {
             continue;
         }
-        let Some(t) = target(c) else { continue };
-        if t.cpes.is_empty() && t.packages.is_empty() && t.repos.is_empty() {
-            unidentified.push(Unidentified {
-                drv_path: c.drv_path.clone(),
-                pname: c.pname.clone(),
-                version: c.version.clone(),
-            });
-        }
-        targets.push(t);
+        let Some(target) = target(c) else { continue };
+        subjects.push(Subject {
+            drv_path: &c.drv_path,
+            name: &c.name,
+            pname: &c.pname,
+            version: c.version.as_deref(),
+            outputs: c.outputs.iter().filter_map(|o| o.path.clone()).collect(),
+            runtime: c.runtime,
+            patches: &c.patches,
+            target,
+        });
         owners.push(n);
     }
+    let why = inventory.why_chains();
+    let nodes: Vec<_> = inventory.graph.nodes().collect();
+    let chain = |s: usize| -> Vec<String> {
+        owners
+            .get(s)
+            .and_then(|&n| nodes.get(n))
+            .and_then(|&id| why.chain(id))
+            .map(|c| c.into_iter().filter_map(|id| inventory.component(id)).map(|c| c.drv_path.clone()).collect())
+            .unwrap_or_default()
+    };
+    let reach = root_closures(inventory);
+    let roots_of = |s: usize| -> Vec<usize> {
+        let Some(&n) = owners.get(s) else { return Vec::new() };
+        reach.iter().enumerate().filter(|(_, r)| r.get(n).copied().unwrap_or(false)).map(|(i, _)| i).collect()
+    };
+    let scope = Scope {
+        subjects,
+        roots: inventory
+            .graph
+            .roots()
+            .iter()
+            .filter_map(|&r| inventory.component(r))
+            .map(|c| c.drv_path.clone())
+            .collect(),
+        derivations: inventory.graph.len(),
+        runtime_known: inventory.runtime.is_some(),
+        why: &chain,
+        roots_of: &roots_of,
+    };
+    scan_scope(&scope, db, stats, options)
+}
+
+/// Scans the package components of a CycloneDX SBOM ([`sbom_input`]).
+pub fn scan_sbom(
+    sbom: &sbom_input::SbomInput,
+    db: &VulnDb,
+    stats: &IndexStats,
+    options: &VulnsOptions,
+) -> Result<VulnsReport, VulnsError> {
+    let subjects = sbom
+        .components
+        .iter()
+        .map(|c| Subject {
+            drv_path: &c.bom_ref,
+            name: &c.name,
+            pname: &c.pname,
+            version: c.version.as_deref(),
+            outputs: Vec::new(),
+            runtime: false,
+            patches: &c.patches,
+            target: c.target.clone(),
+        })
+        .collect();
+    let closures = sbom.closures();
+    let why = |s: usize| sbom.components.get(s).map(|c| sbom.why(&c.bom_ref)).unwrap_or_default();
+    let roots_of = |s: usize| -> Vec<usize> {
+        let Some(c) = sbom.components.get(s) else { return Vec::new() };
+        closures.iter().enumerate().filter(|(_, set)| set.contains(&c.bom_ref)).map(|(i, _)| i).collect()
+    };
+    let scope = Scope {
+        subjects,
+        roots: sbom.roots.clone(),
+        derivations: sbom.total,
+        runtime_known: false,
+        why: &why,
+        roots_of: &roots_of,
+    };
+    scan_scope(&scope, db, stats, options)
+}
+
+/// Per root (in [`DrvGraph::roots`](provenix_store::graph::DrvGraph::roots) order), which nodes
+/// its build closure holds, by node index: one walk per root.
+fn root_closures(inventory: &Inventory) -> Vec<Vec<bool>> {
+    let graph = &inventory.graph;
+    graph
+        .roots()
+        .iter()
+        .map(|&root| {
+            let mut seen = vec![false; graph.len()];
+            let mut stack = vec![root];
+            while let Some(id) = stack.pop() {
+                match seen.get_mut(id.index()) {
+                    Some(s) if !*s => *s = true,
+                    _ => continue,
+                }
+                stack.extend(graph.inputs(id).iter().copied());
+            }
+            seen
+        })
+        .collect()
+}
+
+/// True when `f` is the vulnerability `id`: its id or one of its aliases, any case.
+fn is_named(f: &Finding, ids: &[String]) -> bool {
+    ids.iter().any(|id| f.id.eq_ignore_ascii_case(id) || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(id)))
+}
+
+/// Scans the subjects of `scope`.
+pub fn scan_scope(
+    scope: &Scope<'_>,
+    db: &VulnDb,
+    stats: &IndexStats,
+    options: &VulnsOptions,
+) -> Result<VulnsReport, VulnsError> {
+    let started = std::time::Instant::now();
+    let targets: Vec<Target> = scope.subjects.iter().map(|s| s.target.clone()).collect();
+    let unidentified = scope
+        .subjects
+        .iter()
+        .filter(|s| s.target.cpes.is_empty() && s.target.packages.is_empty() && s.target.repos.is_empty())
+        .map(|s| Unidentified {
+            drv_path: s.drv_path.to_owned(),
+            pname: s.pname.to_owned(),
+            version: s.version.map(str::to_owned),
+        })
+        .collect();
     let present: HashSet<(String, String)> =
         targets.iter().flat_map(|t| t.cpes.iter().map(|c| (c.vendor.clone(), c.product.clone()))).collect();
     let without_cpe = targets.iter().filter(|t| t.cpes.is_empty()).count();
     let hits = db.scan(&targets, &present)?;
     tracing::debug!(ms = started.elapsed().as_millis(), hits = hits.len(), targets = targets.len(), "matched");
-    let why = inventory.why_chains();
-    let nodes: Vec<_> = inventory.graph.nodes().collect();
-    let chain = |n: usize| -> Vec<String> {
-        nodes
-            .get(n)
-            .and_then(|&id| why.chain(id))
-            .map(|c| c.into_iter().filter_map(|id| inventory.component(id)).map(|c| c.drv_path.clone()).collect())
-            .unwrap_or_default()
-    };
-    // Group by vulnerability, then by component; the first hit of a pair wins.
+    // Group by vulnerability, then by subject; the first hit of a pair wins.
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for hit in hits {
-        let Some(&n) = owners.get(hit.target) else { continue };
+        let n = hit.target;
         for key in finding_keys(&hit.advisory) {
             let group = groups.entry(key.clone()).or_default();
             group.add_advisory(&key, &hit.advisory);
@@ -285,75 +469,159 @@ pub fn scan(
         }
     }
     let mut report = VulnsReport {
-        roots: inventory
-            .graph
-            .roots()
-            .iter()
-            .filter_map(|&r| inventory.component(r))
-            .map(|c| c.drv_path.clone())
-            .collect(),
-        derivations: inventory.graph.len(),
+        roots: scope.roots.clone(),
+        derivations: scope.derivations,
         scanned: targets.len(),
         without_cpe,
-        runtime_known: inventory.runtime.is_some(),
+        runtime_known: scope.runtime_known,
         database: DatabaseSummary::from(stats),
         findings: Vec::new(),
         patched: Vec::new(),
         whitelisted: Vec::new(),
         expired_whitelist: options.whitelist.expired(options.today).cloned().collect(),
+        unused_whitelist: Vec::new(),
+        by_root: Vec::new(),
         unidentified,
     };
+    let mut used: Vec<&WhitelistEntry> = Vec::new();
+    // Per finding list (findings, patched, whitelisted): per root, the ids.
+    let mut per_root: Vec<[Vec<String>; 3]> = vec![Default::default(); scope.roots.len()];
     for (id, group) in groups {
         let (mut active, mut patched, mut accepted) = (Vec::new(), Vec::new(), Vec::new());
+        let mut reached: [Vec<usize>; 3] = Default::default();
         for (&n, GroupHit { hit, ids: hit_ids }) in &group.hits {
-            let Some(c) = inventory.components.get(n) else { continue };
+            let Some(c) = scope.subjects.get(n) else { continue };
             // The vulnerability's id, and the other ids of the advisories that hit this component:
             // a GHSA that hit another package (or an NVD entry of the same CVE that hit this one)
             // says nothing of this component.
             let mut ids: Vec<&str> = vec![id.as_str()];
             ids.extend(hit_ids.iter().map(String::as_str));
             let mut affected = Affected {
-                drv_path: c.drv_path.clone(),
-                name: c.name.clone(),
-                pname: c.pname.clone(),
-                version: c.version.clone(),
-                outputs: c.outputs.iter().filter_map(|o| o.path.clone()).collect(),
+                drv_path: c.drv_path.to_owned(),
+                name: c.name.to_owned(),
+                pname: c.pname.to_owned(),
+                version: c.version.map(str::to_owned),
+                outputs: c.outputs.clone(),
                 runtime: c.runtime,
                 rule: hit.rule.to_string(),
                 matched: hit.rule.clone(),
                 fixed: hit.fixed.clone(),
-                why: chain(n),
+                why: (scope.why)(n),
                 patch: None,
                 whitelist: None,
             };
-            if let Some(p) =
+            let list = if let Some(p) =
                 c.patches.iter().find(|p| p.cves.iter().any(|cve| ids.iter().any(|i| i.eq_ignore_ascii_case(cve))))
             {
                 affected.patch = Some(p.name.clone());
                 patched.push(affected);
-            } else if let Some(entry) = options.whitelist.find(&ids, &c.pname, c.version.as_deref(), options.today) {
+                1
+            } else if let Some(entry) = options.whitelist.find(&ids, c.pname, c.version, options.today) {
                 affected.whitelist = Some(entry.clone());
+                if !used.iter().any(|u| std::ptr::eq(*u, entry)) {
+                    used.push(entry);
+                }
                 accepted.push(affected);
+                2
             } else {
                 active.push(affected);
+                0
+            };
+            if let Some(r) = reached.get_mut(list) {
+                r.extend((scope.roots_of)(n));
             }
         }
-        for (list, components) in
+        for (k, (list, components)) in
             [(&mut report.findings, active), (&mut report.patched, patched), (&mut report.whitelisted, accepted)]
+                .into_iter()
+                .enumerate()
         {
-            if !components.is_empty() {
-                list.push(group.finding(&id, components));
+            if components.is_empty() {
+                continue;
             }
+            let finding = group.finding(&id, components);
+            if !options.ids.is_empty() && !is_named(&finding, &options.ids) {
+                continue;
+            }
+            let mut roots = reached.get(k).cloned().unwrap_or_default();
+            roots.sort_unstable();
+            roots.dedup();
+            for r in roots {
+                if let Some(lists) = per_root.get_mut(r)
+                    && let Some(ids) = lists.get_mut(k)
+                {
+                    ids.push(finding.id.clone());
+                }
+            }
+            list.push(finding);
         }
     }
+    report.unused_whitelist = options
+        .whitelist
+        .entries
+        .iter()
+        .filter(|e| !e.expired(options.today) && !used.iter().any(|u| std::ptr::eq(*u, *e)))
+        .cloned()
+        .collect();
     for list in [&mut report.findings, &mut report.patched, &mut report.whitelisted] {
         list.sort_by(|a, b| {
             let score = |f: &Finding| f.severity.as_ref().map_or(-1.0, |s| s.score);
             score(b).total_cmp(&score(a)).then_with(|| a.id.cmp(&b.id))
         });
     }
+    let rank: BTreeMap<&str, usize> = report.findings.iter().enumerate().map(|(i, f)| (f.id.as_str(), i)).collect();
+    report.by_root = scope
+        .roots
+        .iter()
+        .zip(per_root)
+        .map(|(root, [mut findings, patched, whitelisted])| {
+            // Most severe first, as in `findings`.
+            findings.sort_by_key(|id| rank.get(id.as_str()).copied().unwrap_or(usize::MAX));
+            RootFindings { root: root.clone(), findings, patched, whitelisted }
+        })
+        .collect();
     tracing::debug!(ms = started.elapsed().as_millis(), findings = report.findings.len(), "grouped");
     Ok(report)
+}
+
+/// The CVSS levels `--fail-on` takes, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// CVSS 0.1 to 3.9.
+    Low,
+    /// 4.0 to 6.9.
+    Medium,
+    /// 7.0 to 8.9.
+    High,
+    /// 9.0 to 10.0.
+    Critical,
+}
+
+impl Level {
+    /// The lowest base score of the level.
+    pub fn min_score(self) -> f64 {
+        match self {
+            Level::Low => 0.1,
+            Level::Medium => 4.0,
+            Level::High => 7.0,
+            Level::Critical => 9.0,
+        }
+    }
+}
+
+impl Finding {
+    /// True when the finding is at `level` or above. A finding without a CVSS score counts
+    /// as at every level: an unknown severity is no reason to pass a gate.
+    pub fn at_least(&self, level: Level) -> bool {
+        self.severity.as_ref().is_none_or(|s| s.score >= level.min_score())
+    }
+}
+
+impl VulnsReport {
+    /// The findings that fail the scan: those at `fail_on` or above (all when `None`).
+    pub fn failing(&self, fail_on: Option<Level>) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| fail_on.is_none_or(|l| f.at_least(l)))
+    }
 }
 
 /// The advisories and hits of one vulnerability.

@@ -66,8 +66,9 @@ fn rule(f: &Finding) -> Value {
     rule
 }
 
+/// A `.drv` path as a `file://` URI; anything else (an SBOM's `bom-ref`) as a relative URI.
 fn file_uri(path: &str) -> String {
-    let mut uri = String::from("file://");
+    let mut uri = String::from(if path.starts_with('/') { "file://" } else { "" });
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~+".contains(&b) {
             uri.push(char::from(b));

@@ -116,14 +116,101 @@ fn a_missing_directory_is_an_error_naming_it() {
 }
 
 #[test]
-fn other_files_are_ignored_and_directories_walked() {
+fn other_files_are_skipped_by_name_and_directories_walked() {
     let dir = write_dir(&[("deep/er/page.json", page("CVE-2024-0001"))]);
     std::fs::write(dir.path().join("README.md"), "not data").unwrap();
     std::fs::write(dir.path().join("deep/notes.txt"), "{").unwrap();
+    std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
+    std::fs::write(dir.path().join(".git/objects/x.json"), "{").unwrap();
+    std::fs::write(dir.path().join(".provenix-index.sqlite"), "ours").unwrap();
     let (_c, db, stats) = open(dir.path());
     assert_eq!((stats.files, stats.advisories), (1, 1));
+    assert_eq!(stats.skipped_files, [".git/", "README.md", "deep/notes.txt"], "named, never silently dropped");
     let hits = db.scan(&[cpe_target("tukaani", "xz", Some("1"))], &linux()).unwrap();
     assert_eq!(hits[0].advisory.file, "deep/er/page.json");
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(false);
+    for (name, bytes) in members {
+        w.start_file(*name, options).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn gzipped_pages_and_zipped_osv_records_are_read_as_nvd_and_osv_ship_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = serde_json::to_vec(&page("CVE-2024-0001")).unwrap();
+    std::fs::write(dir.path().join("nvdcve-2.0-2024.json.gz"), gzip(&page)).unwrap();
+    let record = |id: &str| {
+        serde_json::to_vec(&osv_record(
+            id,
+            json!([{ "package": { "ecosystem": "PyPI", "name": "requests" }, "versions": ["2.31.0"] }]),
+        ))
+        .unwrap()
+    };
+    let (a, b) = (record("GHSA-aaaa-aaaa-aaaa"), record("PYSEC-2024-1"));
+    let zip = zip_of(&[("GHSA-aaaa-aaaa-aaaa.json", &a), ("PYSEC-2024-1.json", &b), ("LICENSE", b"text")]);
+    std::fs::write(dir.path().join("all.zip"), zip).unwrap();
+    let (_c, db, stats) = open(dir.path());
+    assert_eq!((stats.files, stats.nvd, stats.osv), (2, 1, 2), "{stats:?}");
+    assert_eq!(stats.skipped_files, ["all.zip/LICENSE"]);
+    let hits = db.scan(&[cpe_target("tukaani", "xz", Some("1"))], &linux()).unwrap();
+    assert_eq!(hits[0].advisory.file, "nvdcve-2.0-2024.json.gz");
+    let hits = db.scan(&[package_target("PyPI", "requests", "2.31.0")], &linux()).unwrap();
+    let files: Vec<&str> = hits.iter().map(|h| h.advisory.file.as_str()).collect();
+    assert_eq!(files, ["all.zip/GHSA-aaaa-aaaa-aaaa.json", "all.zip/PYSEC-2024-1.json"]);
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_naming_the_file() {
+    // 80 MiB of spaces (valid JSON padding) compress to about 80 KiB: a thousandfold expansion.
+    let mut padded = serde_json::to_vec(&page("CVE-2024-0001")).unwrap();
+    padded.resize(padded.len() + (80 << 20), b' ');
+    for (name, bytes) in [("bomb.json.gz", gzip(&padded)), ("bomb.zip", zip_of(&[("page.json", &padded)]))] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(name), &bytes).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let err = VulnDb::open(dir.path(), &cache.path().join("i.sqlite"), &NoProgress).unwrap_err();
+        let want = if name.ends_with(".zip") { "bomb.zip/page.json" } else { "bomb.json.gz" };
+        assert!(matches!(&err, VulnDbError::Bomb { file, .. } if file == want), "{err:?}");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+}
+
+#[test]
+fn corrupt_compressed_files_are_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.json.gz"), b"\x1f\x8bnot really gzip").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let err = VulnDb::open(dir.path(), &cache.path().join("i.sqlite"), &NoProgress).unwrap_err();
+    assert!(matches!(&err, VulnDbError::Decompress { file, .. } if file == "feed.json.gz"), "{err:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("all.zip"), b"PK\x03\x04 truncated").unwrap();
+    let err = VulnDb::open(dir.path(), &cache.path().join("j.sqlite"), &NoProgress).unwrap_err();
+    assert!(matches!(&err, VulnDbError::Archive { file, .. } if file == "all.zip"), "{err:?}");
+}
+
+#[test]
+fn the_newest_modification_time_is_recorded() {
+    let mut old = nvd_cve("CVE-2024-0001", json!([or_config(vec![cpe_match(true, XZ, &[])])]));
+    old["lastModified"] = json!("2024-01-02T00:00:00.000");
+    let mut new = nvd_cve("CVE-2024-0002", json!([or_config(vec![cpe_match(true, XZ, &[])])]));
+    new["lastModified"] = json!("2024-11-30T10:00:00.500");
+    let (_d, _c, _db, stats) = db(&[("p.json", nvd_page(vec![new, old]))]);
+    assert_eq!(stats.newest.as_deref(), Some("2024-11-30T10:00:00.500"));
 }
 
 #[cfg(unix)]
