@@ -4,7 +4,7 @@
 //! I/O error. Errors print as `error: <context>: <cause>` on stderr and name
 //! the file or path at fault. A closed stdout (e.g. `| head`) exits quietly.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,27 +25,56 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// The help heading of the options every command takes, listed apart from the command's own.
+const GLOBAL: &str = "Global options";
+
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GlobalArgs {
     /// Print results as JSON (stable, documented fields).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     json: bool,
     /// Read the store under ROOT/nix/store (a copied, mounted or chroot store).
-    #[arg(long, global = true, value_name = "ROOT")]
+    #[arg(long, global = true, value_name = "ROOT", help_heading = GLOBAL)]
     store: Option<PathBuf>,
     /// The logical store directory, part of every hash.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store", help_heading = GLOBAL)]
     store_dir: String,
     /// The Nix database (default: ROOT/nix/var/nix/db/db.sqlite with --store, else /nix/var/nix/db/db.sqlite).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     db: Option<PathBuf>,
+    /// Colour in human output: `auto` colours only a terminal, and not when NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, help_heading = GLOBAL)]
+    color: ColorWhen,
     /// More log output on stderr (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     quiet: bool,
+}
+
+/// When human output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set to a non-empty value.
+    Auto,
+    /// Always, even piped and with NO_COLOR.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether stdout gets colour, given whether it is a terminal and the value of NO_COLOR
+    /// (no-color.org: set and not empty disables colour; an explicit flag wins).
+    pub(crate) fn resolve(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +124,16 @@ enum Command {
     /// file (recognised by its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or
     /// malformed input.
     DiffOutput(cmd::diff_output::Args),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell on stdout.
+    ///
+    /// For example `provenix completions bash > /etc/bash_completion.d/provenix`, or
+    /// `provenix completions zsh > ~/.zfunc/_provenix`.
+    Completions(cmd::completions::Args),
+    /// Print the manual page (roff) on stdout, or write one page per command into a directory.
+    ///
+    /// `provenix man | man -l -` reads it; `provenix man --dir DIR` writes provenix.1,
+    /// provenix-sources.1, provenix-nar-dump.1 and so on.
+    Man(cmd::man::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -107,6 +146,8 @@ pub(crate) struct Ctx {
     pub(crate) store: Store,
     /// `--db`, if given.
     pub(crate) db: Option<PathBuf>,
+    /// Whether human output on stdout is coloured (`--color`, NO_COLOR, a terminal).
+    pub(crate) color: bool,
 }
 
 /// Context marking an error as a failed verification (exit 1, not 2): the
@@ -158,7 +199,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone() };
+    let color = g.color.resolve(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone(), color };
     match &cli.command {
         Command::Nar(c) => cmd::nar::run(c, &ctx),
         Command::Drv(c) => cmd::drv::run(c, &ctx),
@@ -171,6 +213,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sbom(a) => cmd::sbom::run(a, &ctx),
         Command::Vulns(a) => cmd::vulns::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a, &ctx),
     }
 }
 
@@ -203,8 +247,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Writes `value` as JSON plus a newline to stdout: indented on a terminal,
 /// compact otherwise (a pipe or file gets the smaller, faster form).
+///
+/// Every document gets a top-level `schemaVersion` ([`SCHEMA_VERSION`]), so a consumer can tell
+/// which contract of docs/json.md it reads.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    use std::io::IsTerminal as _;
+    let value = &Versioned { schema_version: SCHEMA_VERSION, document: value };
     let terminal = io::stdout().is_terminal();
     // Buffered: stdout is line-buffered, and a large report has many lines.
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -216,6 +263,26 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     writeln!(out)?;
     out.flush()?;
     Ok(())
+}
+
+/// The version of the JSON contracts in docs/json.md: raised when a field changes meaning or
+/// goes away (new fields do not raise it).
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+#[derive(serde::Serialize)]
+struct Versioned<'a, T> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+/// The clap definition, built: what `docs/cli.md`, the man pages and the completions come from.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd
 }
 
 /// Renders the help of every command as Markdown, for `docs/cli.md`.

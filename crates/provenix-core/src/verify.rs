@@ -148,6 +148,9 @@ finding_kinds! {
     RefetchMismatch = "refetch-mismatch", Error;
     /// No URL of the FOD could be downloaded.
     RefetchFailed = "refetch-failed", Warning;
+    /// A declared hash that pins nothing: the all-zero placeholder (`lib.fakeHash`,
+    /// `sha256-AAAA…`, `0000…`) or an empty `outputHash`, which Nix 2.8 records as all zeros.
+    PlaceholderHash = "placeholder-hash", Error;
     /// md5 or sha1.
     WeakHash = "weak-hash", Warning;
     /// http or ftp without TLS.
@@ -341,7 +344,7 @@ pub fn verify(
         let (Some(path), Some(drv)) = (graph.path(id), closure.derivation(id)) else { continue };
         hygiene(dir.display(path), drv, &mut findings);
         if let Some(info) = FodInfo::from_derivation(path.name(), drv, &options.mirrors) {
-            fod_hygiene(dir.display(path), &info, &mut findings);
+            fod_hygiene(dir.display(path), drv, &info, &mut findings);
             fods.push((id, info));
         }
     }
@@ -483,8 +486,16 @@ fn hygiene(shown: String, drv: &Derivation, findings: &mut Vec<Finding>) {
     }
 }
 
-fn fod_hygiene(shown: String, info: &FodInfo, findings: &mut Vec<Finding>) {
+fn fod_hygiene(shown: String, drv: &Derivation, info: &FodInfo, findings: &mut Vec<Finding>) {
     let algo = info.hash.algo();
+    if info.hash.digest().iter().all(|&b| b == 0) {
+        let detail = if drv.env_var(b"outputHash").is_some_and(<[u8]>::is_empty) {
+            "the declared hash is empty (Nix records it as all zeros): it pins no content; put the real hash in"
+        } else {
+            "the declared hash is the all-zero placeholder (`lib.fakeHash`): it pins no content; put the real hash in"
+        };
+        findings.push(Finding::new(FindingKind::PlaceholderHash, shown.clone(), detail.into()));
+    }
     if matches!(algo, HashAlgo::Md5 | HashAlgo::Sha1) {
         findings.push(Finding::new(
             FindingKind::WeakHash,

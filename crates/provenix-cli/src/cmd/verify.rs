@@ -8,6 +8,7 @@ use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
+use super::{Paint, count, escape_controls, paint};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
@@ -71,21 +72,27 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, level, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(&report, level, ctx.color, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
 }
 
-fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {
+fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut impl io::Write) -> io::Result<()> {
     for f in &report.findings {
-        writeln!(out, "{:<7} {:<23} {}", f.severity.as_str(), f.kind.as_str(), f.path)?;
-        writeln!(out, "        {}", f.detail)?;
+        let tone = match f.severity {
+            Severity::Error => Paint::Red,
+            Severity::Warning => Paint::Yellow,
+            Severity::Info => Paint::Bold,
+        };
+        let label = paint(color, tone, &format!("{:<7}", f.severity.as_str()));
+        writeln!(out, "{label} {:<23} {}", f.kind.as_str(), escape_controls(&f.path))?;
+        writeln!(out, "        {}", escape_controls(&f.detail))?;
         if let Some(url) = &f.url {
-            writeln!(out, "        url      {url}")?;
+            writeln!(out, "        url      {}", escape_controls(url))?;
         }
         if let (Some(expected), Some(actual)) = (&f.expected, &f.actual) {
-            writeln!(out, "        expected {expected}")?;
-            writeln!(out, "        found    {actual}")?;
+            writeln!(out, "        expected {}", escape_controls(expected))?;
+            writeln!(out, "        found    {}", escape_controls(actual))?;
         }
     }
     if !report.findings.is_empty() {
@@ -94,50 +101,54 @@ fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write)
     let c = &report.checked;
     writeln!(
         out,
-        "checked {} derivations (.drv paths) and {} output paths of {} root(s); {} fixed-output sources",
-        c.derivations,
-        c.output_paths,
-        report.roots.len(),
-        c.fods
+        "checked {} (.drv files) and {} of {}; {}",
+        count(c.derivations, "derivation", "derivations"),
+        count(c.output_paths, "output path", "output paths"),
+        count(report.roots.len(), "root", "roots"),
+        count(c.fods, "fixed-output source", "fixed-output sources"),
     )?;
     if c.database {
         writeln!(
             out,
-            "rehashed {} realised outputs against the Nix database and {} sources against their declared hash \
-             ({} of them flat files pinned by it alone; {} read)",
-            c.outputs_rehashed,
-            c.fods_rehashed,
-            c.outputs_pinned,
+            "rehashed {} against the Nix database and {} against their declared hash",
+            count(c.outputs_rehashed, "realised output", "realised outputs"),
+            count(c.fods_rehashed, "source", "sources"),
+        )?;
+        writeln!(
+            out,
+            "  ({} pinned by the declared hash alone; {} read)",
+            count(c.outputs_pinned, "flat file", "flat files"),
             human_bytes(c.bytes_hashed)
         )?;
     } else {
         writeln!(
             out,
-            "rehashed {} sources against their declared hash ({}); no Nix database, so other outputs were not compared",
-            c.fods_rehashed,
+            "rehashed {} against their declared hash ({} read); no Nix database, so other outputs were not compared",
+            count(c.fods_rehashed, "source", "sources"),
             human_bytes(c.bytes_hashed)
         )?;
     }
     if c.refetch {
         writeln!(
             out,
-            "refetched {} sources: {} URLs downloaded ({}), {} failed",
-            c.fods_refetched,
-            c.urls_fetched,
+            "refetched {}: {} downloaded ({}), {} failed",
+            count(c.fods_refetched, "source", "sources"),
+            count(c.urls_fetched, "URL", "URLs"),
             human_bytes(c.bytes_downloaded),
             c.urls_failed
         )?;
     }
     let nonzero: Vec<String> =
         report.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
-    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    let of = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    let failed = report.fails_at(level);
+    let verdict = paint(color, if failed { Paint::Red } else { Paint::Green }, if failed { "FAILED" } else { "OK" });
     writeln!(
         out,
-        "{}: {} errors, {} warnings, {} info{}",
-        if report.fails_at(level) { "FAILED" } else { "OK" },
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info),
+        "{verdict}: {}, {}, {} info{}",
+        count(of(Severity::Error), "error", "errors"),
+        count(of(Severity::Warning), "warning", "warnings"),
+        of(Severity::Info),
         if nonzero.is_empty() { String::new() } else { format!(" ({})", nonzero.join(", ")) }
     )?;
     out.flush()
