@@ -194,6 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let root = match &g.store {
         Some(root) => {
             anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
+            check_store_root(root)?;
             // Absolute, because Nix commands given `--store local?root=` need it.
             Some(std::path::absolute(root).with_context(|| format!("--store {}", root.display()))?)
         }
@@ -215,6 +216,30 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::man::run(a, &ctx),
+    }
+}
+
+/// Refuses a `--store` that names the store directory itself (`ROOT/nix/store`) or `ROOT/nix`
+/// instead of the root above it, saying which root to give.
+fn check_store_root(root: &std::path::Path) -> anyhow::Result<()> {
+    if root.join("nix/store").is_dir() {
+        return Ok(());
+    }
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let above = if absolute.ends_with("nix/store") {
+        absolute.parent().and_then(std::path::Path::parent)
+    } else if absolute.ends_with("nix") && absolute.join("store").is_dir() {
+        absolute.parent()
+    } else {
+        None
+    };
+    match above {
+        Some(above) => anyhow::bail!(
+            "--store {}: give the root above the store, `--store {}` (the store is read under ROOT/nix/store)",
+            root.display(),
+            above.display()
+        ),
+        None => Ok(()),
     }
 }
 
@@ -319,6 +344,41 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn colour_follows_the_flag_then_no_color_then_the_terminal() {
+        use std::ffi::OsStr;
+        let set = Some(OsStr::new("1"));
+        assert!(ColorWhen::Auto.resolve(true, None));
+        assert!(ColorWhen::Auto.resolve(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!ColorWhen::Auto.resolve(true, set));
+        assert!(!ColorWhen::Auto.resolve(false, None), "no colour into a pipe");
+        assert!(ColorWhen::Always.resolve(false, set), "an explicit flag wins over NO_COLOR");
+        assert!(!ColorWhen::Never.resolve(true, None));
+    }
+
+    #[test]
+    fn global_options_are_listed_apart_from_the_commands_own() {
+        let mut cmd = command();
+        let sources = cmd.find_subcommand_mut("sources").unwrap();
+        let help = sources.render_help().to_string();
+        let (own, global) = help.split_once("Global options:").expect("a Global options heading");
+        assert!(own.contains("--why") && !own.contains("--store <ROOT>"), "{help}");
+        assert!(global.contains("--store <ROOT>") && global.contains("--json") && !global.contains("--why"), "{help}");
+    }
+
+    #[test]
+    fn a_store_directory_given_as_the_root_is_refused_with_the_root_to_give() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("nix/store")).unwrap();
+        assert!(check_store_root(root.path()).is_ok());
+        let err = check_store_root(&root.path().join("nix/store")).unwrap_err().to_string();
+        assert!(err.contains(&format!("`--store {}`", root.path().display())), "{err}");
+        let err = check_store_root(&root.path().join("nix")).unwrap_err().to_string();
+        assert!(err.contains(&format!("`--store {}`", root.path().display())), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(check_store_root(empty.path()).is_ok(), "a fresh root is not a mistake");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub enum BundleError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A path the bundle needs is not in the store.
-    #[error("{path} is not in the store ({why}); realise it first, e.g. `nix-store --realise {needed_by}`")]
+    #[error("{path} is not in the store ({why}); realise it first, e.g. `nix-store{store_flag} --realise {needed_by}`")]
     Missing {
         /// The missing path.
         path: String,
@@ -98,6 +98,8 @@ pub enum BundleError {
         why: String,
         /// The `.drv` whose build needs it.
         needed_by: String,
+        /// ` --store ROOT` when the store is not the host's, so the advice reaches the same store.
+        store_flag: String,
     },
     /// A path is on disk but the Nix database does not list it as valid.
     #[error("{path} is on disk but not valid in the Nix database {db} (an interrupted build?)")]
@@ -507,7 +509,8 @@ fn plan_non_drv(
                     PathKind::Source => "output of a fixed-output derivation".to_owned(),
                     _ => format!("input source of {needer}"),
                 };
-                return Err(BundleError::Missing { path: dir.display(path), why, needed_by: needer });
+                let store_flag = store.root().map(|r| format!(" --store {}", r.display())).unwrap_or_default();
+                return Err(BundleError::Missing { path: dir.display(path), why, needed_by: needer, store_flag });
             }
         }
         let paths: Vec<StorePath> = batch.iter().map(|(p, _)| p.clone()).collect();

@@ -334,7 +334,8 @@ fn local_sources(
             let on_disk = present.get(k).copied().unwrap_or(false);
             let info = infos.get(k).and_then(Option::as_ref);
             let realised = on_disk && (db.is_none() || info.is_some());
-            let mut used_by: Vec<String> = users.into_iter().filter_map(|n| graph.path(n)).map(|p| dir.display(p)).collect();
+            let mut used_by: Vec<String> =
+                users.into_iter().filter_map(|n| graph.path(n)).map(|p| dir.display(p)).collect();
             used_by.sort();
             LocalSource {
                 name: path.name().to_owned(),

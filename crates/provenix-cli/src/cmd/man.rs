@@ -67,3 +67,50 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::completions::tests::commands_and_flags;
+
+    #[test]
+    fn there_is_a_page_per_command_listing_its_flags() {
+        let pages = pages().unwrap();
+        let all = commands_and_flags();
+        assert_eq!(pages.len(), all.len());
+        for (name, flags) in &all {
+            let file = format!("{}.1", name.replace(' ', "-"));
+            let (_, text) = pages.iter().find(|(f, _)| *f == file).unwrap_or_else(|| panic!("no page {file}"));
+            let text = String::from_utf8(text.clone()).unwrap();
+            assert!(text.starts_with(".ie") || text.contains(".TH"), "{file} is not roff");
+            for flag in flags {
+                let roff = format!("\\-\\-{}", flag.replace('-', "\\-"));
+                assert!(text.contains(&roff), "{file} lacks --{flag}");
+            }
+        }
+    }
+
+    /// groff, when installed (man-db's groff-base), reads every page without a warning (`-k`: the
+    /// UTF-8 of the help text goes through preconv, as `man` does).
+    #[test]
+    fn every_page_formats_with_groff_without_warnings() {
+        use std::io::Write as _;
+        let probe = std::process::Command::new("groff").arg("--version").output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            eprintln!("SKIP: groff is not installed; the pages are checked for their flags only");
+            return;
+        }
+        for (file, text) in pages().unwrap() {
+            let mut child = std::process::Command::new("groff")
+                .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(&text).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let warnings = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && warnings.trim().is_empty(), "{file}: {warnings}");
+        }
+    }
+}
