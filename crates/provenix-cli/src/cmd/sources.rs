@@ -100,6 +100,11 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     };
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
+    // Evaluating a Nix-file root creates the database of a fresh store.
+    let db = match db {
+        Some(db) => Some(db),
+        None => open_db(ctx)?,
+    };
     let options = SourcesOptions { mirrors: args.roots.mirror_table()?, why: args.why, top: args.top };
     let mut report = sources(&ctx.store, db.as_ref(), &roots, &options)?;
     filter(&mut report, &args.kind);

@@ -52,6 +52,11 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
+    // Evaluating a Nix-file root creates the database of a fresh store.
+    let db = match db {
+        Some(db) => Some(db),
+        None => open_db(ctx)?,
+    };
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
