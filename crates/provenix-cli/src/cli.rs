@@ -201,8 +201,23 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         None => None,
     };
     let color = g.color.resolve(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
-    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone(), color };
-    match &cli.command {
+    let mut ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone(), color };
+    let mut command = cli.command;
+    // A bundle as the root of the closure commands: read its .drv files instead of the store.
+    let roots = match &mut command {
+        Command::Sources(a) => Some(&mut a.roots),
+        Command::Sbom(a) => Some(&mut a.roots),
+        Command::Vulns(a) => Some(&mut a.roots),
+        _ => None,
+    };
+    let _bundle = match roots {
+        Some(roots) => cmd::roots::bundle_root(&ctx, roots)?,
+        None => None,
+    };
+    if let Some(bundle) = &_bundle {
+        ctx.store = bundle.store.clone();
+    }
+    match &command {
         Command::Nar(c) => cmd::nar::run(c, &ctx),
         Command::Drv(c) => cmd::drv::run(c, &ctx),
         Command::Key(c) => cmd::key::run(c, &ctx),

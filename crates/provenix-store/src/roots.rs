@@ -302,8 +302,7 @@ fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
     if ustar && entry_name == Some(b"store.export".as_slice()) {
         return Some((
             "a provenix bundle",
-            ": give it to `provenix rebuild`, or name the roots it was made from \
-             (`tar -xOf BUNDLE manifest.json` lists them)",
+            ": give it to `provenix rebuild`, or as the only root of `sources`, `sbom` or `vulns`",
         ));
     }
     if ustar {

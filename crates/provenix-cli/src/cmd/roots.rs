@@ -2,7 +2,7 @@
 //! identity tables (`sbom`, `vulns`), the Nix database, and the progress bar.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal as _;
+use std::io::{self, IsTerminal as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -213,6 +213,54 @@ pub(crate) fn physical_arg(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
 /// (` --store ROOT`, with its leading space), or nothing for the host's store.
 pub(crate) fn store_flag(ctx: &Ctx) -> String {
     ctx.store.root().map(|root| format!(" --store {}", root.display())).unwrap_or_default()
+}
+
+/// A bundle given as the root: its `.drv` files unpacked into a throwaway store, which the
+/// command reads instead of `--store` (removed when dropped).
+pub(crate) struct BundleRoot {
+    /// The throwaway store root; kept alive for the command.
+    _dir: tempfile::TempDir,
+    /// The store to read.
+    pub(crate) store: provenix_store::Store,
+}
+
+/// When the only root is a provenix bundle: checks its stream against its manifest (the same
+/// check `rebuild` makes before importing: every path's NAR hash, every `.drv` recomputed),
+/// unpacks its `.drv` files into a throwaway store and puts the bundle's roots in its place.
+/// `None` when no root is a bundle; an error when a bundle is mixed with other roots or `--db`.
+pub(crate) fn bundle_root(ctx: &Ctx, roots: &mut RootArgs) -> anyhow::Result<Option<BundleRoot>> {
+    use provenix_core::bundle::{BundleReader, PathKind};
+    use provenix_formats::export::ExportReader;
+    let is_bundle = |arg: &String| {
+        let path = Path::new(arg);
+        path.is_file() && roots::sniff(path).is_some_and(|(what, _)| what == "a provenix bundle")
+    };
+    let Some(file) = roots.roots.iter().find(|a| is_bundle(a)).cloned() else { return Ok(None) };
+    anyhow::ensure!(
+        roots.roots.len() == 1,
+        "root `{file}` is a provenix bundle: give it as the only root (its roots are read from it)"
+    );
+    anyhow::ensure!(ctx.db.is_none(), "root `{file}` is a provenix bundle, which has no Nix database: leave out --db");
+    let reader = BundleReader::open(Path::new(&file)).with_context(|| format!("root `{file}`"))?;
+    provenix_core::rebuild::check_stream(&reader, &provenix_core::verify::NoProgress)
+        .with_context(|| format!("root `{file}`"))?;
+    let dir = tempfile::Builder::new().prefix("provenix-bundle-").tempdir().context("creating a temp store")?;
+    let store = provenix_store::Store::new(reader.store_dir().clone(), Some(dir.path().to_owned()));
+    let physical = store.physical_dir();
+    std::fs::create_dir_all(&physical).with_context(|| format!("creating {}", physical.display()))?;
+    let mut stream = ExportReader::new(reader.export_stream()?, reader.store_dir());
+    for want in &reader.manifest().paths {
+        let mut nar = Vec::new();
+        let sink: &mut dyn io::Write = if want.kind == PathKind::Drv { &mut nar } else { &mut io::sink() };
+        let entry = stream.next_path(sink).with_context(|| format!("root `{file}`: reading {}", want.path))?;
+        let Some(entry) = entry else { break };
+        if want.kind == PathKind::Drv {
+            provenix_store::nar::unpack(io::Cursor::new(nar), &store.physical(&entry.path))
+                .with_context(|| format!("root `{file}`: unpacking {}", want.path))?;
+        }
+    }
+    roots.roots = reader.manifest().roots.iter().map(|r| r.drv.clone()).collect();
+    Ok(Some(BundleRoot { _dir: dir, store }))
 }
 
 /// Opens the Nix database: `--db`, or the store's own when it exists.

@@ -26,7 +26,7 @@ enum FormatArg {
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    roots: RootArgs,
+    pub(crate) roots: RootArgs,
     #[command(flatten)]
     identity: IdentityArgs,
     /// The document format, in any case. Without it, the format follows the `-o` file's name:

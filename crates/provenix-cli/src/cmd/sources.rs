@@ -16,7 +16,7 @@ const WIDTH: usize = 80;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    roots: RootArgs,
+    pub(crate) roots: RootArgs,
     /// Give every source the shortest chain of derivations from a root that needs it.
     #[arg(long)]
     why: bool,

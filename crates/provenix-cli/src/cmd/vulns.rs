@@ -21,7 +21,7 @@ use crate::cli::{Ctx, Outcome, after_printing, print_json};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    roots: RootArgs,
+    pub(crate) roots: RootArgs,
     #[command(flatten)]
     identity: IdentityArgs,
     /// The index of the vulnerability data (default: DIR/.provenix-index.sqlite; rebuilt when the data
