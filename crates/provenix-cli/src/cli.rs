@@ -171,7 +171,11 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches as _;
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     init_logging(&cli.global);
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -317,10 +321,41 @@ struct Versioned<'a, T> {
     document: &'a T,
 }
 
-/// The clap definition, built: what `docs/cli.md`, the man pages and the completions come from.
+/// Global options that mean nothing for a command, per command path: hidden from its help, man
+/// page and completions (still accepted, so a shell alias with `--store` keeps working).
+const NOT_OFFERED: &[(&[&str], &[&str])] = &[
+    (&["key", "generate"], &["store", "store_dir", "db"]),
+    (&["key", "public"], &["store", "store_dir", "db"]),
+    (&["attest", "verify"], &["store", "store_dir", "db"]),
+    (&["nar", "check"], &["store", "store_dir", "db"]),
+    (&["nar", "unpack"], &["store", "store_dir", "db"]),
+    (&["nar", "dump"], &["db", "json", "color"]),
+    (&["nar", "hash"], &["db", "color"]),
+    (&["rebuild"], &["db"]),
+    (&["completions"], &["store", "store_dir", "db", "json", "color"]),
+    (&["man"], &["store", "store_dir", "db", "color"]),
+];
+
+/// `cmd` with `args` added to the subcommand at `path`.
+fn hide_in(cmd: clap::Command, path: &[&str], args: &[clap::Arg]) -> clap::Command {
+    match path.split_first() {
+        None => cmd.args(args.iter().cloned()),
+        Some((name, rest)) => cmd.mut_subcommand(*name, |sub| hide_in(sub, rest, args)),
+    }
+}
+
+/// The clap definition, built: what parsing, `docs/cli.md`, the man pages and the completions
+/// all come from.
 pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory as _;
     let mut cmd = Cli::command();
+    // A subcommand that already has an argument of a global's id keeps its own when clap
+    // propagates the globals: give those commands a hidden copy.
+    for (path, ids) in NOT_OFFERED {
+        let hidden: Vec<clap::Arg> =
+            cmd.get_arguments().filter(|a| ids.contains(&a.get_id().as_str())).map(|a| a.clone().hide(true)).collect();
+        cmd = hide_in(cmd, path, &hidden);
+    }
     cmd.build();
     cmd
 }
@@ -381,6 +416,30 @@ mod tests {
         let (own, global) = help.split_once("Global options:").expect("a Global options heading");
         assert!(own.contains("--why") && !own.contains("--store <ROOT>"), "{help}");
         assert!(global.contains("--store <ROOT>") && global.contains("--json") && !global.contains("--why"), "{help}");
+    }
+
+    #[test]
+    fn options_that_mean_nothing_for_a_command_are_not_offered() {
+        let mut cmd = command();
+        let key = cmd.find_subcommand_mut("key").unwrap().find_subcommand_mut("generate").unwrap();
+        let help = key.render_long_help().to_string();
+        assert!(!help.contains("--store") && !help.contains("--db") && help.contains("--json"), "{help}");
+        let sources = cmd.find_subcommand_mut("sources").unwrap().render_long_help().to_string();
+        assert!(sources.contains("--store <ROOT>") && sources.contains("--db <FILE>"), "{sources}");
+        for (path, ids) in NOT_OFFERED {
+            let mut at = Some(&mut cmd);
+            for name in *path {
+                at = at.and_then(|c| c.find_subcommand_mut(name));
+            }
+            let sub = at.unwrap_or_else(|| panic!("no command {path:?}"));
+            for id in *ids {
+                let arg = sub.get_arguments().find(|a| a.get_id() == id);
+                assert!(arg.is_some_and(clap::Arg::is_hide_set), "{path:?} offers {id}");
+            }
+        }
+        // Still accepted where hidden.
+        let parsed = command().try_get_matches_from(["provenix", "--store", "/tmp", "key", "public", "k"]);
+        assert!(parsed.is_ok(), "{parsed:?}");
     }
 
     #[test]

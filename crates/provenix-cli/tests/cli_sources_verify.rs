@@ -329,8 +329,11 @@ in derivation {{ name = "bundle"; inherit system; builder = "/bin/sh"; args = [ 
     assert!(csv.starts_with("drv_path,output_path,name,kind,"), "{csv}");
     let o = provenix(h.root(), &["sources", &top]);
     let human = String::from_utf8(o.stdout).unwrap();
-    assert!(human.contains("4 sources in 7 derivations"), "{human}");
-    assert!(human.contains("why: bundle -> app-1.0 -> src-1.0.tar.gz"), "{human}");
+    assert!(human.contains("4 fixed-output sources (2 realised, "), "{human}");
+    assert!(human.contains("in 7 derivations of 1 root"), "{human}");
+    // The biggest sources once more only for their why-chains, not as a second table.
+    assert!(human.contains("Why the 2 biggest sources are needed:"), "{human}");
+    assert!(human.contains("B  bundle -> app-1.0 -> src-1.0.tar.gz\n"), "{human}");
 }
 
 #[test]

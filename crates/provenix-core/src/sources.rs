@@ -81,7 +81,6 @@ pub struct Source {
     /// The URLs with `mirror://` expanded, in the order a fetcher tries them.
     pub resolved_urls: Vec<String>,
     /// `mirror://` names the mirror table does not know.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_mirrors: Vec<String>,
     /// The hash algorithm (`sha256`, ...).
     pub hash_algo: &'static str,
@@ -95,8 +94,8 @@ pub struct Source {
     pub realised: bool,
     /// The output's NAR size, when realised and known from the Nix database.
     pub nar_size: Option<u64>,
-    /// `.drv` paths from a root down to this one, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `.drv` paths from a root down to this one, when asked for (JSON: `[]` when not).
+    #[serde(serialize_with = "none_as_empty")]
     pub why: Option<Vec<String>>,
     #[serde(skip)]
     node: NodeId,
@@ -157,6 +156,11 @@ pub struct LocalSource {
     pub nar_size: Option<u64>,
     /// The `.drv` paths that list it in their `inputSrcs`, sorted.
     pub used_by: Vec<String>,
+}
+
+/// An absent list as `[]`: JSON arrays are always present (docs/json.md).
+fn none_as_empty<S: serde::Serializer>(list: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    list.as_deref().unwrap_or_default().serialize(s)
 }
 
 /// The inventory of the roots' sources.

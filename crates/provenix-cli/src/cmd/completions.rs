@@ -32,7 +32,12 @@ pub(crate) mod tests {
         fn walk(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, Vec<String>)>) {
             let name =
                 if prefix.is_empty() { cmd.get_name().to_owned() } else { format!("{prefix} {}", cmd.get_name()) };
-            let flags = cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned).collect();
+            let flags = cmd
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long())
+                .map(str::to_owned)
+                .collect();
             out.push((name.clone(), flags));
             for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
                 walk(sub, &name, out);
