@@ -88,6 +88,11 @@ fn sources_lists_local_inputs_filters_by_kind_and_takes_format() {
     assert_eq!(patch["usedBy"].as_array().unwrap().len(), 1);
     assert!(patch["usedBy"][0].as_str().unwrap().ends_with("-zapp-plain-1.0.drv"), "{patch:#}");
     assert_eq!(report["summary"]["localSources"], 2);
+    // Fields documented as arrays are there, empty, when there is nothing in them.
+    for source in report["sources"].as_array().unwrap() {
+        assert_eq!(source["why"], Value::Array(vec![]), "{source:#}");
+        assert_eq!(source["unknownMirrors"], Value::Array(vec![]), "{source:#}");
+    }
 
     // --kind patch: the local patch only (no FOD is a patch); --kind local: both local ones.
     let o = json(&provenix(h.root(), &["--json", "sources", "--kind", "patch", root]));
