@@ -120,6 +120,8 @@ fn sources_lists_local_inputs_filters_by_kind_and_takes_format() {
     assert!(human.contains("in 3 derivations of 1 root\n"), "{human}");
     assert!(human.lines().all(|l| l.chars().count() <= 80), "fits 80 columns:\n{human}");
     assert!(!human.contains('\x1b'), "no colour into a pipe");
+    let coloured = stdout(&run(Some(h.root()), &["--color", "always", "sources", root], &[]));
+    assert!(coloured.starts_with("\x1b[1mKIND "), "{coloured}");
 
     // --format is an alias of the existing flags, and two formats at once are a usage error.
     let csv = stdout(&provenix(h.root(), &["sources", "--format", "csv", root]));
@@ -346,6 +348,20 @@ fn a_bundle_is_a_root_for_sources_and_sbom() {
     let o = run(None, &["sources", bad.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(stderr(&o).contains("bad.bundle"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_wraps_to_the_terminal_and_lists_global_options_apart() {
+    for (columns, command) in [("60", "sources"), ("72", "verify"), ("60", "nar")] {
+        let o = run(None, &[command, "--help"], &[("COLUMNS", columns)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let help = stdout(&o);
+        let width: usize = columns.parse().unwrap();
+        assert!(help.lines().all(|l| l.chars().count() <= width), "{command} at {columns} columns:\n{help}");
+        assert!(help.contains("\nGlobal options:\n"), "{help}");
+    }
+    let o = run(None, &["key", "generate", "--help"], &[]);
+    assert!(!stdout(&o).contains("--store"), "not offered where it means nothing:\n{}", stdout(&o));
 }
 
 #[test]

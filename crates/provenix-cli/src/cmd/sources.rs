@@ -7,7 +7,7 @@ use provenix_core::sources::{KindCount, LocalKind, LocalSource, Source, SourcesO
 use serde::Serialize;
 
 use super::roots::{RootArgs, chain_names, human_bytes, open_db, short_name};
-use super::{count, escape_controls};
+use super::{Paint, count, escape_controls, paint};
 use crate::cli::{Ctx, Outcome, print_json};
 
 /// The width human output is laid out for.
@@ -121,7 +121,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             print_json(&JsonReport { report: &report, summary })?;
         }
         OutputFormat::Csv => write_csv(&report, &mut BufWriter::new(io::stdout().lock()))?,
-        OutputFormat::Table => write_human(&report, args, &mut BufWriter::new(io::stdout().lock()))?,
+        OutputFormat::Table => write_human(&report, args, ctx.color, &mut BufWriter::new(io::stdout().lock()))?,
     }
     // The process is about to exit: freeing every source is wasted work.
     std::mem::forget(report);
@@ -218,12 +218,13 @@ fn row(out: &mut impl io::Write, kind: &str, size: &str, name: &str, name_width:
     }
 }
 
-fn write_human(report: &SourcesReport, args: &Args, out: &mut impl io::Write) -> io::Result<()> {
+fn write_human(report: &SourcesReport, args: &Args, color: bool, out: &mut impl io::Write) -> io::Result<()> {
+    let heading = |text: String| paint(color, Paint::Bold, &text);
     let names = report.sources.iter().map(|s| s.name.chars().count());
     let local_names = report.local_sources.iter().map(|s| s.name.chars().count());
     let name_width = names.chain(local_names).max().unwrap_or(4).clamp(4, 32);
     if !report.sources.is_empty() {
-        writeln!(out, "{:<9} {:>10}  {:<name_width$}  URL", "KIND", "SIZE", "NAME")?;
+        writeln!(out, "{}", heading(format!("{:<9} {:>10}  {:<name_width$}  URL", "KIND", "SIZE", "NAME")))?;
     }
     for s in by_name(report) {
         let url = s.urls.first().map_or("(no URL)", String::as_str);
@@ -241,7 +242,7 @@ fn write_human(report: &SourcesReport, args: &Args, out: &mut impl io::Write) ->
             writeln!(out)?;
         }
         writeln!(out, "Local sources (files from the machine that evaluated, in inputSrcs):")?;
-        writeln!(out, "{:<9} {:>10}  {:<name_width$}  USED BY", "KIND", "SIZE", "NAME")?;
+        writeln!(out, "{}", heading(format!("{:<9} {:>10}  {:<name_width$}  USED BY", "KIND", "SIZE", "NAME")))?;
         for s in local_by_name(report) {
             let first = s.used_by.first().map_or("-", |p| short_name(p));
             let more = if s.used_by.len() > 1 { format!(" (+{} more)", s.used_by.len() - 1) } else { String::new() };
