@@ -234,6 +234,11 @@ fn store_mistakes_get_hints_and_advice_carries_the_store() {
     let o = run(None, &["sources", physical.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&format!("`--store {}`", h.root().display())), "{}", stderr(&o));
+    // A logical path with no --store, run from inside a directory holding that store.
+    let o =
+        Command::new(env!("CARGO_BIN_EXE_provenix")).args(["sources", &drv]).current_dir(h.scratch()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&format!("read that store with `--store {}`", h.root().display())), "{}", stderr(&o));
     // bundle of an unbuilt closure: the `nix-store --realise` it advises reaches this store.
     let file = h.scratch().join("b.tar");
     let o = provenix(h.root(), &["bundle", &drv, "-o", file.to_str().unwrap()]);

@@ -258,14 +258,34 @@ fn resolve_one(
     Ok(vec![Root { arg: arg.to_owned(), source: RootSource::Output(store_path), drv }])
 }
 
-/// For a store path missing under `--store ROOT`: whether the host's own store has it.
+/// For a missing store path: where it is instead. Under `--store ROOT`, the host's own store;
+/// without, a store root at or above the working directory (`DIR/nix/store/…`), the likely
+/// place of a copied or chroot store.
 fn missing_hint(store: &Store, path: &StorePath) -> String {
-    let Some(root) = store.root() else { return String::new() };
-    let host = Path::new(store.dir().as_str()).join(path.to_string());
-    if std::fs::symlink_metadata(&host).is_ok() {
-        format!("; it is in this machine's store {}: leave out `--store {}`", store.dir(), root.display())
-    } else {
-        String::new()
+    match store.root() {
+        Some(root) => {
+            let host = Path::new(store.dir().as_str()).join(path.to_string());
+            if std::fs::symlink_metadata(&host).is_ok() {
+                format!("; it is in this machine's store {}: leave out `--store {}`", store.dir(), root.display())
+            } else {
+                String::new()
+            }
+        }
+        None => {
+            let Ok(cwd) = std::env::current_dir() else { return String::new() };
+            let found = cwd.ancestors().find(|dir| {
+                std::fs::symlink_metadata(dir.join("nix/store").join(path.to_string())).is_ok()
+                    && *dir != Path::new("/")
+            });
+            match found {
+                Some(dir) => format!(
+                    "; it is in the store under {}: read that store with `--store {}`",
+                    dir.display(),
+                    dir.display()
+                ),
+                None => String::new(),
+            }
+        }
     }
 }
 
