@@ -208,15 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let mut ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone(), color };
     let mut command = cli.command;
     // A bundle as the root of the closure commands: read its .drv files instead of the store.
-    let roots = match &mut command {
-        Command::Sources(a) => Some(&mut a.roots),
-        Command::Sbom(a) => Some(&mut a.roots),
-        Command::Vulns(a) => Some(&mut a.roots),
+    // (`vulns --db` is its vulnerability data.)
+    let nix_db = ctx.db.as_deref().map(|db| format!("--db {}", db.display()));
+    let nix_db = nix_db.as_deref();
+    let _bundle = match &mut command {
+        Command::Sources(a) => cmd::roots::bundle_root(&mut a.roots, nix_db)?,
+        Command::Sbom(a) => cmd::roots::bundle_root(&mut a.roots, nix_db)?,
+        Command::Vulns(a) => cmd::roots::bundle_root(&mut a.roots, None)?,
         _ => None,
-    };
-    let _bundle = match roots {
-        Some(roots) => cmd::roots::bundle_root(&ctx, roots)?,
-        None => None,
     };
     if let Some(bundle) = &_bundle {
         ctx.store = bundle.store.clone();

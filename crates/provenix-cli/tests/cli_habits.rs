@@ -337,7 +337,16 @@ fn a_bundle_is_a_root_for_sources_and_sbom() {
     let o = run(None, &["sbom", "--format", "cdx", bundle.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("tool"), "{}", stdout(&o));
-    // Mixed with another root, or where it cannot stand (verify): refused, naming it.
+    // vulns reads it too.
+    let feeds = h.scratch().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    std::fs::write(feeds.join("empty.json"), r#"{"vulnerabilities": []}"#).unwrap();
+    let o = run(None, &["--json", "vulns", bundle.to_str().unwrap(), "--db", feeds.to_str().unwrap()], &[]);
+    assert!(!stderr(&o).contains("bundle"), "{}", stderr(&o));
+    // Mixed with another root, with a Nix database, or where it cannot stand (verify): refused.
+    let o = provenix(h.root(), &["--db", "/nonexistent/db.sqlite", "sources", bundle.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("has no Nix database: leave out --db"), "{}", stderr(&o));
     let o = provenix(h.root(), &["sources", bundle.to_str().unwrap(), &drv]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("give it as the only root"), "{}", stderr(&o));

@@ -227,8 +227,9 @@ pub(crate) struct BundleRoot {
 /// When the only root is a provenix bundle: checks its stream against its manifest (the same
 /// check `rebuild` makes before importing: every path's NAR hash, every `.drv` recomputed),
 /// unpacks its `.drv` files into a throwaway store and puts the bundle's roots in its place.
-/// `None` when no root is a bundle; an error when a bundle is mixed with other roots or `--db`.
-pub(crate) fn bundle_root(ctx: &Ctx, roots: &mut RootArgs) -> anyhow::Result<Option<BundleRoot>> {
+/// `None` when no root is a bundle; an error when a bundle is mixed with other roots, or with a
+/// Nix database (`nix_db`: the flag that named one, as given, e.g. `--db FILE`).
+pub(crate) fn bundle_root(roots: &mut RootArgs, nix_db: Option<&str>) -> anyhow::Result<Option<BundleRoot>> {
     use provenix_core::bundle::{BundleReader, PathKind};
     use provenix_formats::export::ExportReader;
     let is_bundle = |arg: &String| {
@@ -240,7 +241,9 @@ pub(crate) fn bundle_root(ctx: &Ctx, roots: &mut RootArgs) -> anyhow::Result<Opt
         roots.roots.len() == 1,
         "root `{file}` is a provenix bundle: give it as the only root (its roots are read from it)"
     );
-    anyhow::ensure!(ctx.db.is_none(), "root `{file}` is a provenix bundle, which has no Nix database: leave out --db");
+    if let Some(flag) = nix_db {
+        anyhow::bail!("root `{file}` is a provenix bundle, which has no Nix database: leave out {flag}");
+    }
     let reader = BundleReader::open(Path::new(&file)).with_context(|| format!("root `{file}`"))?;
     provenix_core::rebuild::check_stream(&reader, &provenix_core::verify::NoProgress)
         .with_context(|| format!("root `{file}`"))?;
