@@ -191,6 +191,8 @@ fn nix_file_roots_take_arg_and_argstr_and_verify_flags_placeholder_hashes() {
     let plain = run(Some(h.root()), &["verify", root], &[]);
     assert!(!stdout(&plain).contains('\x1b'), "{}", stdout(&plain));
     assert!(stdout(&plain).contains("FAILED: 1 error, "), "{}", stdout(&plain));
+    assert!(stdout(&plain).contains("\n  placeholder-hash: 1\n"), "{}", stdout(&plain));
+    assert!(stdout(&plain).lines().all(|l| l.chars().count() <= 80), "fits 80 columns:\n{}", stdout(&plain));
     let always = run(Some(h.root()), &["--color", "always", "verify", root], &[("NO_COLOR", "1")]);
     assert!(stdout(&always).contains("\x1b[31mFAILED\x1b[0m"), "{}", stdout(&always));
     let never = run(Some(h.root()), &["--color", "never", "verify", root], &[]);

@@ -63,9 +63,41 @@ pub(crate) fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
+/// `text` broken at spaces into lines of at most `width` columns, each after `indent` spaces. A
+/// word longer than the room (a URL, a path) gets a line of its own, unbroken.
+pub(crate) fn wrap(text: &str, indent: usize, width: usize) -> Vec<String> {
+    let room = width.saturating_sub(indent).max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines.into_iter().map(|l| format!("{:indent$}{l}", "")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_wraps_at_spaces_and_long_words_stand_alone() {
+        assert_eq!(wrap("one two three", 2, 10), ["  one two", "  three"]);
+        let url = "https://example.org/a/very/long/path";
+        assert_eq!(
+            wrap(&format!("see {url} now"), 4, 20),
+            ["    see".to_owned(), format!("    {url}"), "    now".to_owned()]
+        );
+        assert_eq!(wrap("", 3, 80), ["   "]);
+    }
 
     #[test]
     fn paint_adds_escapes_only_when_on() {

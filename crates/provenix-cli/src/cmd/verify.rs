@@ -8,7 +8,7 @@ use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
-use super::{Paint, count, escape_controls, paint};
+use super::{Paint, count, escape_controls, paint, wrap};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
@@ -90,8 +90,17 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
             Severity::Info => Paint::Bold,
         };
         let label = paint(color, tone, &format!("{:<7}", f.severity.as_str()));
-        writeln!(out, "{label} {:<23} {}", f.kind.as_str(), escape_controls(&f.path))?;
-        writeln!(out, "        {}", escape_controls(&f.detail))?;
+        let path = escape_controls(&f.path);
+        // The path on the same line when it fits in 80 columns, else on its own.
+        if 8 + 24 + path.chars().count() <= 80 {
+            writeln!(out, "{label} {:<23} {path}", f.kind.as_str())?;
+        } else {
+            writeln!(out, "{label} {}", f.kind.as_str())?;
+            writeln!(out, "        {path}")?;
+        }
+        for line in wrap(&escape_controls(&f.detail), 8, 80) {
+            writeln!(out, "{line}")?;
+        }
         if let Some(url) = &f.url {
             writeln!(out, "        url      {}", escape_controls(url))?;
         }
@@ -106,19 +115,23 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
     let c = &report.checked;
     writeln!(
         out,
-        "checked {} (.drv files) and {} of {}; {}",
+        "checked {} (.drv files) and {}",
         count(c.derivations, "derivation", "derivations"),
         count(c.output_paths, "output path", "output paths"),
+    )?;
+    writeln!(
+        out,
+        "  of {}, with {}",
         count(report.roots.len(), "root", "roots"),
         count(c.fods, "fixed-output source", "fixed-output sources"),
     )?;
     if c.database {
         writeln!(
             out,
-            "rehashed {} against the Nix database and {} against their declared hash",
-            count(c.outputs_rehashed, "realised output", "realised outputs"),
-            count(c.fods_rehashed, "source", "sources"),
+            "rehashed {} against the Nix database",
+            count(c.outputs_rehashed, "realised output", "realised outputs")
         )?;
+        writeln!(out, "  and {} against their declared hash", count(c.fods_rehashed, "source", "sources"))?;
         writeln!(
             out,
             "  ({} pinned by the declared hash alone; {} read)",
@@ -128,10 +141,11 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
     } else {
         writeln!(
             out,
-            "rehashed {} against their declared hash ({} read); no Nix database, so other outputs were not compared",
+            "rehashed {} against their declared hash ({} read)",
             count(c.fods_rehashed, "source", "sources"),
             human_bytes(c.bytes_hashed)
         )?;
+        writeln!(out, "  no Nix database, so other outputs were not compared")?;
     }
     if c.refetch {
         writeln!(
@@ -150,11 +164,14 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
     let verdict = paint(color, if failed { Paint::Red } else { Paint::Green }, if failed { "FAILED" } else { "OK" });
     writeln!(
         out,
-        "{verdict}: {}, {}, {} info{}",
+        "{verdict}: {}, {}, {} info",
         count(of(Severity::Error), "error", "errors"),
         count(of(Severity::Warning), "warning", "warnings"),
         of(Severity::Info),
-        if nonzero.is_empty() { String::new() } else { format!(" ({})", nonzero.join(", ")) }
     )?;
+    // One finding kind a line, so the counts fit any width.
+    for kind in nonzero {
+        writeln!(out, "  {kind}")?;
+    }
     out.flush()
 }
