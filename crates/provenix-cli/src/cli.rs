@@ -4,7 +4,7 @@
 //! I/O error. Errors print as `error: <context>: <cause>` on stderr and name
 //! the file or path at fault. A closed stdout (e.g. `| head`) exits quietly.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,27 +25,56 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// The help heading of the options every command takes, listed apart from the command's own.
+const GLOBAL: &str = "Global options";
+
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GlobalArgs {
     /// Print results as JSON (stable, documented fields).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     json: bool,
     /// Read the store under ROOT/nix/store (a copied, mounted or chroot store).
-    #[arg(long, global = true, value_name = "ROOT")]
+    #[arg(long, global = true, value_name = "ROOT", help_heading = GLOBAL)]
     store: Option<PathBuf>,
     /// The logical store directory, part of every hash.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/nix/store", help_heading = GLOBAL)]
     store_dir: String,
     /// The Nix database (default: ROOT/nix/var/nix/db/db.sqlite with --store, else /nix/var/nix/db/db.sqlite).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     db: Option<PathBuf>,
+    /// Colour in human output: `auto` colours only a terminal, and not when NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, help_heading = GLOBAL)]
+    color: ColorWhen,
     /// More log output on stderr (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     verbose: u8,
     /// Only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     quiet: bool,
+}
+
+/// When human output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set to a non-empty value.
+    Auto,
+    /// Always, even piped and with NO_COLOR.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether stdout gets colour, given whether it is a terminal and the value of NO_COLOR
+    /// (no-color.org: set and not empty disables colour; an explicit flag wins).
+    pub(crate) fn resolve(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +132,16 @@ enum Command {
     /// clock, and (for development only) the SBOM/SARIF/in-toto validators. Nix's settings are read
     /// as `rebuild` uses them: with its forced options and any --nix-option.
     Doctor(cmd::doctor::Args),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell on stdout.
+    ///
+    /// For example `provenix completions bash > /etc/bash_completion.d/provenix`, or
+    /// `provenix completions zsh > ~/.zfunc/_provenix`.
+    Completions(cmd::completions::Args),
+    /// Print the manual page (roff) on stdout, or write one page per command into a directory.
+    ///
+    /// `provenix man | man -l -` reads it; `provenix man --dir DIR` writes provenix.1,
+    /// provenix-sources.1, provenix-nar-dump.1 and so on.
+    Man(cmd::man::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -115,6 +154,8 @@ pub(crate) struct Ctx {
     pub(crate) store: Store,
     /// `--db`, if given.
     pub(crate) db: Option<PathBuf>,
+    /// Whether human output on stdout is coloured (`--color`, NO_COLOR, a terminal).
+    pub(crate) color: bool,
 }
 
 /// Context marking an error as a failed verification (exit 1, not 2): the
@@ -138,7 +179,11 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches as _;
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     init_logging(&cli.global);
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -161,13 +206,28 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let root = match &g.store {
         Some(root) => {
             anyhow::ensure!(root.is_dir(), "--store {}: not a directory", root.display());
+            check_store_root(root)?;
             // Absolute, because Nix commands given `--store local?root=` need it.
             Some(std::path::absolute(root).with_context(|| format!("--store {}", root.display()))?)
         }
         None => None,
     };
-    let ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone() };
-    match &cli.command {
+    let color = g.color.resolve(io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+    let mut ctx = Ctx { json: g.json, quiet: g.quiet, store: Store::new(dir, root), db: g.db.clone(), color };
+    let mut command = cli.command;
+    // A bundle as the root of the closure commands: read its .drv files instead of the store.
+    let nix_db = ctx.db.as_deref().map(|db| format!("--db {}", db.display()));
+    let nix_db = nix_db.as_deref();
+    let _bundle = match &mut command {
+        Command::Sources(a) => cmd::roots::bundle_root(&mut a.roots, nix_db)?,
+        Command::Sbom(a) => cmd::roots::bundle_root(&mut a.roots, nix_db)?,
+        Command::Vulns(a) => cmd::roots::bundle_root(&mut a.roots, nix_db)?,
+        _ => None,
+    };
+    if let Some(bundle) = &_bundle {
+        ctx.store = bundle.store.clone();
+    }
+    match &command {
         Command::Nar(c) => cmd::nar::run(c, &ctx),
         Command::Drv(c) => cmd::drv::run(c, &ctx),
         Command::Key(c) => cmd::key::run(c, &ctx),
@@ -180,6 +240,32 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Vulns(a) => cmd::vulns::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
         Command::Doctor(a) => cmd::doctor::run(a, &ctx),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a, &ctx),
+    }
+}
+
+/// Refuses a `--store` that names the store directory itself (`ROOT/nix/store`) or `ROOT/nix`
+/// instead of the root above it, saying which root to give.
+fn check_store_root(root: &std::path::Path) -> anyhow::Result<()> {
+    if root.join("nix/store").is_dir() {
+        return Ok(());
+    }
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let above = if absolute.ends_with("nix/store") {
+        absolute.parent().and_then(std::path::Path::parent)
+    } else if absolute.ends_with("nix") && absolute.join("store").is_dir() {
+        absolute.parent()
+    } else {
+        None
+    };
+    match above {
+        Some(above) => anyhow::bail!(
+            "--store {}: give the root above the store, `--store {}` (the store is read under ROOT/nix/store)",
+            root.display(),
+            above.display()
+        ),
+        None => Ok(()),
     }
 }
 
@@ -212,8 +298,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 /// Writes `value` as JSON plus a newline to stdout: indented on a terminal,
 /// compact otherwise (a pipe or file gets the smaller, faster form).
+///
+/// Every document gets a top-level `schemaVersion` ([`SCHEMA_VERSION`]), so a consumer can tell
+/// which contract of docs/json.md it reads.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    use std::io::IsTerminal as _;
+    let value = &Versioned { schema_version: SCHEMA_VERSION, document: value };
     let terminal = io::stdout().is_terminal();
     // Buffered: stdout is line-buffered, and a large report has many lines.
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -225,6 +314,57 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     writeln!(out)?;
     out.flush()?;
     Ok(())
+}
+
+/// The version of the JSON contracts in docs/json.md: raised when a field changes meaning or
+/// goes away (new fields do not raise it).
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+#[derive(serde::Serialize)]
+struct Versioned<'a, T> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+/// Global options that mean nothing for a command, per command path: hidden from its help, man
+/// page and completions (still accepted, so a shell alias with `--store` keeps working).
+const NOT_OFFERED: &[(&[&str], &[&str])] = &[
+    (&["key", "generate"], &["store", "store_dir", "db"]),
+    (&["key", "public"], &["store", "store_dir", "db"]),
+    (&["attest", "verify"], &["store", "store_dir", "db"]),
+    (&["nar", "check"], &["store", "store_dir", "db"]),
+    (&["nar", "unpack"], &["store", "store_dir", "db"]),
+    (&["nar", "dump"], &["db", "json", "color"]),
+    (&["nar", "hash"], &["db", "color"]),
+    (&["rebuild"], &["db"]),
+    (&["completions"], &["store", "store_dir", "db", "json", "color"]),
+    (&["man"], &["store", "store_dir", "db", "color"]),
+];
+
+/// `cmd` with `args` added to the subcommand at `path`.
+fn hide_in(cmd: clap::Command, path: &[&str], args: &[clap::Arg]) -> clap::Command {
+    match path.split_first() {
+        None => cmd.args(args.iter().cloned()),
+        Some((name, rest)) => cmd.mut_subcommand(*name, |sub| hide_in(sub, rest, args)),
+    }
+}
+
+/// The clap definition, built: what parsing, `docs/cli.md`, the man pages and the completions
+/// all come from.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut cmd = Cli::command();
+    // A subcommand that already has an argument of a global's id keeps its own when clap
+    // propagates the globals: give those commands a hidden copy.
+    for (path, ids) in NOT_OFFERED {
+        let hidden: Vec<clap::Arg> =
+            cmd.get_arguments().filter(|a| ids.contains(&a.get_id().as_str())).map(|a| a.clone().hide(true)).collect();
+        cmd = hide_in(cmd, path, &hidden);
+    }
+    cmd.build();
+    cmd
 }
 
 /// Renders the help of every command as Markdown, for `docs/cli.md`.
@@ -261,6 +401,65 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn colour_follows_the_flag_then_no_color_then_the_terminal() {
+        use std::ffi::OsStr;
+        let set = Some(OsStr::new("1"));
+        assert!(ColorWhen::Auto.resolve(true, None));
+        assert!(ColorWhen::Auto.resolve(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset");
+        assert!(!ColorWhen::Auto.resolve(true, set));
+        assert!(!ColorWhen::Auto.resolve(false, None), "no colour into a pipe");
+        assert!(ColorWhen::Always.resolve(false, set), "an explicit flag wins over NO_COLOR");
+        assert!(!ColorWhen::Never.resolve(true, None));
+    }
+
+    #[test]
+    fn global_options_are_listed_apart_from_the_commands_own() {
+        let mut cmd = command();
+        let sources = cmd.find_subcommand_mut("sources").unwrap();
+        let help = sources.render_help().to_string();
+        let (own, global) = help.split_once("Global options:").expect("a Global options heading");
+        assert!(own.contains("--why") && !own.contains("--store <ROOT>"), "{help}");
+        assert!(global.contains("--store <ROOT>") && global.contains("--json") && !global.contains("--why"), "{help}");
+    }
+
+    #[test]
+    fn options_that_mean_nothing_for_a_command_are_not_offered() {
+        let mut cmd = command();
+        let key = cmd.find_subcommand_mut("key").unwrap().find_subcommand_mut("generate").unwrap();
+        let help = key.render_long_help().to_string();
+        assert!(!help.contains("--store") && !help.contains("--db") && help.contains("--json"), "{help}");
+        let sources = cmd.find_subcommand_mut("sources").unwrap().render_long_help().to_string();
+        assert!(sources.contains("--store <ROOT>") && sources.contains("--db <FILE>"), "{sources}");
+        for (path, ids) in NOT_OFFERED {
+            let mut at = Some(&mut cmd);
+            for name in *path {
+                at = at.and_then(|c| c.find_subcommand_mut(name));
+            }
+            let sub = at.unwrap_or_else(|| panic!("no command {path:?}"));
+            for id in *ids {
+                let arg = sub.get_arguments().find(|a| a.get_id() == id);
+                assert!(arg.is_some_and(clap::Arg::is_hide_set), "{path:?} offers {id}");
+            }
+        }
+        // Still accepted where hidden.
+        let parsed = command().try_get_matches_from(["provenix", "--store", "/tmp", "key", "public", "k"]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn a_store_directory_given_as_the_root_is_refused_with_the_root_to_give() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("nix/store")).unwrap();
+        assert!(check_store_root(root.path()).is_ok());
+        let err = check_store_root(&root.path().join("nix/store")).unwrap_err().to_string();
+        assert!(err.contains(&format!("`--store {}`", root.path().display())), "{err}");
+        let err = check_store_root(&root.path().join("nix")).unwrap_err().to_string();
+        assert!(err.contains(&format!("`--store {}`", root.path().display())), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(check_store_root(empty.path()).is_ok(), "a fresh root is not a mistake");
     }
 
     #[test]

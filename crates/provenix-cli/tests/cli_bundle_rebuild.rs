@@ -530,7 +530,8 @@ fn a_missing_source_is_a_clear_error_and_leaves_no_file() {
     let o = provenix(Some(h.root()), &["bundle", &drv, "-o", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("-libfoo-1.0.tar.gz is not in the store") && err.contains("nix-store --realise"), "{err}");
+    let realise = format!("nix-store --store {} --realise", h.root().display());
+    assert!(err.contains("-libfoo-1.0.tar.gz is not in the store") && err.contains(&realise), "{err}");
     let left: Vec<_> = std::fs::read_dir(h.scratch()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.iter().all(|n| !n.to_string_lossy().contains("bundle") && n != "never.tar"), "{left:?}");
 }

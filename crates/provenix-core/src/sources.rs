@@ -14,7 +14,14 @@
 //!    is realised when it is on disk and valid in the database (without a
 //!    database: on disk, size unknown).
 //!
-//! Sources come out sorted by `.drv` path, so the report is deterministic.
+//! Local sources, the files a derivation takes from the evaluating machine
+//! rather than from a URL (patches, builder scripts: its `inputSrcs`), are
+//! listed beside the FODs, each once with the derivations that use it.
+//!
+//! Sources come out sorted by `.drv` path, local sources by store path, so the
+//! report is deterministic.
+
+use std::collections::BTreeMap;
 
 use provenix_formats::store_path::{ContentAddressMethod, StorePath};
 use provenix_store::Store;
@@ -74,7 +81,6 @@ pub struct Source {
     /// The URLs with `mirror://` expanded, in the order a fetcher tries them.
     pub resolved_urls: Vec<String>,
     /// `mirror://` names the mirror table does not know.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_mirrors: Vec<String>,
     /// The hash algorithm (`sha256`, ...).
     pub hash_algo: &'static str,
@@ -88,11 +94,73 @@ pub struct Source {
     pub realised: bool,
     /// The output's NAR size, when realised and known from the Nix database.
     pub nar_size: Option<u64>,
-    /// `.drv` paths from a root down to this one, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `.drv` paths from a root down to this one, when asked for (JSON: `[]` when not).
+    #[serde(serialize_with = "none_as_empty")]
     pub why: Option<Vec<String>>,
     #[serde(skip)]
     node: NodeId,
+}
+
+/// What a local source is, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalKind {
+    /// A patch (`.patch`, `.diff`, compressed or not).
+    Patch,
+    /// A builder or setup script (`.sh`, or a name with `builder`).
+    Script,
+    /// Any other file or directory.
+    Other,
+}
+
+impl LocalKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [LocalKind; 3] = [LocalKind::Patch, LocalKind::Script, LocalKind::Other];
+
+    /// The stable lowercase name: `patch`, `script`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalKind::Patch => "patch",
+            LocalKind::Script => "script",
+            LocalKind::Other => "other",
+        }
+    }
+
+    /// The kind of a local source named `name` (the store path's name part).
+    pub fn of_name(name: &str) -> LocalKind {
+        let lower = name.to_ascii_lowercase();
+        let bare = [".gz", ".xz", ".bz2", ".zst"].iter().find_map(|z| lower.strip_suffix(z)).unwrap_or(&lower);
+        if bare.ends_with(".patch") || bare.ends_with(".diff") {
+            LocalKind::Patch
+        } else if bare.ends_with(".sh") || bare.contains("builder") {
+            LocalKind::Script
+        } else {
+            LocalKind::Other
+        }
+    }
+}
+
+/// A local source: a store path some derivation of the closure lists in its `inputSrcs`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSource {
+    /// The store path.
+    pub path: String,
+    /// Its name part (after the hash).
+    pub name: String,
+    /// What it is, from its name.
+    pub kind: LocalKind,
+    /// Whether it is in the store (on disk, and valid in the Nix database when there is one).
+    pub realised: bool,
+    /// Its NAR size, when known from the Nix database.
+    pub nar_size: Option<u64>,
+    /// The `.drv` paths that list it in their `inputSrcs`, sorted.
+    pub used_by: Vec<String>,
+}
+
+/// An absent list as `[]`: JSON arrays are always present (docs/json.md).
+fn none_as_empty<S: serde::Serializer>(list: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    list.as_deref().unwrap_or_default().serialize(s)
 }
 
 /// The inventory of the roots' sources.
@@ -107,6 +175,8 @@ pub struct SourcesReport {
     pub database: bool,
     /// The sources, sorted by `.drv` path.
     pub sources: Vec<Source>,
+    /// The local sources (`inputSrcs` that are not `.drv` files), sorted by store path.
+    pub local_sources: Vec<LocalSource>,
 }
 
 /// Counts of one kind of source.
@@ -164,14 +234,23 @@ pub fn sources(
 ) -> Result<SourcesReport, SourcesError> {
     let mirrors = &options.mirrors;
     let started = std::time::Instant::now();
-    let (graph, fods) = DrvClosure::load_graph_mapped(store, roots, |path, drv| {
-        let info = FodInfo::from_derivation(path.name(), &drv, mirrors)?;
-        let output = drv.fixed_output().map(|(_, _, p)| p.clone())?;
-        Some((info, output))
+    let (graph, mapped) = DrvClosure::load_graph_mapped(store, roots, |path, drv| {
+        let local: Vec<StorePath> = drv.input_srcs().iter().filter(|p| !p.is_derivation()).cloned().collect();
+        let fod = FodInfo::from_derivation(path.name(), &drv, mirrors)
+            .and_then(|info| Some((info, drv.fixed_output().map(|(_, _, p)| p.clone())?)));
+        (fod, local)
     })?;
     let dir = store.dir();
-    let found: Vec<(NodeId, FodInfo, StorePath)> =
-        graph.nodes().zip(fods).filter_map(|(id, fod)| fod.map(|(info, output)| (id, info, output))).collect();
+    let mut used_by: BTreeMap<StorePath, Vec<NodeId>> = BTreeMap::new();
+    let mut found: Vec<(NodeId, FodInfo, StorePath)> = Vec::new();
+    for (id, (fod, local)) in graph.nodes().zip(mapped) {
+        if let Some((info, output)) = fod {
+            found.push((id, info, output));
+        }
+        for path in local {
+            used_by.entry(path).or_default().push(id);
+        }
+    }
     tracing::debug!(ms = started.elapsed().as_millis(), fods = found.len(), "closure walked");
     // Present on disk first (one stat each, in parallel), then the database
     // for those only: unrealised sources cost no query, and the database's
@@ -228,10 +307,63 @@ pub fn sources(
         }
     }
     tracing::debug!(ms = started.elapsed().as_millis(), "why-chains");
+    let local_sources = local_sources(store, db, &graph, used_by)?;
     Ok(SourcesReport {
         roots: graph.roots().iter().filter_map(|&r| graph.path(r)).map(|p| dir.display(p)).collect(),
         derivations: graph.len(),
         database: db.is_some(),
         sources,
+        local_sources,
     })
+}
+
+/// The local sources, with the derivations that use each, sorted by store path.
+fn local_sources(
+    store: &Store,
+    db: Option<&NixDb>,
+    graph: &provenix_store::drv::DrvGraph,
+    used_by: BTreeMap<StorePath, Vec<NodeId>>,
+) -> Result<Vec<LocalSource>, SourcesError> {
+    let dir = store.dir();
+    let paths: Vec<StorePath> = used_by.keys().cloned().collect();
+    let present: Vec<bool> = paths.par_iter().map(|p| std::fs::symlink_metadata(store.physical(p)).is_ok()).collect();
+    let infos = match db {
+        Some(db) => db.path_infos(&paths)?,
+        None => Vec::new(),
+    };
+    Ok(used_by
+        .into_iter()
+        .enumerate()
+        .map(|(k, (path, users))| {
+            let on_disk = present.get(k).copied().unwrap_or(false);
+            let info = infos.get(k).and_then(Option::as_ref);
+            let realised = on_disk && (db.is_none() || info.is_some());
+            let mut used_by: Vec<String> =
+                users.into_iter().filter_map(|n| graph.path(n)).map(|p| dir.display(p)).collect();
+            used_by.sort();
+            LocalSource {
+                name: path.name().to_owned(),
+                kind: LocalKind::of_name(path.name()),
+                path: dir.display(&path),
+                realised,
+                nar_size: if on_disk { info.map(|i| i.nar_size) } else { None },
+                used_by,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_sources_are_classified_by_name() {
+        assert_eq!(LocalKind::of_name("fix-CVE-2024-1.patch"), LocalKind::Patch);
+        assert_eq!(LocalKind::of_name("musl.DIFF.gz"), LocalKind::Patch);
+        assert_eq!(LocalKind::of_name("builder.sh"), LocalKind::Script);
+        assert_eq!(LocalKind::of_name("default-builder"), LocalKind::Script);
+        assert_eq!(LocalKind::of_name("source"), LocalKind::Other);
+        assert_eq!(LocalKind::of_name("patches.nix"), LocalKind::Other);
+    }
 }

@@ -148,6 +148,9 @@ finding_kinds! {
     RefetchMismatch = "refetch-mismatch", Error;
     /// No URL of the FOD could be downloaded.
     RefetchFailed = "refetch-failed", Warning;
+    /// A declared hash that pins nothing: the all-zero placeholder (`lib.fakeHash`,
+    /// `sha256-AAAA…`, `0000…`) or an empty `outputHash`, which Nix 2.8 records as all zeros.
+    PlaceholderHash = "placeholder-hash", Error;
     /// md5 or sha1.
     WeakHash = "weak-hash", Warning;
     /// http or ftp without TLS.
@@ -341,7 +344,7 @@ pub fn verify(
         let (Some(path), Some(drv)) = (graph.path(id), closure.derivation(id)) else { continue };
         hygiene(dir.display(path), drv, &mut findings);
         if let Some(info) = FodInfo::from_derivation(path.name(), drv, &options.mirrors) {
-            fod_hygiene(dir.display(path), &info, &mut findings);
+            fod_hygiene(dir.display(path), drv, &info, &mut findings);
             fods.push((id, info));
         }
     }
@@ -401,7 +404,7 @@ pub fn verify(
     }
 
     if options.refetch {
-        refetch_all(closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
+        refetch_all(store, closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
     }
 
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path, &a.url).cmp(&(b.severity, b.kind, &b.path, &b.url)));
@@ -483,8 +486,16 @@ fn hygiene(shown: String, drv: &Derivation, findings: &mut Vec<Finding>) {
     }
 }
 
-fn fod_hygiene(shown: String, info: &FodInfo, findings: &mut Vec<Finding>) {
+fn fod_hygiene(shown: String, drv: &Derivation, info: &FodInfo, findings: &mut Vec<Finding>) {
     let algo = info.hash.algo();
+    if info.hash.digest().iter().all(|&b| b == 0) {
+        let detail = if drv.env_var(b"outputHash").is_some_and(<[u8]>::is_empty) {
+            "the declared hash is empty (Nix records it as all zeros): it pins no content; put the real hash in"
+        } else {
+            "the declared hash is the all-zero placeholder (`lib.fakeHash`): it pins no content; put the real hash in"
+        };
+        findings.push(Finding::new(FindingKind::PlaceholderHash, shown.clone(), detail.into()));
+    }
     if matches!(algo, HashAlgo::Md5 | HashAlgo::Sha1) {
         findings.push(Finding::new(
             FindingKind::WeakHash,
@@ -696,23 +707,19 @@ fn skip_reason(item: &RefetchItem<'_>) -> Option<&'static str> {
     }
     // Flat or not: fetchpatch, for one, is flat and normalises the download.
     if info.flags.has_post_fetch {
-        return Some("its postFetch step changes the download; rebuild it with `nix-build --check` instead");
+        return Some("its postFetch step changes the download; rebuild it instead");
     }
     if info.method != ContentAddressMethod::Recursive {
         return None;
     }
     if item.unpack {
-        return Some("it unpacks the download; rebuild it with `nix-build --check` instead");
+        return Some("it unpacks the download; rebuild it instead");
     }
     match info.kind {
         _ if info.flags.executable || info.flags.builtin_fetchurl => None,
-        SourceKind::Tarball => {
-            Some("a recursive hash over an unpacked archive; rebuild it with `nix-build --check` instead")
-        }
+        SourceKind::Tarball => Some("a recursive hash over an unpacked archive; rebuild it instead"),
         SourceKind::Patch | SourceKind::Bootstrap | SourceKind::Other => None,
-        _ => Some(
-            "a checkout or vendored dependency set is not a single download; rebuild it with `nix-build --check` instead",
-        ),
+        _ => Some("a checkout or vendored dependency set is not a single download; rebuild it instead"),
     }
 }
 
@@ -727,6 +734,7 @@ enum UrlOutcome {
 }
 
 fn refetch_all(
+    store: &Store,
     items: Vec<RefetchItem<'_>>,
     options: &VerifyOptions<'_>,
     checked: &mut Checked,
@@ -735,11 +743,16 @@ fn refetch_all(
     let mut todo = Vec::new();
     for item in items {
         match skip_reason(&item) {
-            Some(reason) if !item.info.urls.is_empty() => findings.push(Finding::new(
-                FindingKind::RefetchSkipped,
-                item.drv.clone(),
-                format!("not refetched: {reason}"),
-            )),
+            Some(reason) if !item.info.urls.is_empty() => {
+                // The advice names the same store the check read.
+                let flag = store.root().map(|r| format!(" --store {}", r.display())).unwrap_or_default();
+                let advice = format!("`nix-store{flag} --realise --check {}`", item.drv);
+                findings.push(Finding::new(
+                    FindingKind::RefetchSkipped,
+                    item.drv.clone(),
+                    format!("not refetched: {reason}: {advice}"),
+                ))
+            }
             Some(_) => {}
             None => todo.push(item),
         }

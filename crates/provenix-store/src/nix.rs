@@ -53,6 +53,25 @@ pub enum NixError {
     },
 }
 
+/// A value for a Nix file's function argument, as `nix-instantiate` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NixArg {
+    /// `--arg NAME EXPR`: a Nix expression.
+    Expr {
+        /// The argument's name.
+        name: String,
+        /// The expression.
+        expr: String,
+    },
+    /// `--argstr NAME VALUE`: a string.
+    Str {
+        /// The argument's name.
+        name: String,
+        /// The string.
+        value: String,
+    },
+}
+
 /// Runs Nix commands against one store.
 #[derive(Debug, Clone)]
 pub struct Nix {
@@ -125,11 +144,18 @@ impl Nix {
     }
 
     /// `nix-instantiate FILE [-A ATTR]...`: the `.drv` paths a Nix file evaluates to.
-    pub fn instantiate(&self, file: &Path, attrs: &[String]) -> Result<Vec<StorePath>, NixError> {
+    pub fn instantiate(&self, file: &Path, attrs: &[String], values: &[NixArg]) -> Result<Vec<StorePath>, NixError> {
         let mut args: Vec<&OsStr> = vec![file.as_os_str()];
         for attr in attrs {
             args.push(OsStr::new("-A"));
             args.push(OsStr::new(attr.as_str()));
+        }
+        for value in values {
+            let (flag, name, text) = match value {
+                NixArg::Expr { name, expr } => ("--arg", name, expr),
+                NixArg::Str { name, value } => ("--argstr", name, value),
+            };
+            args.extend([OsStr::new(flag), OsStr::new(name.as_str()), OsStr::new(text.as_str())]);
         }
         self.store_paths("nix-instantiate", &args)
     }

@@ -7,7 +7,8 @@
 //!    `file+…:`, `flake:`), or is a directory holding `flake.nix`; evaluated
 //!    with `nix path-info --derivation`;
 //! 2. a Nix file (an existing file, or a directory holding `default.nix`):
-//!    evaluated with `nix-instantiate`, with the `-A` attributes if any;
+//!    evaluated with `nix-instantiate`, with the `-A` attributes and the
+//!    `--arg`/`--argstr` values if any;
 //! 3. a store path, given logically (`/nix/store/…`), physically under the
 //!    store root, or through symlinks such as `result` (followed one link at a
 //!    time, at most [`MAX_LINKS`], and only until the target is in the store,
@@ -15,13 +16,20 @@
 //!    exist on this machine). A file inside a store path stands for the store
 //!    path. A `.drv` is its own root; an output path's deriver comes from the
 //!    lookup the caller gives (the Nix database, or `nix-store -qd`).
+//!
+//! A file that is plainly not a Nix expression (a provenix bundle, an SBOM, an
+//! attestation, a NAR, an archive, any binary) is named as what it is and
+//! never handed to `nix-instantiate` ([`sniff`]). A path that is inside a
+//! store under some root other than `--store`'s is refused with the
+//! `--store` that reads it, and a missing store path that is in the host's
+//! store says so.
 
 use std::path::{Path, PathBuf};
 
 use provenix_formats::store_path::StorePath;
 use thiserror::Error;
 
-use crate::nix::{Nix, NixError};
+use crate::nix::{Nix, NixArg, NixError};
 use crate::store::Store;
 
 /// Symlinks followed from a root argument before giving up.
@@ -64,12 +72,32 @@ pub enum RootError {
         source: std::io::Error,
     },
     /// The path is not in the store (not on disk under the store root).
-    #[error("root `{arg}`: {} does not exist", physical.display())]
+    #[error("root `{arg}`: {} does not exist{hint}", physical.display())]
     Missing {
         /// The argument.
         arg: String,
         /// Where it was looked for.
         physical: PathBuf,
+        /// Where it is instead, as advice (`; …`), or empty.
+        hint: String,
+    },
+    /// A file that is not a Nix expression, named as what it is.
+    #[error("root `{arg}` is {what}, not a Nix file, store path or flake{advice}")]
+    NotNix {
+        /// The argument.
+        arg: String,
+        /// What it is (`a provenix bundle`, `a CycloneDX SBOM`, …).
+        what: &'static str,
+        /// What to do instead (`: …`), or empty.
+        advice: &'static str,
+    },
+    /// A path inside a store under another root than the one being read.
+    #[error("root `{arg}` is in the store under {}; read that store with `--store {}`", root.display(), root.display())]
+    OtherStoreRoot {
+        /// The argument.
+        arg: String,
+        /// The root of the store it is in.
+        root: PathBuf,
     },
     /// No deriver is known for an output path.
     #[error(
@@ -135,6 +163,8 @@ pub struct Root {
 pub struct RootOptions {
     /// `-A` attributes for Nix files.
     pub attrs: Vec<String>,
+    /// `--arg`/`--argstr` values for Nix files.
+    pub args: Vec<NixArg>,
 }
 
 /// A deriver lookup: `Ok(None)` when none is known.
@@ -188,15 +218,26 @@ fn resolve_one(
                 return evaluated(RootSource::Flake, Nix::new(store).flake_derivations(arg));
             }
             let target = Path::new(&target);
+            if let Some(root) = other_store_root(store, target) {
+                return Err(RootError::OtherStoreRoot { arg: arg.to_owned(), root });
+            }
+            if target.is_file()
+                && let Some((what, advice)) = sniff(target)
+            {
+                return Err(RootError::NotNix { arg: arg.to_owned(), what, advice });
+            }
             if target.is_file() || target.join("default.nix").is_file() {
-                return evaluated(RootSource::NixFile, Nix::new(store).instantiate(path, &options.attrs));
+                return evaluated(
+                    RootSource::NixFile,
+                    Nix::new(store).instantiate(path, &options.attrs, &options.args),
+                );
             }
             return Err(RootError::NotARoot { arg: arg.to_owned(), store: store.dir().to_string() });
         }
     };
     let physical = store.physical(&store_path);
     if std::fs::symlink_metadata(&physical).is_err() {
-        return Err(RootError::Missing { arg: arg.to_owned(), physical });
+        return Err(RootError::Missing { arg: arg.to_owned(), physical, hint: missing_hint(store, &store_path) });
     }
     if store_path.is_derivation() {
         return Ok(vec![Root { arg: arg.to_owned(), source: RootSource::Derivation, drv: store_path }]);
@@ -215,6 +256,115 @@ fn resolve_one(
         });
     }
     Ok(vec![Root { arg: arg.to_owned(), source: RootSource::Output(store_path), drv }])
+}
+
+/// For a missing store path: where it is instead. Under `--store ROOT`, the host's own store;
+/// without, a store root at or above the working directory (`DIR/nix/store/…`), the likely
+/// place of a copied or chroot store.
+fn missing_hint(store: &Store, path: &StorePath) -> String {
+    match store.root() {
+        Some(root) => {
+            let host = Path::new(store.dir().as_str()).join(path.to_string());
+            if std::fs::symlink_metadata(&host).is_ok() {
+                format!("; it is in this machine's store {}: leave out `--store {}`", store.dir(), root.display())
+            } else {
+                String::new()
+            }
+        }
+        None => {
+            let Ok(cwd) = std::env::current_dir() else { return String::new() };
+            let found = cwd.ancestors().find(|dir| {
+                std::fs::symlink_metadata(dir.join("nix/store").join(path.to_string())).is_ok()
+                    && *dir != Path::new("/")
+            });
+            match found {
+                Some(dir) => format!(
+                    "; it is in the store under {}: read that store with `--store {}`",
+                    dir.display(),
+                    dir.display()
+                ),
+                None => String::new(),
+            }
+        }
+    }
+}
+
+/// The root of another store that `target` (absolute) lies in: `R` when `target` is
+/// `R/nix/store/HASH-NAME[/…]` and `R` is not the root being read.
+fn other_store_root(store: &Store, target: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let components: Vec<Component<'_>> = target.components().collect();
+    let at = components.windows(3).position(|w| {
+        matches!(w, [Component::Normal(a), Component::Normal(b), Component::Normal(name)]
+            if *a == "nix" && *b == "store" && store.dir().parse_path(&format!("{}/{}", store.dir(), name.to_string_lossy())).is_ok())
+    })?;
+    let root: PathBuf = components.get(..at)?.iter().collect();
+    let is_host = root == Path::new("/") || root.as_os_str().is_empty();
+    (!is_host && store.root() != Some(root.as_path())).then_some(root)
+}
+
+/// Bytes [`sniff`] reads from the start of a file.
+const SNIFF_LEN: usize = 64 << 10;
+
+/// What a file is when it is plainly not a Nix expression, with advice, from its first bytes:
+/// `None` for anything that may be Nix text.
+pub fn sniff(file: &Path) -> Option<(&'static str, &'static str)> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    std::fs::File::open(file).ok()?.take(SNIFF_LEN as u64).read_to_end(&mut head).ok()?;
+    sniff_bytes(&head)
+}
+
+fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    const NAR_MAGIC: &[u8] = b"\x0d\0\0\0\0\0\0\0nix-archive-1";
+    let ustar = head.get(257..262) == Some(b"ustar".as_slice());
+    let entry_name = head.get(..100).map(|n| n.split(|&b| b == 0).next().unwrap_or_default());
+    if ustar && entry_name == Some(b"store.export".as_slice()) {
+        return Some((
+            "a provenix bundle",
+            ": give it to `provenix rebuild`, or as the only root of `sources`, `sbom` or `vulns`",
+        ));
+    }
+    if ustar {
+        return Some(("a tar archive", ""));
+    }
+    if head.starts_with(NAR_MAGIC) {
+        return Some(("a NAR file", ": check it with `provenix nar check`, or unpack it with `provenix nar unpack`"));
+    }
+    let magics: [(&[u8], &'static str); 5] = [
+        (b"\x1f\x8b", "a gzip-compressed file"),
+        (b"\xfd7zXZ\0", "an xz-compressed file"),
+        (b"BZh", "a bzip2-compressed file"),
+        (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
+        (b"PK\x03\x04", "a zip archive"),
+    ];
+    if let Some((_, what)) = magics.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some((what, ""));
+    }
+    if head.starts_with(b"Derive(") {
+        return Some(("a derivation outside the store", ": name its path in the store (`/nix/store/…drv`)"));
+    }
+    let text = head.trim_ascii_start();
+    if text.starts_with(b"{") {
+        let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+        let json: [(&[u8], &'static str, &'static str); 5] = [
+            (b"\"bomFormat\"", "a CycloneDX SBOM", ": name the roots it describes"),
+            (b"\"spdxVersion\"", "an SPDX SBOM", ": name the roots it describes"),
+            (b"\"payloadType\"", "a DSSE envelope (an attestation)", ": check it with `provenix attest verify`"),
+            (b"\"provenix-bundle\"", "a provenix bundle manifest", ": name the roots it lists"),
+            (b"\"runs\"", "a SARIF log", ""),
+        ];
+        let found = json.iter().find(|(key, what, _)| has(key) && (!what.contains("SARIF") || has(b"sarif")));
+        if let Some((_, what, advice)) = found {
+            return Some((what, advice));
+        }
+    }
+    // Nix text is UTF-8 without NUL bytes.
+    // (A character cut off at the end of the bytes read is not an error.)
+    if head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some()) {
+        return Some(("a binary file", ""));
+    }
+    None
 }
 
 /// Follows symlinks from `arg` until the path names something in the store.
@@ -368,6 +518,67 @@ mod tests {
         let err =
             resolve(&store, &[sibling.to_string_lossy().into_owned()], &RootOptions::default(), &lookup).unwrap_err();
         assert!(matches!(err, RootError::NotARoot { .. }), "{err}");
+    }
+
+    #[test]
+    fn files_that_are_not_nix_are_named_and_nix_text_is_not() {
+        let mut tar = vec![0u8; 512];
+        tar[..12].copy_from_slice(b"store.export");
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff_bytes(&tar).unwrap().0, "a provenix bundle");
+        tar[..12].copy_from_slice(b"other.export");
+        assert_eq!(sniff_bytes(&tar).unwrap().0, "a tar archive");
+        let cases: [(&[u8], &str); 8] = [
+            (b"{\n  \"bomFormat\": \"CycloneDX\", \"specVersion\": \"1.6\" }", "a CycloneDX SBOM"),
+            (b"{\"spdxVersion\":\"SPDX-2.3\"}", "an SPDX SBOM"),
+            (b"{\"payloadType\":\"application/vnd.in-toto+json\"}", "a DSSE envelope (an attestation)"),
+            (b"{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"runs\":[]}", "a SARIF log"),
+            (b"\x0d\0\0\0\0\0\0\0nix-archive-1\0\0\0", "a NAR file"),
+            (b"\x1f\x8b\x08\0", "a gzip-compressed file"),
+            (b"Derive([(\"out\",", "a derivation outside the store"),
+            (b"\x7fELF\x02\x01\x01\0", "a binary file"),
+        ];
+        for (bytes, what) in cases {
+            assert_eq!(sniff_bytes(bytes).map(|(w, _)| w), Some(what));
+        }
+        for nix in [
+            b"{ pkgs ? import <nixpkgs> {} }: pkgs.hello\n".as_slice(),
+            b"{ \"runs\" = 1; }",
+            b"derivation { name = \"caf\xc3\xa9\"; }",
+            b"",
+        ] {
+            assert_eq!(sniff_bytes(nix), None, "{}", String::from_utf8_lossy(nix));
+        }
+        // A character cut in two by the end of what was read is still text.
+        assert_eq!(sniff_bytes(b"# caf\xc3"), None);
+    }
+
+    #[test]
+    fn a_store_path_under_another_root_names_that_root() {
+        let (root, _) = store();
+        let host = Store::new(StoreDir::default(), None);
+        let inside = root.path().join("nix/store").join(OUT).join("bin");
+        assert_eq!(other_store_root(&host, &inside), Some(root.path().to_owned()));
+        let err =
+            resolve(&host, &[inside.to_string_lossy().into_owned()], &RootOptions::default(), &lookup).unwrap_err();
+        assert!(matches!(err, RootError::OtherStoreRoot { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("--store {}", root.path().display())), "{err}");
+        // Not a store path name: no hint.
+        assert_eq!(other_store_root(&host, &root.path().join("nix/store/not-a-hash")), None);
+    }
+
+    #[test]
+    fn a_path_missing_under_the_root_but_in_the_logical_store_says_so() {
+        let host = tempfile::tempdir().unwrap();
+        let logical = host.path().join("store");
+        std::fs::create_dir_all(logical.join(OUT)).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("nix/store")).unwrap();
+        let dir = StoreDir::new(logical.to_str().unwrap()).unwrap();
+        let store = Store::new(dir, Some(root.path().to_owned()));
+        let arg = format!("{}/{OUT}", logical.display());
+        let err = resolve(&store, &[arg], &RootOptions::default(), &lookup).unwrap_err().to_string();
+        assert!(err.contains(&format!("leave out `--store {}`", root.path().display())), "{err}");
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn input(ctx: &Ctx, arg: &Path) -> anyhow::Result<Input> {
 /// anything else is read as it is.
 pub(crate) fn physical(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
     let Some(text) = arg.to_str() else { return Ok(arg.to_path_buf()) };
-    if let Some(mapped) = map_store_path(ctx, text)? {
+    if let Some(mapped) = super::roots::map_store_path(ctx, text)? {
         return Ok(mapped);
     }
     let in_store = ctx.store.parse_user_path_prefix(text).is_some();
@@ -89,7 +89,7 @@ pub(crate) fn physical(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
     if !in_store && is_link {
         let target = std::fs::read_link(arg).with_context(|| format!("reading symlink {}", arg.display()))?;
         if let Some(target) = target.to_str().filter(|t| t.starts_with('/')) {
-            if let Some(mapped) = map_store_path(ctx, target)? {
+            if let Some(mapped) = super::roots::map_store_path(ctx, target)? {
                 return Ok(mapped);
             }
             if ctx.store.parse_user_path_prefix(target).is_some() {
@@ -98,19 +98,6 @@ pub(crate) fn physical(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     Ok(arg.to_path_buf())
-}
-
-/// `STORE_DIR/HASH-NAME[/SUB]` under `--store ROOT`: its physical path.
-fn map_store_path(ctx: &Ctx, text: &str) -> anyhow::Result<Option<PathBuf>> {
-    let dir = ctx.store.dir();
-    if ctx.store.root().is_none() || !text.starts_with(&format!("{}/", dir.as_str())) {
-        return Ok(None);
-    }
-    let (path, rest) = dir.parse_path_prefix(text).with_context(|| format!("{text}: not a store path"))?;
-    let physical = ctx.store.physical(&path);
-    // No trailing `/`: it would make a symlink output be followed.
-    let rest = rest.trim_matches('/');
-    Ok(Some(if rest.is_empty() { physical } else { physical.join(rest) }))
 }
 
 fn render(report: &DiffReport) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use provenix_formats::nar;
 use provenix_store::nar as fsnar;
 use serde::Serialize;
 
+use super::roots::physical_arg;
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]
@@ -26,13 +27,13 @@ pub(crate) enum Command {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DumpArgs {
-    /// File, directory or symlink to serialise.
+    /// File, directory or symlink to serialise; a store path (`/nix/store/…`) is read under `--store ROOT`.
     path: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct HashArgs {
-    /// File, directory or symlink to hash.
+    /// File, directory or symlink to hash; a store path (`/nix/store/…`) is read under `--store ROOT`.
     path: PathBuf,
     /// Hash algorithm.
     #[arg(long, default_value = "sha256", value_parser = parse_algo)]
@@ -96,9 +97,10 @@ fn parse_algo(s: &str) -> Result<HashAlgo, String> {
 pub(crate) fn run(cmd: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     match cmd {
         Command::Dump(args) => {
+            let path = physical_arg(ctx, &args.path)?;
             let out = io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, out);
-            fsnar::dump_path(&args.path, &mut out)?;
+            fsnar::dump_path(&path, &mut out)?;
             out.flush()?;
             Ok(Outcome::Ok)
         }
@@ -122,11 +124,9 @@ struct HashReport {
 }
 
 fn hash(args: &HashArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let (hash, size) = if args.flat {
-        fsnar::hash_file_flat(&args.path, args.algo)?
-    } else {
-        fsnar::hash_path(&args.path, args.algo)?
-    };
+    let path = physical_arg(ctx, &args.path)?;
+    let (hash, size) =
+        if args.flat { fsnar::hash_file_flat(&path, args.algo)? } else { fsnar::hash_path(&path, args.algo)? };
     let text = hash.encode(args.encoding.encoding());
     if ctx.json {
         print_json(&HashReport {

@@ -89,7 +89,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(&report, &super::roots::store_flag(ctx), &mut BufWriter::new(io::stdout().lock()))
+            .map_err(Into::into)
     };
     if !report.build_succeeded {
         after_printing(Outcome::Ok, printed)?;
@@ -124,7 +125,8 @@ fn check_output_target(target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
+/// `store_flag` is the `--store` the printed `diff-output` advice needs to read the reference.
+fn write_human(r: &RebuildReport, store_flag: &str, out: &mut impl io::Write) -> io::Result<()> {
     match r.signature.status {
         "verified" => writeln!(out, "manifest signed by {} (trusted)", r.signature.signers.join(", "))?,
         _ => writeln!(out, "manifest signature NOT checked (no --trust-key given)")?,
@@ -168,7 +170,7 @@ fn write_human(r: &RebuildReport, out: &mut impl io::Write) -> io::Result<()> {
             writeln!(out, "      reference {}", o.reference.as_deref().unwrap_or("-"))?;
             writeln!(out, "      rebuilt   {}", o.rebuilt.as_deref().unwrap_or("-"))?;
             if let Some(at) = &o.rebuilt_at {
-                writeln!(out, "      see: provenix diff-output {} {at}", o.path)?;
+                writeln!(out, "      see: provenix{store_flag} diff-output {} {at}", o.path)?;
             }
         }
     }

@@ -2,8 +2,8 @@
 //! identity tables (`sbom`, `vulns`), the Nix database, and the progress bar.
 
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::io::{self, IsTerminal as _};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,6 +12,7 @@ use provenix_core::mirrors::MirrorTable;
 use provenix_core::verify::Progress;
 use provenix_formats::store_path::StorePath;
 use provenix_store::db::NixDb;
+use provenix_store::nix::NixArg;
 use provenix_store::roots::{self, RootOptions, RootSource};
 
 use crate::cli::Ctx;
@@ -26,6 +27,12 @@ pub(crate) struct RootArgs {
     /// Attribute of a Nix-file root to evaluate, as with `nix-build -A` (repeatable).
     #[arg(short = 'A', long = "attr", value_name = "ATTR")]
     attrs: Vec<String>,
+    /// Pass NAME = EXPR (a Nix expression) to a Nix-file root's function, as `nix-build --arg` (repeatable).
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "EXPR"], action = clap::ArgAction::Append)]
+    nix_args: Vec<String>,
+    /// Pass NAME = VALUE (a string) to a Nix-file root's function, as `nix-build --argstr` (repeatable).
+    #[arg(long = "argstr", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    nix_argstrs: Vec<String>,
     /// More `mirror://` sites, or replacements for built-in ones: a file of `name url [url...]` lines.
     #[arg(long, value_name = "FILE")]
     mirrors: Option<PathBuf>,
@@ -66,7 +73,13 @@ impl RootArgs {
     }
 
     fn resolve_all(&self, ctx: &Ctx, db: Option<&NixDb>) -> anyhow::Result<Vec<roots::Root>> {
-        let options = RootOptions { attrs: self.attrs.clone() };
+        let pairs = |values: &[String]| -> Vec<(String, String)> {
+            values.chunks_exact(2).filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone()))).collect()
+        };
+        let mut args: Vec<NixArg> =
+            pairs(&self.nix_args).into_iter().map(|(name, expr)| NixArg::Expr { name, expr }).collect();
+        args.extend(pairs(&self.nix_argstrs).into_iter().map(|(name, value)| NixArg::Str { name, value }));
+        let options = RootOptions { attrs: self.attrs.clone(), args };
         Ok(match db {
             Some(db) => roots::resolve(&ctx.store, &self.roots, &options, &|p| {
                 db.deriver(p).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
@@ -171,6 +184,86 @@ pub(crate) fn ensure_roots_built(
         "--runtime: root `{arg}` is not built ({unrealised} not realised in the store); build it, \
          name only its built outputs (an output path or `result` link), or {instead}"
     )
+}
+
+/// `STORE_DIR/HASH-NAME[/SUB]` under `--store ROOT`: its physical path (`None` without `--store`
+/// or for a path outside the logical store directory).
+pub(crate) fn map_store_path(ctx: &Ctx, text: &str) -> anyhow::Result<Option<PathBuf>> {
+    let dir = ctx.store.dir();
+    if ctx.store.root().is_none() || !text.starts_with(&format!("{}/", dir.as_str())) {
+        return Ok(None);
+    }
+    let (path, rest) = dir.parse_path_prefix(text).with_context(|| format!("{text}: not a store path"))?;
+    let physical = ctx.store.physical(&path);
+    // No trailing `/`: it would make a symlink output be followed.
+    let rest = rest.trim_matches('/');
+    Ok(Some(if rest.is_empty() { physical } else { physical.join(rest) }))
+}
+
+/// Where a file argument of `nar dump`/`nar hash` is read: a logical store path is read under
+/// `--store ROOT`, anything else as it is.
+pub(crate) fn physical_arg(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
+    match arg.to_str() {
+        Some(text) => Ok(map_store_path(ctx, text)?.unwrap_or_else(|| arg.to_path_buf())),
+        None => Ok(arg.to_path_buf()),
+    }
+}
+
+/// The `--store ROOT` a printed Nix or provenix command needs to see the same store
+/// (` --store ROOT`, with its leading space), or nothing for the host's store.
+pub(crate) fn store_flag(ctx: &Ctx) -> String {
+    ctx.store.root().map(|root| format!(" --store {}", root.display())).unwrap_or_default()
+}
+
+/// A bundle given as the root: its `.drv` files unpacked into a throwaway store, which the
+/// command reads instead of `--store` (removed when dropped).
+pub(crate) struct BundleRoot {
+    /// The throwaway store root; kept alive for the command.
+    _dir: tempfile::TempDir,
+    /// The store to read.
+    pub(crate) store: provenix_store::Store,
+}
+
+/// When the only root is a provenix bundle: checks its stream against its manifest (the same
+/// check `rebuild` makes before importing: every path's NAR hash, every `.drv` recomputed),
+/// unpacks its `.drv` files into a throwaway store and puts the bundle's roots in its place.
+/// `None` when no root is a bundle; an error when a bundle is mixed with other roots, or with a
+/// Nix database (`nix_db`: the flag that named one, as given, e.g. `--db FILE`).
+pub(crate) fn bundle_root(roots: &mut RootArgs, nix_db: Option<&str>) -> anyhow::Result<Option<BundleRoot>> {
+    use provenix_core::bundle::{BundleReader, PathKind};
+    use provenix_formats::export::ExportReader;
+    let is_bundle = |arg: &String| {
+        let path = Path::new(arg);
+        path.is_file() && roots::sniff(path).is_some_and(|(what, _)| what == "a provenix bundle")
+    };
+    let Some(file) = roots.roots.iter().find(|a| is_bundle(a)).cloned() else { return Ok(None) };
+    anyhow::ensure!(
+        roots.roots.len() == 1,
+        "root `{file}` is a provenix bundle: give it as the only root (its roots are read from it)"
+    );
+    if let Some(flag) = nix_db {
+        anyhow::bail!("root `{file}` is a provenix bundle, which has no Nix database: leave out {flag}");
+    }
+    let reader = BundleReader::open(Path::new(&file)).with_context(|| format!("root `{file}`"))?;
+    provenix_core::rebuild::check_stream(&reader, &provenix_core::verify::NoProgress)
+        .with_context(|| format!("root `{file}`"))?;
+    let dir = tempfile::Builder::new().prefix("provenix-bundle-").tempdir().context("creating a temp store")?;
+    let store = provenix_store::Store::new(reader.store_dir().clone(), Some(dir.path().to_owned()));
+    let physical = store.physical_dir();
+    std::fs::create_dir_all(&physical).with_context(|| format!("creating {}", physical.display()))?;
+    let mut stream = ExportReader::new(reader.export_stream()?, reader.store_dir());
+    for want in &reader.manifest().paths {
+        let mut nar = Vec::new();
+        let sink: &mut dyn io::Write = if want.kind == PathKind::Drv { &mut nar } else { &mut io::sink() };
+        let entry = stream.next_path(sink).with_context(|| format!("root `{file}`: reading {}", want.path))?;
+        let Some(entry) = entry else { break };
+        if want.kind == PathKind::Drv {
+            provenix_store::nar::unpack(io::Cursor::new(nar), &store.physical(&entry.path))
+                .with_context(|| format!("root `{file}`: unpacking {}", want.path))?;
+        }
+    }
+    roots.roots = reader.manifest().roots.iter().map(|r| r.drv.clone()).collect();
+    Ok(Some(BundleRoot { _dir: dir, store }))
 }
 
 /// Opens the Nix database: `--db`, or the store's own when it exists.

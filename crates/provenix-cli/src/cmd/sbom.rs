@@ -10,12 +10,14 @@ use provenix_core::sbom::{self, Format, SbomOptions, SbomSummary, Scope, Timesta
 use provenix_store::fs::write_atomic;
 use serde::Serialize;
 
+use super::count;
 use super::roots::{IdentityArgs, RootArgs, ensure_roots_built, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum FormatArg {
-    /// CycloneDX 1.6 JSON.
+    /// CycloneDX 1.6 JSON (also `cdx`).
+    #[value(alias = "cdx")]
     Cyclonedx,
     /// SPDX 2.3 JSON.
     Spdx,
@@ -24,12 +26,13 @@ enum FormatArg {
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    roots: RootArgs,
+    pub(crate) roots: RootArgs,
     #[command(flatten)]
     identity: IdentityArgs,
-    /// The document format.
-    #[arg(long, value_enum)]
-    format: FormatArg,
+    /// The document format, in any case. Without it, the format follows the `-o` file's name:
+    /// `.cdx.json`, `.cyclonedx.json` or `.bom.json` for CycloneDX, `.spdx.json` for SPDX.
+    #[arg(long, value_enum, ignore_case = true)]
+    format: Option<FormatArg>,
     /// Only what the roots' realised outputs refer to at runtime (Nix database references), with
     /// runtime edges. Needs the roots built and the Nix database.
     #[arg(long, conflicts_with = "buildtime")]
@@ -58,6 +61,21 @@ struct Report<'a> {
     summary: &'a SbomSummary,
 }
 
+/// The format an `-o` file's name asks for.
+fn format_of_file(file: &std::path::Path) -> anyhow::Result<Format> {
+    let name = file.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    if [".cdx.json", ".cyclonedx.json", ".bom.json"].iter().any(|ext| name.ends_with(ext)) {
+        Ok(Format::CycloneDx)
+    } else if name.ends_with(".spdx.json") {
+        Ok(Format::Spdx)
+    } else {
+        anyhow::bail!(
+            "-o {}: the name does not say the format (*.cdx.json or *.spdx.json); give --format cyclonedx|spdx",
+            file.display()
+        )
+    }
+}
+
 fn timestamp(arg: &str) -> anyhow::Result<Timestamp> {
     if arg == "now" {
         let now = std::time::SystemTime::now()
@@ -70,9 +88,11 @@ fn timestamp(arg: &str) -> anyhow::Result<Timestamp> {
 
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let format = match args.format {
-        FormatArg::Cyclonedx => Format::CycloneDx,
-        FormatArg::Spdx => Format::Spdx,
+    let format = match (args.format, &args.output) {
+        (Some(FormatArg::Cyclonedx), _) => Format::CycloneDx,
+        (Some(FormatArg::Spdx), _) => Format::Spdx,
+        (None, Some(file)) => format_of_file(file)?,
+        (None, None) => anyhow::bail!("give --format cyclonedx|spdx, or an -o file named *.cdx.json or *.spdx.json"),
     };
     let scope = if args.runtime { Scope::Runtime } else { Scope::Buildtime };
     let time = args.timestamp.as_deref().map(timestamp).transpose()?;
@@ -134,10 +154,13 @@ fn write_human(s: &SbomSummary, file: &std::path::Path, out: &mut impl io::Write
     writeln!(out, "  serial    {}", s.serial)?;
     writeln!(
         out,
-        "  {} components: {} packages, {} sources; {} with output NAR hashes",
-        s.components, s.packages, s.sources, s.hashed
+        "  {}: {}, {}; {} with output NAR hashes",
+        count(s.components, "component", "components"),
+        count(s.packages, "package", "packages"),
+        count(s.sources, "source", "sources"),
+        s.hashed
     )?;
-    writeln!(out, "  {} dependency edges", s.edges)?;
+    writeln!(out, "  {}", count(s.edges, "dependency edge", "dependency edges"))?;
     match s.runtime {
         Some(n) => writeln!(out, "  {n} in the runtime closure")?,
         None => writeln!(out, "  runtime closure unknown (no Nix database, or a root not built)")?,
@@ -145,9 +168,26 @@ fn write_human(s: &SbomSummary, file: &std::path::Path, out: &mut impl io::Write
     if s.unknown_identities > 0 {
         writeln!(
             out,
-            "  {} packages with no known CPE identity (add them with --identities or --meta)",
-            s.unknown_identities
+            "  {} with no known CPE identity (add them with --identities or --meta)",
+            count(s.unknown_identities, "package", "packages")
         )?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_output_name_gives_the_format() {
+        assert_eq!(format_of_file(Path::new("out/app.cdx.json")).unwrap(), Format::CycloneDx);
+        assert_eq!(format_of_file(Path::new("APP.CycloneDX.JSON")).unwrap(), Format::CycloneDx);
+        assert_eq!(format_of_file(Path::new("app.bom.json")).unwrap(), Format::CycloneDx);
+        assert_eq!(format_of_file(Path::new("app.spdx.json")).unwrap(), Format::Spdx);
+        let err = format_of_file(Path::new("app.json")).unwrap_err().to_string();
+        assert!(err.contains("app.json") && err.contains("--format"), "{err}");
+    }
 }

@@ -8,6 +8,7 @@ use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
+use super::{Paint, count, escape_controls, paint, wrap};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +52,11 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
+    // Evaluating a Nix-file root creates the database of a fresh store.
+    let db = match db {
+        Some(db) => Some(db),
+        None => open_db(ctx)?,
+    };
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
@@ -71,21 +77,36 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, level, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(&report, level, ctx.color, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
 }
 
-fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {
+fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut impl io::Write) -> io::Result<()> {
     for f in &report.findings {
-        writeln!(out, "{:<7} {:<23} {}", f.severity.as_str(), f.kind.as_str(), f.path)?;
-        writeln!(out, "        {}", f.detail)?;
+        let tone = match f.severity {
+            Severity::Error => Paint::Red,
+            Severity::Warning => Paint::Yellow,
+            Severity::Info => Paint::Bold,
+        };
+        let label = paint(color, tone, &format!("{:<7}", f.severity.as_str()));
+        let path = escape_controls(&f.path);
+        // The path on the same line when it fits in 80 columns, else on its own.
+        if 8 + 24 + path.chars().count() <= 80 {
+            writeln!(out, "{label} {:<23} {path}", f.kind.as_str())?;
+        } else {
+            writeln!(out, "{label} {}", f.kind.as_str())?;
+            writeln!(out, "        {path}")?;
+        }
+        for line in wrap(&escape_controls(&f.detail), 8, 80) {
+            writeln!(out, "{line}")?;
+        }
         if let Some(url) = &f.url {
-            writeln!(out, "        url      {url}")?;
+            writeln!(out, "        url      {}", escape_controls(url))?;
         }
         if let (Some(expected), Some(actual)) = (&f.expected, &f.actual) {
-            writeln!(out, "        expected {expected}")?;
-            writeln!(out, "        found    {actual}")?;
+            writeln!(out, "        expected {}", escape_controls(expected))?;
+            writeln!(out, "        found    {}", escape_controls(actual))?;
         }
     }
     if !report.findings.is_empty() {
@@ -94,51 +115,63 @@ fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write)
     let c = &report.checked;
     writeln!(
         out,
-        "checked {} derivations (.drv paths) and {} output paths of {} root(s); {} fixed-output sources",
-        c.derivations,
-        c.output_paths,
-        report.roots.len(),
-        c.fods
+        "checked {} (.drv files) and {}",
+        count(c.derivations, "derivation", "derivations"),
+        count(c.output_paths, "output path", "output paths"),
+    )?;
+    writeln!(
+        out,
+        "  of {}, with {}",
+        count(report.roots.len(), "root", "roots"),
+        count(c.fods, "fixed-output source", "fixed-output sources"),
     )?;
     if c.database {
         writeln!(
             out,
-            "rehashed {} realised outputs against the Nix database and {} sources against their declared hash \
-             ({} of them flat files pinned by it alone; {} read)",
-            c.outputs_rehashed,
-            c.fods_rehashed,
-            c.outputs_pinned,
+            "rehashed {} against the Nix database",
+            count(c.outputs_rehashed, "realised output", "realised outputs")
+        )?;
+        writeln!(out, "  and {} against their declared hash", count(c.fods_rehashed, "source", "sources"))?;
+        writeln!(
+            out,
+            "  ({} pinned by the declared hash alone; {} read)",
+            count(c.outputs_pinned, "flat file", "flat files"),
             human_bytes(c.bytes_hashed)
         )?;
     } else {
         writeln!(
             out,
-            "rehashed {} sources against their declared hash ({}); no Nix database, so other outputs were not compared",
-            c.fods_rehashed,
+            "rehashed {} against their declared hash ({} read)",
+            count(c.fods_rehashed, "source", "sources"),
             human_bytes(c.bytes_hashed)
         )?;
+        writeln!(out, "  no Nix database, so other outputs were not compared")?;
     }
     if c.refetch {
         writeln!(
             out,
-            "refetched {} sources: {} URLs downloaded ({}), {} failed",
-            c.fods_refetched,
-            c.urls_fetched,
+            "refetched {}: {} downloaded ({}), {} failed",
+            count(c.fods_refetched, "source", "sources"),
+            count(c.urls_fetched, "URL", "URLs"),
             human_bytes(c.bytes_downloaded),
             c.urls_failed
         )?;
     }
     let nonzero: Vec<String> =
         report.counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
-    let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    let of = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
+    let failed = report.fails_at(level);
+    let verdict = paint(color, if failed { Paint::Red } else { Paint::Green }, if failed { "FAILED" } else { "OK" });
     writeln!(
         out,
-        "{}: {} errors, {} warnings, {} info{}",
-        if report.fails_at(level) { "FAILED" } else { "OK" },
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info),
-        if nonzero.is_empty() { String::new() } else { format!(" ({})", nonzero.join(", ")) }
+        "{verdict}: {}, {}, {} info",
+        count(of(Severity::Error), "error", "errors"),
+        count(of(Severity::Warning), "warning", "warnings"),
+        of(Severity::Info),
     )?;
+    // One finding kind a line, so the counts fit any width.
+    for kind in nonzero {
+        writeln!(out, "  {kind}")?;
+    }
     out.flush()
 }

@@ -24,7 +24,7 @@ use crate::cli::{Ctx, Outcome, after_printing, print_json};
 #[command(mut_arg("roots", |a| a.required(false).required_unless_present("sbom")))]
 pub(crate) struct Args {
     #[command(flatten)]
-    roots: RootArgs,
+    pub(crate) roots: RootArgs,
     /// Scan the components of this CycloneDX JSON SBOM (as `provenix sbom` or another tool writes it)
     /// instead of roots: their CPEs, purls and versions, matched the same way.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["roots", "attrs", "mirrors", "runtime", "identities", "meta"])]
