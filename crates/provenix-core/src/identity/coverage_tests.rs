@@ -36,11 +36,19 @@ struct Pkg {
     version: Option<String>,
     /// Patch file names (store paths are made up).
     patches: Vec<String>,
+    /// The env's `packageName` (node2nix's npm name), when set.
+    package_name: Option<String>,
 }
 
 impl Pkg {
     fn new(name: &str, pname: Option<&str>, version: Option<&str>) -> Pkg {
-        Pkg { name: name.into(), pname: pname.map(Into::into), version: version.map(Into::into), patches: Vec::new() }
+        Pkg {
+            name: name.into(),
+            pname: pname.map(Into::into),
+            version: version.map(Into::into),
+            patches: Vec::new(),
+            package_name: None,
+        }
     }
 }
 
@@ -89,6 +97,7 @@ fn closure(pkgs: &[Pkg], table: IdentityTable) -> (tempfile::TempDir, Inventory)
         let mut env = vec![("name".to_owned(), p.name.clone()), ("out".to_owned(), out.clone())];
         env.extend(p.pname.iter().map(|v| ("pname".to_owned(), v.clone())));
         env.extend(p.version.iter().map(|v| ("version".to_owned(), v.clone())));
+        env.extend(p.package_name.iter().map(|v| ("packageName".to_owned(), v.clone())));
         if !p.patches.is_empty() {
             let paths: Vec<String> =
                 p.patches.iter().enumerate().map(|(k, f)| format!("/nix/store/{}-{f}", hash_part(k, 'c'))).collect();
@@ -129,6 +138,15 @@ fn hits(list: &[vulns::Finding]) -> BTreeMap<String, BTreeSet<String>> {
 
 /// The derivation name a package of table key `key` gets in nixpkgs, at `version`: the
 /// `pname` itself, or a name with the family's interpreter prefix.
+fn nixpkgs_pkg(key: &str, version: &str) -> Pkg {
+    let (name, pname) = nixpkgs_name(key, version);
+    let mut pkg = Pkg::new(&name, pname.as_deref(), pname.as_ref().map(|_| version));
+    if let Some(("node", npm)) = key.split_once(':') {
+        pkg.package_name = Some(npm.to_owned());
+    }
+    pkg
+}
+
 fn nixpkgs_name(key: &str, version: &str) -> (String, Option<String>) {
     match key.split_once(':') {
         None => (format!("{key}-{version}"), Some(key.to_owned())),
@@ -159,8 +177,9 @@ fn every_table_repository_is_matched_by_an_osv_record_on_it() {
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut ids: BTreeMap<&str, String> = BTreeMap::new();
     for (key, repo) in &with_repo {
-        let (name, pname) = nixpkgs_name(key, "1.0");
-        pkgs.push(Pkg::new(&name, pname.as_deref(), Some("1.0")));
+        let pkg = nixpkgs_pkg(key, "1.0");
+        let name = pkg.name.clone();
+        pkgs.push(pkg);
         let next = format!("OSV-2024-{}", ids.len() + 1);
         let id = ids.entry(repo.as_str()).or_insert(next).clone();
         expected.entry(id).or_default().insert(name);
@@ -290,7 +309,9 @@ cpe = ["types_project:node"]
         Pkg::new("ocaml5.1.1-yojson-2.1.0", None, None),
         Pkg::new("ghc-9.6.3-aeson-2.1.2.1", Some("aeson"), Some("2.1.2.1")),
         Pkg::new("ghc-9.4.8-aeson-2.1.2.1", None, None),
-        Pkg::new("node__at_types_slash_node-18.7.15", None, None),
+        nixpkgs_pkg("node:@types/node", "18.7.15"),
+        // Prometheus' node_exporter is no npm package.
+        Pkg::new("node_exporter-1.8.2", Some("node_exporter"), Some("1.8.2")),
     ];
     let (_store, inv) = closure(&pkgs, table);
     let by_name = |name: &str| inv.components.iter().find(|c| c.name == name).unwrap();
@@ -314,6 +335,8 @@ cpe = ["types_project:node"]
         let packages: Vec<(&str, &str)> = c.packages.iter().map(|p| (p.ecosystem, p.name.as_str())).collect();
         assert_eq!(packages, registry.into_iter().collect::<Vec<_>>(), "{name}");
     }
+    let exporter = by_name("node_exporter-1.8.2");
+    assert!(exporter.cpe_ids.is_empty() && exporter.packages.is_empty(), "{exporter:?}");
 }
 
 /// curl's own OSV record (no package; SEMVER and GIT ranges on its repository), a curl of

@@ -262,6 +262,8 @@ struct Raw {
     fod: Option<FodInfo>,
     rev: Option<String>,
     patches: Vec<String>,
+    /// `packageName`, which node2nix sets to the npm name.
+    package_name: Option<String>,
 }
 
 fn raw(path: &StorePath, drv: &Derivation, mirrors: &MirrorTable) -> Raw {
@@ -293,7 +295,8 @@ fn raw(path: &StorePath, drv: &Derivation, mirrors: &MirrorTable) -> Raw {
     let outputs = drv.outputs().iter().map(|(o, out)| (o.as_str().to_owned(), out.path().cloned())).collect();
     let rev = fod.as_ref().and_then(|_| attrs.text("rev")).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let patches = attrs.list("patches");
-    Raw { name, pname, version, version_from, outputs, fod, rev, patches }
+    let package_name = attrs.text("packageName").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    Raw { name, pname, version, version_from, outputs, fod, rev, patches, package_name }
 }
 
 /// Nix's split of a derivation name into name and version
@@ -400,8 +403,8 @@ pub fn cpe_name(id: &CpeId, version: Option<&str>) -> String {
 /// The registry package of a package of an interpreter's set, from its
 /// derivation name and `pname` ([`prefix::interpreted`]): PyPI for Python,
 /// RubyGems for Ruby, Hackage for Haskell, npm for node2nix packages.
-fn interpreter_package(name: &str, pname: &str) -> Option<(&'static str, String)> {
-    let interpreted = prefix::interpreted(name, pname)?;
+fn interpreter_package(name: &str, pname: &str, package_name: Option<&str>) -> Option<(&'static str, String)> {
+    let interpreted = prefix::interpreted(name, pname, package_name)?;
     Some((interpreted.family.ecosystem()?, interpreted.name))
 }
 
@@ -497,7 +500,8 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
     // Sources are identified by their hash; CPEs on them would match the
     // package they build twice.
     let meta = options.meta.as_ref().and_then(|m| m.lookup(&r.name, outputs.iter().filter_map(|o| o.path.as_deref())));
-    let entry = if r.fod.is_some() { None } else { options.identities.lookup(&r.name, &r.pname) };
+    let entry =
+        if r.fod.is_some() { None } else { options.identities.lookup(&r.name, &r.pname, r.package_name.as_deref()) };
     let cpe_meta = meta.filter(|_| r.fod.is_none());
     let mut cpes: Vec<String> = cpe_meta.map(|m| m.cpes.clone()).unwrap_or_default();
     let mut cpe_ids: Vec<CpeId> = cpe_meta.map(Meta::cpe_ids).unwrap_or_default();
@@ -548,7 +552,8 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
             repos.push(RepoRef { url, tag: None, rev: None });
         }
     }
-    if let (Some((ecosystem, name)), Some(v), None) = (interpreter_package(&r.name, &r.pname), version, &r.fod)
+    if let (Some((ecosystem, name)), Some(v), None) =
+        (interpreter_package(&r.name, &r.pname, r.package_name.as_deref()), version, &r.fod)
         && !packages.iter().any(|p| p.ecosystem == ecosystem)
     {
         packages.push(EcosystemPackage { ecosystem, name, version: v.to_owned() });
@@ -764,7 +769,7 @@ mod tests {
 
     #[test]
     fn python_packages_are_recognised_by_pname() {
-        let pypi = |name: &str, pname: &str| interpreter_package(name, pname);
+        let pypi = |name: &str, pname: &str| interpreter_package(name, pname, None);
         assert_eq!(pypi("python3.12-requests-2.31.0", "python3.12-requests"), Some(("PyPI", "requests".into())));
         assert_eq!(pypi("python3-six-1.16.0", "python3-six"), Some(("PyPI", "six".into())));
         assert_eq!(pypi("python3.12-urllib3-2.0.7", "urllib3"), Some(("PyPI", "urllib3".into())));
@@ -774,9 +779,10 @@ mod tests {
         assert_eq!(pypi("ruby3.1-nokogiri-1.15.4", "ruby3.1-nokogiri"), Some(("RubyGems", "nokogiri".into())));
         assert_eq!(pypi("ghc-9.4.8-aeson-2.1", "aeson"), Some(("Hackage", "aeson".into())));
         assert_eq!(
-            pypi("node__at_types_slash_node-18.7.15", "node__at_types_slash_node"),
+            interpreter_package("node__at_types_slash_node-18.7.15", "node__at_types_slash_node", Some("@types/node")),
             Some(("npm", "@types/node".into()))
         );
+        assert_eq!(pypi("node_exporter-1.8.2", "node_exporter"), None, "not node2nix's");
         assert_eq!(pypi("perl5.38.2-URI-5.21", "perl5.38.2-URI"), None, "no CPAN ecosystem in OSV");
     }
 }

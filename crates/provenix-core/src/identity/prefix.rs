@@ -10,14 +10,16 @@
 //! | `lua` | `lua5.4-lpeg-1.1.0`, `luajit2.1-…` | none in OSV |
 //! | `ocaml` | `ocaml4.14.1-yojson-2.1.0`, `ocaml5.1.1-…` | none in OSV |
 //! | `haskell` | `ghc9.4.8-aeson-2.1.2.1`, `ghc-9.4.8-aeson-…` | Hackage |
-//! | `node` | `node_semver-7.5.4`, `node__at_types_slash_node-18.7.15` (node2nix: `@types/node`) | npm |
+//! | `node` | `node_semver-7.5.4`, `node__at_types_slash_node-18.7.15` (node2nix, whose `packageName` is `@types/node`) | npm |
 //!
 //! A prefix is the interpreter's word, its version (digits and dots, at
 //! least one digit; `ghc` may have a `-` before it) and a `-`, followed by a
 //! name that starts with a letter (so `python3-3.12.1-env` and `ghc-9.4.8`
-//! have none); node2nix's is `node_`. A few names after a prefix are the
-//! interpreter's own variants, not packages (`python3-minimal`,
-//! `ghc-9.4.8-with-packages`), and are not split.
+//! have none); node2nix's is `node_`, and counts only in a derivation that
+//! node2nix made, whose `packageName` is what follows it (so
+//! `node_exporter`, Prometheus' exporter, is no npm package `exporter`). A
+//! few names after a prefix are the interpreter's own variants, not packages
+//! (`python3-minimal`, `ghc-9.4.8-with-packages`), and are not split.
 //!
 //! The identity of such a package is `<family>:<name>`, the name compared as
 //! its registry compares it (PyPI: PEP 503, lowercase with runs of `-_.` as
@@ -206,20 +208,29 @@ impl Interpreted {
 /// The interpreter package a component is, from its `pname` (which carries
 /// the prefix for Perl and when Nix split the name) or else its derivation
 /// name whose prefix is followed by the `pname` (`python3.12-urllib3-2.0.7`
-/// with `pname` `urllib3`).
-pub fn interpreted(name: &str, pname: &str) -> Option<Interpreted> {
+/// with `pname` `urllib3`). `package_name` is the derivation's
+/// `packageName` (node2nix sets it to the npm name): a `node_` prefix counts
+/// only when it names what follows the prefix.
+pub fn interpreted(name: &str, pname: &str, package_name: Option<&str>) -> Option<Interpreted> {
+    let node2nix = |p: &Prefixed<'_>, rest: &str| {
+        p.family != Family::Node || package_name.is_some_and(|n| registry_name(Family::Node, rest) == n)
+    };
     if let Some(p) = split(pname) {
-        return Some(Interpreted { family: p.family, name: registry_name(p.family, p.rest).into_owned() });
+        return node2nix(&p, p.rest)
+            .then(|| Interpreted { family: p.family, name: registry_name(p.family, p.rest).into_owned() });
     }
     let p = split(name)?;
     let (rest_pname, _) = super::parse_drv_name(p.rest);
     let fits = rest_pname == pname || p.family.normalize(rest_pname) == p.family.normalize(pname);
-    (fits && !pname.is_empty()).then(|| Interpreted { family: p.family, name: pname.to_owned() })
+    (fits && !pname.is_empty() && node2nix(&p, rest_pname))
+        .then(|| Interpreted { family: p.family, name: registry_name(p.family, pname).into_owned() })
 }
 
 /// The family and name of an identity table key: `python:urllib3` as
-/// written, or a prefixed `pname` (`python3.12-urllib3`). `Err` for a `:` key
-/// of an unknown family; `Ok(None)` for a plain `pname`.
+/// written, or a prefixed `pname` (`python3.12-urllib3`; not `node_…`, which
+/// may be a native package's `pname`: node packages are written
+/// `node:<name>`). `Err` for a `:` key of an unknown family; `Ok(None)` for a
+/// plain `pname`.
 pub(crate) fn table_key(key: &str) -> Result<Option<Interpreted>, ()> {
     if let Some((family, name)) = key.split_once(':') {
         let family = Family::from_name(family).ok_or(())?;
@@ -228,7 +239,9 @@ pub(crate) fn table_key(key: &str) -> Result<Option<Interpreted>, ()> {
         }
         return Ok(Some(Interpreted { family, name: name.to_owned() }));
     }
-    Ok(split(key).map(|p| Interpreted { family: p.family, name: registry_name(p.family, p.rest).into_owned() }))
+    Ok(split(key)
+        .filter(|p| p.family != Family::Node)
+        .map(|p| Interpreted { family: p.family, name: registry_name(p.family, p.rest).into_owned() }))
 }
 
 #[cfg(test)]
@@ -295,7 +308,7 @@ mod tests {
     #[case::pypy("pypy3.10-urllib3-2.0.7", "urllib3")]
     #[case::case_and_separators("python3.12-URLlib3-2.0.7", "URLlib3")]
     fn python_prefixes_resolve_to_one_key(#[case] name: &str, #[case] pname: &str) {
-        assert_eq!(interpreted(name, pname).map(|i| i.key()).as_deref(), Some("python:urllib3"));
+        assert_eq!(interpreted(name, pname, None).map(|i| i.key()).as_deref(), Some("python:urllib3"));
     }
 
     #[rstest]
@@ -309,18 +322,41 @@ mod tests {
     #[case::ocaml5("ocaml5.1.1-yojson-2.1.0", "ocaml5.1.1-yojson", "ocaml:yojson")]
     #[case::ghc("ghc-9.4.8-aeson-2.1.2.1", "aeson", "haskell:aeson")]
     #[case::ghc_pname("ghc9.6.3-aeson-2.1.2.1", "ghc9.6.3-aeson", "haskell:aeson")]
-    #[case::node("node_semver-7.5.4", "node_semver", "node:semver")]
-    #[case::node_scoped("node__at_types_slash_node-18.7.15", "node__at_types_slash_node", "node:@types/node")]
     fn other_families_resolve_to_one_key(#[case] name: &str, #[case] pname: &str, #[case] key: &str) {
-        assert_eq!(interpreted(name, pname).map(|i| i.key()).as_deref(), Some(key));
+        assert_eq!(interpreted(name, pname, None).map(|i| i.key()).as_deref(), Some(key));
+    }
+
+    #[rstest]
+    #[case::node("node_semver-7.5.4", "node_semver", "semver", Some("node:semver"))]
+    #[case::node_scoped(
+        "node__at_types_slash_node-18.7.15",
+        "node__at_types_slash_node",
+        "@types/node",
+        Some("node:@types/node")
+    )]
+    #[case::other_package_name("node_semver-7.5.4", "node_semver", "other", None)]
+    fn node2nix_packages_need_their_package_name(
+        #[case] name: &str,
+        #[case] pname: &str,
+        #[case] package_name: &str,
+        #[case] key: Option<&str>,
+    ) {
+        assert_eq!(interpreted(name, pname, Some(package_name)).map(|i| i.key()).as_deref(), key);
+        assert_eq!(interpreted(name, pname, None), None, "no packageName: not node2nix's");
+    }
+
+    #[test]
+    fn prometheus_node_exporter_is_no_npm_package() {
+        assert_eq!(interpreted("node_exporter-1.8.2", "node_exporter", None), None);
+        assert_eq!(table_key("node_exporter"), Ok(None));
     }
 
     #[test]
     fn a_pname_that_is_not_what_follows_the_prefix_is_not_that_package() {
         // The name says urllib3, the pname something else: trust neither.
-        assert_eq!(interpreted("python3.12-urllib3-2.0.7", "requests"), None);
-        assert_eq!(interpreted("urllib3-2.0.7", "urllib3"), None);
-        assert_eq!(interpreted("hello-2.12", "hello"), None);
+        assert_eq!(interpreted("python3.12-urllib3-2.0.7", "requests", None), None);
+        assert_eq!(interpreted("urllib3-2.0.7", "urllib3", None), None);
+        assert_eq!(interpreted("hello-2.12", "hello", None), None);
     }
 
     #[test]

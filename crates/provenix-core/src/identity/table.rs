@@ -215,11 +215,12 @@ impl IdentityTable {
         self.entries.get(&canonical_key(key)?)
     }
 
-    /// The entry of a component with derivation name `name` and `pname`:
-    /// `<family>:<name>` for a package of an interpreter's set (whatever the
-    /// prefix, and whether `pname` carries it or not), else the `pname`.
-    pub fn lookup(&self, name: &str, pname: &str) -> Option<&TableEntry> {
-        match super::prefix::interpreted(name, pname) {
+    /// The entry of a component with derivation name `name`, `pname` and
+    /// `packageName` (node2nix's npm name): `<family>:<name>` for a package
+    /// of an interpreter's set (whatever the prefix, and whether `pname`
+    /// carries it or not), else the `pname`.
+    pub fn lookup(&self, name: &str, pname: &str, package_name: Option<&str>) -> Option<&TableEntry> {
+        match super::prefix::interpreted(name, pname, package_name) {
             Some(interpreted) => self.entries.get(&interpreted.key()),
             None => self.entries.get(pname),
         }
@@ -312,11 +313,11 @@ mod tests {
             ("python313-urllib3-2.0.7", "urllib3"),
             ("pypy3.10-urllib3-2.0.7", "urllib3"),
         ] {
-            assert_eq!(table.lookup(name, pname), urllib3, "{name} {pname}");
+            assert_eq!(table.lookup(name, pname, None), urllib3, "{name} {pname}");
         }
         assert_eq!(table.get("python3.11-urllib3"), urllib3);
-        assert!(table.lookup("urllib3-2.0.7", "urllib3").is_none(), "no prefix: not the Python package");
-        assert!(table.lookup("perl5.38.2-URI-5.21", "perl5.38.2-URI").is_some());
+        assert!(table.lookup("urllib3-2.0.7", "urllib3", None).is_none(), "no prefix: not the Python package");
+        assert!(table.lookup("perl5.38.2-URI-5.21", "perl5.38.2-URI", None).is_some());
         assert_eq!(table.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["perl:URI", "python:urllib3"]);
     }
 
@@ -335,7 +336,7 @@ mod tests {
         table.extend(
             IdentityTable::parse("[\"python3.11-urllib3\"]\ncpe = [\"me:urllib3\"]\n", Path::new("m")).unwrap(),
         );
-        assert_eq!(table.lookup("python3.12-urllib3-2.0.7", "urllib3").unwrap().cpe[0].vendor, "me");
+        assert_eq!(table.lookup("python3.12-urllib3-2.0.7", "urllib3", None).unwrap().cpe[0].vendor, "me");
     }
 
     #[test]
