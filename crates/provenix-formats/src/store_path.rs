@@ -3,12 +3,22 @@
 //! ```text
 //! store-path = store-dir "/" hash "-" name
 //! hash       = 32 nixbase32 characters (a 20-byte digest)
-//! name       = 1*211 ( ALPHA / DIGIT / "+" / "-" / "." / "_" / "?" / "=" ), not starting with "."
+//! name       = 1*211 ( ALPHA / DIGIT / "+" / "-" / "." / "_" / "?" / "=" )
 //! ```
 //!
-//! Limits: the name is at most [`MAX_NAME_LEN`] (211) bytes, Nix's
-//! `StorePath::MaxPathLen`; Nix 2.8 also refuses an empty name and a leading
-//! `.`, and so do we.
+//! This is Nix 2.8's rule (`checkName` in `src/libstore/path.cc` at tag
+//! 2.8.0), checked against `nix-instantiate` 2.8.0 in the conformance tests:
+//! the name is not empty, at most [`MAX_NAME_LEN`] (211) bytes, and made of
+//! the characters above. A leading `.` is allowed: Nix 2.8 makes
+//! `.dotfile-1.0`, and for the derivation names `.` and `..` the output
+//! paths `<hash>-.` and `<hash>-..` and the files `..drv` and `...drv`.
+//! (Nix 2.3 refused a leading `.`, 2.4 to 2.18 accept it, later versions
+//! refuse only `.`, `..` and names starting `.-` or `..-`.)
+//!
+//! One deliberate difference: Nix 2.8 does not look at the character after
+//! the hash part, so it parses `<hash>_name` as a path named `name`; we
+//! refuse it ([`StorePathError::MissingDash`]), since no Nix writes such a
+//! path and rendering it back would change it (later Nix refuses it too).
 //!
 //! Computation (Nix's `makeStorePath` family). A path's digest is the
 //! XOR-fold to 20 bytes of
@@ -62,9 +72,6 @@ pub enum StorePathError {
         /// Its name's length.
         len: usize,
     },
-    /// The name begins with `.`.
-    #[error("store path `{0}` has a name starting with `.`")]
-    LeadingDot(String),
     /// The name has a byte outside the allowed set.
     #[error("store path `{path}` has illegal character {found:?} in its name")]
     BadNameChar {
@@ -91,16 +98,15 @@ pub const fn is_name_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.' | b'_' | b'?' | b'=')
 }
 
-/// Checks a store path name (the part after `<hash>-`). `path` is used in errors.
+/// Checks a store path name (the part after `<hash>-`) as Nix 2.8 does: not
+/// empty, at most [`MAX_NAME_LEN`] bytes, only [`is_name_char`] bytes. A
+/// leading `.` is fine (`.`, `..`, `.dotfile-1.0`). `path` is used in errors.
 pub fn validate_name(name: &[u8], path: &str) -> Result<(), StorePathError> {
     if name.is_empty() {
         return Err(StorePathError::TooShort(path.to_owned()));
     }
     if name.len() > MAX_NAME_LEN {
         return Err(StorePathError::NameTooLong { path: path.to_owned(), len: name.len() });
-    }
-    if name.first() == Some(&b'.') {
-        return Err(StorePathError::LeadingDot(path.to_owned()));
     }
     if let Some(&c) = name.iter().find(|&&c| !is_name_char(c)) {
         return Err(StorePathError::BadNameChar { path: path.to_owned(), found: char::from(c) });
@@ -373,7 +379,6 @@ mod tests {
     #[case::bad_hash("7h7qgvs4kgzsn8a6rb273saxyqh4jxle-x")]
     #[case::no_dash("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz_x")]
     #[case::empty_name("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-")]
-    #[case::leading_dot("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-.x")]
     #[case::space("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-a b")]
     #[case::slash("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-a/b")]
     #[case::unicode("7h7qgvs4kgzsn8a6rb273saxyqh4jxlz-é")]
@@ -417,9 +422,94 @@ mod tests {
         assert_eq!(p.hash_part().len(), 32);
     }
 
+    /// Names Nix 2.8 accepts although they start with `.`: `.dotfile-1.0`,
+    /// the derivation names `.` and `..` with their `.drv` files `..drv` and
+    /// `...drv`, and the `.-`/`..-` forms later Nix versions refuse.
+    #[rstest]
+    #[case::dot(".")]
+    #[case::dot_dot("..")]
+    #[case::three_dots("...")]
+    #[case::dotfile(".dotfile-1.0")]
+    #[case::drv_of_dot("..drv")]
+    #[case::drv_of_dot_dot("...drv")]
+    #[case::drv_of_empty(".drv")]
+    #[case::dot_dash(".-")]
+    #[case::dot_dash_output(".-dev")]
+    #[case::dot_dot_dash("..-foo")]
+    fn accepts_names_starting_with_a_dot_as_nix_2_8_does(#[case] name: &str) {
+        let base = format!("{HASH}-{name}");
+        let p = StorePath::from_base_name(&base).unwrap();
+        assert_eq!(p.name(), name);
+        assert_eq!(p.to_string(), base);
+        assert_eq!(StorePath::from_digest(&p.digest(), name).unwrap(), p);
+        let full = format!("/nix/store/{base}");
+        assert_eq!(StoreDir::default().parse_path(&full).unwrap(), p);
+        assert_eq!(p.is_derivation(), name.ends_with(".drv"));
+    }
+
+    /// Paths printed by Nix 2.8.0 for `builtins.toFile NAME "hi"`, and for
+    /// `derivation { name = "."; system = "x"; builder = "/bin/sh"; }`
+    /// (its `.drv` file and its `out`).
+    #[test]
+    fn dot_names_hash_like_nix_2_8() {
+        let dir = StoreDir::default();
+        let hi = Hash::compute(HashAlgo::Sha256, b"hi");
+        for (name, nix) in [
+            (".", "/nix/store/ykrrmn2bg64w0w2dfi7sr3b7nkpwy4nc-."),
+            ("..", "/nix/store/9c9zkw7cljs8h480hxqsqwlkzj2q5rl2-.."),
+            (".dotfile", "/nix/store/jj9bpch9zsmz3x5nrbq11f65f23bndzb-.dotfile"),
+        ] {
+            let ours = dir.make_text_path(name, &hi, &[]).unwrap();
+            assert_eq!(dir.display(&ours), nix, "toFile {name:?}");
+        }
+        let drv = dir.parse_path("/nix/store/jvswrm6gd8j1yvpnafaw81x5myiln22d-..drv").unwrap();
+        assert_eq!(crate::derivation::drv_name(&drv), Some("."));
+        assert!(dir.parse_path("/nix/store/3g7a2yc4gb1hpdpmp2jds2bmg2ijb7jx-.").is_ok());
+        assert_eq!(output_path_name(".", "dev"), ".-dev");
+        assert_eq!(output_path_name("..", "out"), "..");
+    }
+
+    /// What Nix 2.8 refuses: an empty name, a name over 211 bytes, a byte
+    /// outside the set, whatever the first character.
+    #[rstest]
+    #[case::empty("")]
+    #[case::dot_space(". ")]
+    #[case::dot_slash("./x")]
+    #[case::dot_unicode(".é")]
+    #[case::dot_at(".@")]
+    fn refuses_what_nix_2_8_refuses_after_a_dot(#[case] name: &str) {
+        assert!(StorePath::from_base_name(&format!("{HASH}-{name}")).is_err(), "{name:?}");
+        assert!(validate_name(name.as_bytes(), name).is_err(), "{name:?}");
+    }
+
+    #[test]
+    fn a_211_byte_name_may_start_with_a_dot() {
+        let ok = format!(".{}", "a".repeat(210));
+        assert!(validate_name(ok.as_bytes(), "p").is_ok());
+        let bad = format!(".{}", "a".repeat(211));
+        assert!(matches!(validate_name(bad.as_bytes(), "p"), Err(StorePathError::NameTooLong { len: 212, .. })));
+    }
+
+    /// Nix 2.8's `checkName`, written out: the rule we must equal.
+    fn nix_2_8_check_name(name: &[u8]) -> bool {
+        !name.is_empty()
+            && name.len() <= 211
+            && name.iter().all(|&c| c.is_ascii_alphanumeric() || b"+-._?=".contains(&c))
+    }
+
     proptest! {
         #[test]
-        fn base_names_round_trip(digest in any::<[u8; 20]>(), name in "[a-zA-Z0-9+_?=-][a-zA-Z0-9+._?=-]{0,210}") {
+        fn names_are_checked_exactly_as_nix_2_8_checks_them(
+            name in proptest::collection::vec(prop_oneof![
+                Just(b'.'), Just(b'-'), Just(b'a'), Just(b'Z'), Just(b'0'), Just(b'+'), Just(b'?'), Just(b'='),
+                Just(b'_'), Just(b' '), Just(b'/'), Just(0u8), Just(0xc3u8), any::<u8>(),
+            ], 0..8),
+        ) {
+            prop_assert_eq!(validate_name(&name, "p").is_ok(), nix_2_8_check_name(&name));
+        }
+
+        #[test]
+        fn base_names_round_trip(digest in any::<[u8; 20]>(), name in "[a-zA-Z0-9+._?=-]{1,211}") {
             let p = StorePath::from_digest(&digest, &name).unwrap();
             let text = p.to_string();
             let q = StorePath::from_base_name(&text).unwrap();

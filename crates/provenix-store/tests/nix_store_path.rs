@@ -76,3 +76,26 @@ fn text_files_with_references_get_the_paths_nix_gives_them() {
     // Without the references the path differs: they are part of the hash.
     assert_ne!(dir.make_text_path("script.sh", &hash, &[]).unwrap(), nix);
 }
+
+/// Nix 2.8 accepts names starting with `.` (`.`, `..`, `.dotfile-1.0`) and
+/// refuses the same bad bytes after a dot as anywhere else; our rule and our
+/// paths agree with it.
+#[test]
+fn names_starting_with_a_dot_are_accepted_and_hashed_as_nix_2_8_does() {
+    let Some(h) = NixHarness::new() else { return };
+    let dir = StoreDir::default();
+    let hash = Hash::compute(HashAlgo::Sha256, b"hi");
+    for name in [".", "..", "...", ".dotfile-1.0", ".-", "..-x"] {
+        let expr = format!("builtins.toFile \"{name}\" \"hi\"");
+        let out = h.run_text("nix-instantiate", ["--eval", "--read-write-mode", "-E", &expr]);
+        let nix = base(out.trim_matches('"'));
+        assert_eq!(nix.name(), name);
+        assert_eq!(dir.make_text_path(name, &hash, &[]).unwrap(), nix, "{name:?}");
+    }
+    for name in [". x", ".é", ".#"] {
+        let expr = format!("builtins.toFile \"{name}\" \"hi\"");
+        let out = h.command("nix-instantiate").args(["--eval", "--read-write-mode", "-E", &expr]).output().unwrap();
+        assert!(!out.status.success(), "Nix 2.8 accepted {name:?}");
+        assert!(provenix_formats::store_path::validate_name(name.as_bytes(), name).is_err(), "{name:?}");
+    }
+}

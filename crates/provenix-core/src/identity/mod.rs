@@ -30,8 +30,12 @@
 //! lookup per output that exists on disk.
 
 pub mod meta;
+pub mod prefix;
 pub mod table;
 pub mod urls;
+
+#[cfg(test)]
+mod coverage_tests;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -258,6 +262,8 @@ struct Raw {
     fod: Option<FodInfo>,
     rev: Option<String>,
     patches: Vec<String>,
+    /// `packageName`, which node2nix sets to the npm name.
+    package_name: Option<String>,
 }
 
 fn raw(path: &StorePath, drv: &Derivation, mirrors: &MirrorTable) -> Raw {
@@ -272,14 +278,25 @@ fn raw(path: &StorePath, drv: &Derivation, mirrors: &MirrorTable) -> Raw {
         _ if fod.as_ref().is_some_and(|f| f.kind == SourceKind::Patch) => (name.clone(), None, VersionFrom::Name),
         _ => {
             let base = if fod.is_some() { urls::strip_archive(&name) } else { name.as_str() };
-            let (p, v) = parse_drv_name(base);
-            (p.to_owned(), v.map(str::to_owned), VersionFrom::Name)
+            // After an interpreter prefix, so `ghc-9.4.8-aeson-2.1` is `aeson` 2.1 of GHC 9.4.8.
+            let (p, v) = match prefix::split(base).filter(|_| fod.is_none()) {
+                Some(prefixed) => {
+                    let (p, v) = parse_drv_name(prefixed.rest);
+                    (format!("{}{p}", prefixed.prefix), v)
+                }
+                None => {
+                    let (p, v) = parse_drv_name(base);
+                    (p.to_owned(), v)
+                }
+            };
+            (p, v.map(str::to_owned), VersionFrom::Name)
         }
     };
     let outputs = drv.outputs().iter().map(|(o, out)| (o.as_str().to_owned(), out.path().cloned())).collect();
     let rev = fod.as_ref().and_then(|_| attrs.text("rev")).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let patches = attrs.list("patches");
-    Raw { name, pname, version, version_from, outputs, fod, rev, patches }
+    let package_name = attrs.text("packageName").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    Raw { name, pname, version, version_from, outputs, fod, rev, patches, package_name }
 }
 
 /// Nix's split of a derivation name into name and version
@@ -383,11 +400,12 @@ pub fn cpe_name(id: &CpeId, version: Option<&str>) -> String {
     )
 }
 
-/// The PyPI name of a nixpkgs Python package `pname` (`python3.12-requests`).
-fn python_package(pname: &str) -> Option<&str> {
-    let rest = pname.strip_prefix("python")?;
-    let (interpreter, name) = rest.split_once('-')?;
-    (interpreter.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !name.is_empty()).then_some(name)
+/// The registry package of a package of an interpreter's set, from its
+/// derivation name and `pname` ([`prefix::interpreted`]): PyPI for Python,
+/// RubyGems for Ruby, Hackage for Haskell, npm for node2nix packages.
+fn interpreter_package(name: &str, pname: &str, package_name: Option<&str>) -> Option<(&'static str, String)> {
+    let interpreted = prefix::interpreted(name, pname, package_name)?;
+    Some((interpreted.family.ecosystem()?, interpreted.name))
 }
 
 /// Builds the inventory of the closure of `roots` (`.drv` paths).
@@ -482,7 +500,8 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
     // Sources are identified by their hash; CPEs on them would match the
     // package they build twice.
     let meta = options.meta.as_ref().and_then(|m| m.lookup(&r.name, outputs.iter().filter_map(|o| o.path.as_deref())));
-    let entry = if r.fod.is_some() { None } else { options.identities.get(&r.pname) };
+    let entry =
+        if r.fod.is_some() { None } else { options.identities.lookup(&r.name, &r.pname, r.package_name.as_deref()) };
     let cpe_meta = meta.filter(|_| r.fod.is_none());
     let mut cpes: Vec<String> = cpe_meta.map(|m| m.cpes.clone()).unwrap_or_default();
     let mut cpe_ids: Vec<CpeId> = cpe_meta.map(Meta::cpe_ids).unwrap_or_default();
@@ -533,10 +552,11 @@ fn component(shared: &Shared<'_>, n: usize, r: &Raw, fod_inputs: &[usize], runti
             repos.push(RepoRef { url, tag: None, rev: None });
         }
     }
-    if let (Some(name), Some(v)) = (python_package(&r.pname), version)
-        && !packages.iter().any(|p| p.ecosystem == "PyPI")
+    if let (Some((ecosystem, name)), Some(v), None) =
+        (interpreter_package(&r.name, &r.pname, r.package_name.as_deref()), version, &r.fod)
+        && !packages.iter().any(|p| p.ecosystem == ecosystem)
     {
-        packages.push(EcosystemPackage { ecosystem: "PyPI", name: name.to_owned(), version: v.to_owned() });
+        packages.push(EcosystemPackage { ecosystem, name, version: v.to_owned() });
     }
     let patches = r
         .patches
@@ -749,9 +769,20 @@ mod tests {
 
     #[test]
     fn python_packages_are_recognised_by_pname() {
-        assert_eq!(python_package("python3.12-requests"), Some("requests"));
-        assert_eq!(python_package("python3-six"), Some("six"));
-        assert_eq!(python_package("pythonfoo-bar"), None);
-        assert_eq!(python_package("python3"), None);
+        let pypi = |name: &str, pname: &str| interpreter_package(name, pname, None);
+        assert_eq!(pypi("python3.12-requests-2.31.0", "python3.12-requests"), Some(("PyPI", "requests".into())));
+        assert_eq!(pypi("python3-six-1.16.0", "python3-six"), Some(("PyPI", "six".into())));
+        assert_eq!(pypi("python3.12-urllib3-2.0.7", "urllib3"), Some(("PyPI", "urllib3".into())));
+        assert_eq!(pypi("python313-urllib3-2.0.7", "urllib3"), Some(("PyPI", "urllib3".into())));
+        assert_eq!(pypi("pythonfoo-bar-1", "pythonfoo-bar"), None);
+        assert_eq!(pypi("python3-3.12.1", "python3"), None);
+        assert_eq!(pypi("ruby3.1-nokogiri-1.15.4", "ruby3.1-nokogiri"), Some(("RubyGems", "nokogiri".into())));
+        assert_eq!(pypi("ghc-9.4.8-aeson-2.1", "aeson"), Some(("Hackage", "aeson".into())));
+        assert_eq!(
+            interpreter_package("node__at_types_slash_node-18.7.15", "node__at_types_slash_node", Some("@types/node")),
+            Some(("npm", "@types/node".into()))
+        );
+        assert_eq!(pypi("node_exporter-1.8.2", "node_exporter"), None, "not node2nix's");
+        assert_eq!(pypi("perl5.38.2-URI-5.21", "perl5.38.2-URI"), None, "no CPAN ecosystem in OSV");
     }
 }

@@ -4,16 +4,24 @@
 //! # Format
 //!
 //! TOML, one table per `pname` as nixpkgs spells it (quote names with dots
-//! or other special characters):
+//! or other special characters), or per package of an interpreter's set as
+//! `<family>:<name>` ([`super::prefix`]):
 //!
 //! ```toml
 //! [xz]
 //! cpe = ["tukaani:xz"]                          # CPE 2.3 "vendor:product" pairs, one or more
 //! repo = "https://github.com/tukaani-project/xz" # optional upstream repository
+//! source = "cpe: NVD CPE dictionary; repo: upstream homepage" # optional: where the facts come from
 //!
-//! ["python3.12-requests"]
+//! ["python:requests"]                           # python3.12-requests, python311-requests, ...
 //! cpe = ["python:requests"]
 //! ```
+//!
+//! A key with an interpreter prefix (`python3.12-requests`) means the same
+//! as its `<family>:<name>` form (`python:requests`), so it applies whatever
+//! the interpreter's version; two keys of one file that mean the same
+//! package are an error, as is a `<family>:` that is not one of `python`,
+//! `perl`, `ruby`, `lua`, `ocaml`, `haskell`, `node`.
 //!
 //! `cpe` names every NVD identity the package goes by (NVD sometimes files
 //! one product under two vendors over the years, e.g. nginx). A product is
@@ -64,6 +72,29 @@ pub enum IdentityTableError {
         /// The entry.
         entry: String,
     },
+    /// A key is `<family>:<name>` of an unknown family, or has no name.
+    #[error(
+        "identity table {}: [{key}]: not a pname, nor <family>:<name> with a family of python, perl, ruby, lua, ocaml, haskell, node",
+        path.display()
+    )]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// Two keys name one package (`python3.11-requests` and `python:requests`).
+    #[error("identity table {}: [{first}] and [{second}] both name {key}", path.display())]
+    SameKey {
+        /// The file.
+        path: PathBuf,
+        /// The first key.
+        first: String,
+        /// The second key.
+        second: String,
+        /// The package both name.
+        key: String,
+    },
     /// A `repo` is not an http(s) URL.
     #[error("identity table {}: [{pname}]: repo {repo:?} is not an https:// URL", path.display())]
     BadRepo {
@@ -82,6 +113,7 @@ struct RawEntry {
     #[serde(default)]
     cpe: Vec<String>,
     repo: Option<String>,
+    source: Option<String>,
 }
 
 /// A CPE vendor and product.
@@ -100,12 +132,26 @@ pub struct TableEntry {
     pub cpe: Vec<CpeId>,
     /// Upstream repository URL.
     pub repo: Option<String>,
+    /// Where the facts come from (`cpe: NVD CPE dictionary; repo: upstream homepage`).
+    pub source: Option<String>,
 }
 
-/// `pname` → identity.
+/// `pname` (or `<family>:<name>`) → identity.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityTable {
+    /// By canonical key ([`canonical_key`]).
     entries: BTreeMap<String, TableEntry>,
+}
+
+/// The key a table entry or lookup goes by: `<family>:<name>` for a package
+/// of an interpreter's set (the name normalised as its registry does), the
+/// `pname` as written otherwise. `None` for a `:` key of an unknown family.
+pub fn canonical_key(key: &str) -> Option<String> {
+    match super::prefix::table_key(key) {
+        Ok(Some(interpreted)) => Some(interpreted.key()),
+        Ok(None) => Some(key.to_owned()),
+        Err(()) => None,
+    }
 }
 
 impl IdentityTable {
@@ -130,7 +176,14 @@ impl IdentityTable {
             message: e.to_string().trim().to_owned(),
         })?;
         let mut entries = BTreeMap::new();
+        let mut written: BTreeMap<String, String> = BTreeMap::new();
         for (pname, entry) in raw {
+            let Some(key) = canonical_key(&pname) else {
+                return Err(IdentityTableError::BadKey { path: path.to_owned(), key: pname });
+            };
+            if let Some(first) = written.insert(key.clone(), pname.clone()) {
+                return Err(IdentityTableError::SameKey { path: path.to_owned(), first, second: pname, key });
+            }
             let mut cpe = Vec::with_capacity(entry.cpe.len());
             for item in entry.cpe {
                 match item.split_once(':') {
@@ -145,7 +198,7 @@ impl IdentityTable {
             {
                 return Err(IdentityTableError::BadRepo { path: path.to_owned(), pname, repo: repo.clone() });
             }
-            entries.insert(pname, TableEntry { cpe, repo: entry.repo });
+            entries.insert(key, TableEntry { cpe, repo: entry.repo, source: entry.source });
         }
         Ok(IdentityTable { entries })
     }
@@ -155,12 +208,25 @@ impl IdentityTable {
         self.entries.extend(other.entries);
     }
 
-    /// The entry of `pname`.
-    pub fn get(&self, pname: &str) -> Option<&TableEntry> {
-        self.entries.get(pname)
+    /// The entry of a key as the table is written: a `pname`, a
+    /// `<family>:<name>`, or a prefixed `pname` (`python3.12-requests`, the
+    /// same entry as `python:requests`).
+    pub fn get(&self, key: &str) -> Option<&TableEntry> {
+        self.entries.get(&canonical_key(key)?)
     }
 
-    /// Every entry, by `pname`.
+    /// The entry of a component with derivation name `name`, `pname` and
+    /// `packageName` (node2nix's npm name): `<family>:<name>` for a package
+    /// of an interpreter's set (whatever the prefix, and whether `pname`
+    /// carries it or not), else the `pname`.
+    pub fn lookup(&self, name: &str, pname: &str, package_name: Option<&str>) -> Option<&TableEntry> {
+        match super::prefix::interpreted(name, pname, package_name) {
+            Some(interpreted) => self.entries.get(&interpreted.key()),
+            None => self.entries.get(pname),
+        }
+    }
+
+    /// Every entry, by canonical key (`pname` or `<family>:<name>`).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &TableEntry)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
@@ -183,10 +249,44 @@ mod tests {
     #[test]
     fn the_builtin_table_parses_and_knows_xz() {
         let table = IdentityTable::parse(BUILTIN, Path::new("table.toml")).unwrap();
-        assert!(table.len() > 100, "{} entries", table.len());
+        assert!(table.len() >= 300, "{} entries", table.len());
         let xz = table.get("xz").unwrap();
         assert_eq!(xz.cpe, [CpeId { vendor: "tukaani".into(), product: "xz".into() }]);
         assert_eq!(xz.repo.as_deref(), Some("https://github.com/tukaani-project/xz"));
+    }
+
+    /// Every built-in entry names an identity and says where its facts come from, for the
+    /// facts it has; repositories are https URLs without a trailing `/`.
+    #[test]
+    fn every_builtin_entry_says_where_its_facts_come_from() {
+        let table = IdentityTable::builtin();
+        for (key, entry) in table.iter() {
+            assert!(!entry.cpe.is_empty() || entry.repo.is_some(), "[{key}] names nothing");
+            let source = entry.source.as_deref().unwrap_or_else(|| panic!("[{key}] has no source"));
+            assert_eq!(source.contains("cpe: "), !entry.cpe.is_empty(), "[{key}] {source}");
+            assert_eq!(source.contains("repo: "), entry.repo.is_some(), "[{key}] {source}");
+            if let Some(repo) = &entry.repo {
+                assert!(repo.starts_with("https://") && !repo.ends_with('/'), "[{key}] {repo}");
+            }
+            for id in &entry.cpe {
+                let lowercase = |s: &str| s.chars().all(|c| !c.is_ascii_uppercase() && !c.is_whitespace());
+                assert!(lowercase(&id.vendor) && lowercase(&id.product), "[{key}] {id:?} is not as NVD writes it");
+            }
+        }
+        // Well-known upstreams, googlesource.com and self-hosted ones among them.
+        for (key, repo) in [
+            ("libvpx", "https://chromium.googlesource.com/webm/libvpx"),
+            ("libaom", "https://aomedia.googlesource.com/aom"),
+            ("glibc", "https://sourceware.org/git/glibc.git"),
+            ("ffmpeg", "https://git.ffmpeg.org/ffmpeg.git"),
+            ("linux", "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git"),
+        ] {
+            assert_eq!(table.get(key).and_then(|e| e.repo.as_deref()), Some(repo), "{key}");
+        }
+        assert_eq!(
+            table.get("python3.12-urllib3").unwrap().cpe[0],
+            CpeId { vendor: "python".into(), product: "urllib3".into() }
+        );
     }
 
     #[test]
@@ -195,6 +295,48 @@ mod tests {
         table.extend(IdentityTable::parse("[xz]\ncpe = [\"other:xz\"]\n", Path::new("mine.toml")).unwrap());
         assert_eq!(table.get("xz").unwrap().cpe[0].vendor, "other");
         assert_eq!(table.get("xz").unwrap().repo, None);
+    }
+
+    #[test]
+    fn interpreter_keys_apply_whatever_the_prefix() {
+        let table = IdentityTable::parse(
+            "[\"python:URLlib3\"]\ncpe = [\"python:urllib3\"]\n\n[\"perl5.36.0-URI\"]\ncpe = [\"uri_project:uri\"]\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let urllib3 = table.get("python:urllib3");
+        assert!(urllib3.is_some());
+        for (name, pname) in [
+            ("python3.12-urllib3-2.0.7", "urllib3"),
+            ("python3.12-urllib3-2.0.7", "python3.12-urllib3"),
+            ("python311-urllib3-2.0.7", "python311-urllib3"),
+            ("python313-urllib3-2.0.7", "urllib3"),
+            ("pypy3.10-urllib3-2.0.7", "urllib3"),
+        ] {
+            assert_eq!(table.lookup(name, pname, None), urllib3, "{name} {pname}");
+        }
+        assert_eq!(table.get("python3.11-urllib3"), urllib3);
+        assert!(table.lookup("urllib3-2.0.7", "urllib3", None).is_none(), "no prefix: not the Python package");
+        assert!(table.lookup("perl5.38.2-URI-5.21", "perl5.38.2-URI", None).is_some());
+        assert_eq!(table.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["perl:URI", "python:urllib3"]);
+    }
+
+    #[test]
+    fn two_keys_of_one_package_and_unknown_families_are_errors() {
+        let err = IdentityTable::parse(
+            "[\"python3.11-requests\"]\ncpe = [\"a:b\"]\n[\"python:requests\"]\ncpe = [\"a:c\"]\n",
+            Path::new("mine.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("both name python:requests"), "{err}");
+        let err = IdentityTable::parse("[\"pyton:requests\"]\ncpe = [\"a:b\"]\n", Path::new("mine.toml")).unwrap_err();
+        assert!(err.to_string().contains("[pyton:requests]"), "{err}");
+        // A user entry under another prefix replaces the built-in one.
+        let mut table = IdentityTable::builtin();
+        table.extend(
+            IdentityTable::parse("[\"python3.11-urllib3\"]\ncpe = [\"me:urllib3\"]\n", Path::new("m")).unwrap(),
+        );
+        assert_eq!(table.lookup("python3.12-urllib3-2.0.7", "urllib3", None).unwrap().cpe[0].vendor, "me");
     }
 
     #[test]

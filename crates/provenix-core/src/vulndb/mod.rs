@@ -73,7 +73,11 @@
 //!   `<repo name>_`, `_` as `.`) listed in `versions[]` normalised the same
 //!   way; or the rev equal to an `introduced`/`last_affected` commit; or,
 //!   when the events are versions rather than commit ids, the version
-//!   within the range.
+//!   within the range; or, for an entry without a `package` (curl's own
+//!   feed: a `SEMVER` range beside a `GIT` range on its repository), the
+//!   version within the entry's `SEMVER`/`ECOSYSTEM` ranges, which are then
+//!   ranges of that repository's versions (they also give the fixed version
+//!   of a hit by `versions[]`).
 //!
 //! A target whose version is unknown matches only rules that hold for
 //! every version. The fixed version reported is `versionEndExcluding`, the

@@ -6,9 +6,15 @@
 //! `affected[].{package.{ecosystem, name}, ranges[].{type, repo, events},
 //! versions[]}`. Other fields are ignored.
 //!
+//! An entry without a `package` is identified by the repositories of its
+//! `GIT` ranges (curl's own feed, `CURL-CVE-…`, is written so): its
+//! `SEMVER`/`ECOSYSTEM` ranges and `versions[]` are kept and apply to a
+//! component of that repository.
+//!
 //! Skipped and counted: ranges of an unknown `type`, `GIT` ranges without
-//! `repo`, `SEMVER`/`ECOSYSTEM` ranges and `versions[]` of an entry without
-//! a package, entries with nothing left, and records with no usable entry.
+//! `repo`, `SEMVER`/`ECOSYSTEM` ranges of an entry with neither a package
+//! nor a `GIT` range with a `repo`, entries with nothing left, and records
+//! with no usable entry.
 
 use serde::Deserialize;
 
@@ -115,6 +121,8 @@ pub(crate) fn parse_record(file: &str, index: usize, text: &str, out: &mut FileO
 
 fn entry(id: &str, affected: &Affected, out: &mut FileOutcome) -> Option<OsvAffected> {
     let package = affected.package.as_ref().map(|p| (p.ecosystem.clone(), p.name.clone()));
+    // Without a package, the entry's repositories say what its versions are versions of.
+    let has_repo = affected.ranges.iter().any(|r| r.kind == "GIT" && r.repo.is_some());
     let mut ranges = Vec::with_capacity(affected.ranges.len());
     for range in &affected.ranges {
         match range.kind.as_str() {
@@ -126,7 +134,7 @@ fn entry(id: &str, affected: &Affected, out: &mut FileOutcome) -> Option<OsvAffe
                 }),
                 None => out.skip("GIT range without repo", id, "no repository to match"),
             },
-            "SEMVER" | "ECOSYSTEM" if package.is_some() => {
+            "SEMVER" | "ECOSYSTEM" if package.is_some() || has_repo => {
                 ranges.push(OsvRange { kind: range.kind.clone(), repo: None, events: range.events.clone() });
             }
             "SEMVER" | "ECOSYSTEM" => out.skip("range without package", id, format!("{} range", range.kind)),

@@ -284,6 +284,17 @@ pub enum MatchRule {
         /// The range's events.
         events: Vec<Event>,
     },
+    /// An entry without a package (curl's own feed): the component is of the
+    /// entry's GIT repository and its version is within the entry's SEMVER or
+    /// ECOSYSTEM range.
+    RepoRange {
+        /// The repository URL, normalised.
+        repo: String,
+        /// `SEMVER` or `ECOSYSTEM`.
+        range_type: String,
+        /// The range's events.
+        events: Vec<Event>,
+    },
 }
 
 impl fmt::Display for MatchRule {
@@ -332,6 +343,10 @@ impl fmt::Display for MatchRule {
             MatchRule::GitCommit { repo, rev, event } => write!(f, "OSV GIT {repo} rev {rev} is the {event} commit"),
             MatchRule::GitRange { repo, events } => {
                 write!(f, "OSV GIT {repo} range")?;
+                events.iter().try_for_each(|e| write!(f, " {e}"))
+            }
+            MatchRule::RepoRange { repo, range_type, events } => {
+                write!(f, "OSV {repo} {range_type} range")?;
                 events.iter().try_for_each(|e| write!(f, " {e}"))
             }
         }
@@ -852,15 +867,30 @@ fn osv_package(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
     })
 }
 
+/// The SEMVER and ECOSYSTEM ranges of an entry without a package: they are
+/// ranges of the versions of the entry's GIT repositories.
+fn repo_version_ranges(entry: &OsvAffected) -> impl Iterator<Item = &OsvRange> {
+    entry.ranges.iter().filter(|r| r.kind != "GIT" && entry.package.is_none())
+}
+
 fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
     entry.ranges.iter().filter(|r| r.kind == "GIT").find_map(|range| {
         let repo = range.repo.as_deref()?;
         target.repos.iter().filter(|(url, _, _)| url == repo).find_map(|(url, tag, rev)| {
+            // The GIT range's fixed version when written as one, else (an entry without a
+            // package) the first fix of its version ranges above the component's version.
             let version_fixed = || {
-                range.events.iter().find_map(|e| match e {
-                    Event::Fixed(v) if !is_commit(v) => Some(v.clone()),
-                    _ => None,
-                })
+                range
+                    .events
+                    .iter()
+                    .find_map(|e| match e {
+                        Event::Fixed(v) if !is_commit(v) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .or_else(|| {
+                        let (_, version) = target.version.as_ref()?;
+                        repo_version_ranges(entry).find_map(|r| range_affected(&r.events, version)).flatten()
+                    })
             };
             // 1. The version, then the tag, listed in versions[].
             let name = repo_name(url);
@@ -889,13 +919,26 @@ fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
                     }
                 }
             }
+            let own = target.version.as_ref().map(|(_, v)| v);
+            let tag_version = tag.as_ref().map(|(_, norm)| Version::parse(norm));
             // 3. A range written with versions rather than commits.
             if range.events.iter().all(|e| !is_commit(e.value())) {
-                let own = target.version.as_ref().map(|(_, v)| v);
-                let tag_version = tag.as_ref().map(|(_, norm)| Version::parse(norm));
                 for v in own.into_iter().chain(tag_version.as_ref()) {
                     if let Some(fixed) = range_affected(&range.events, v) {
                         return Some((MatchRule::GitRange { repo: url.clone(), events: range.events.clone() }, fixed));
+                    }
+                }
+            }
+            // 4. An entry without a package: its SEMVER/ECOSYSTEM ranges are of this repository.
+            for v in own.into_iter().chain(tag_version.as_ref()) {
+                for r in repo_version_ranges(entry) {
+                    if let Some(fixed) = range_affected(&r.events, v) {
+                        let rule = MatchRule::RepoRange {
+                            repo: url.clone(),
+                            range_type: r.kind.clone(),
+                            events: r.events.clone(),
+                        };
+                        return Some((rule, fixed));
                     }
                 }
             }

@@ -267,3 +267,136 @@ fn unusable_entries_are_counted() {
     assert_eq!(stats.skipped.get("unknown range type"), Some(&1));
     assert_eq!(stats.skipped.get("no usable affected entry"), Some(&4));
 }
+
+/// An entry shaped like curl's own OSV feed (`https://curl.se/docs/CVE-2023-38545.json`):
+/// no `package`, a SEMVER range and a GIT range on the curl repository, and the
+/// affected releases in `versions[]` when `with_versions`.
+fn curl_record(with_versions: bool) -> Value {
+    let mut affected = json!({
+        "ranges": [
+            { "type": "SEMVER", "events": [{ "introduced": "7.69.0" }, { "fixed": "8.4.0" }] },
+            { "type": "GIT", "repo": "https://github.com/curl/curl.git", "events": [
+                { "introduced": "4a4b63daaa01ef59b131d91e8e6e6dfe275c0f08" },
+                { "fixed": "fb4415d8aee6c1045be932a34fe6107c2f5ed147" } ] }
+        ]
+    });
+    if with_versions {
+        affected["versions"] = json!([
+            "8.3.0", "8.2.1", "8.2.0", "8.1.2", "8.1.1", "8.1.0", "8.0.1", "8.0.0", "7.88.1", "7.88.0", "7.87.0",
+            "7.86.0", "7.85.0", "7.84.0", "7.83.1", "7.83.0", "7.82.0", "7.81.0", "7.80.0", "7.79.1", "7.79.0",
+            "7.78.0", "7.77.0", "7.76.1", "7.76.0", "7.75.0", "7.74.0", "7.73.0", "7.72.0", "7.71.1", "7.71.0",
+            "7.70.0", "7.69.1", "7.69.0"
+        ]);
+    }
+    json!({
+        "schema_version": "1.5.0",
+        "id": "CURL-CVE-2023-38545",
+        "aliases": ["CVE-2023-38545"],
+        "summary": "SOCKS5 heap buffer overflow",
+        "modified": "2024-07-02T09:06:58.00Z",
+        "database_specific": {
+            "package": "curl",
+            "URL": "https://curl.se/docs/CVE-2023-38545.json",
+            "www": "https://curl.se/docs/CVE-2023-38545.html",
+            "issue": "https://hackerone.com/reports/2187833",
+            "CWE": { "id": "CWE-122", "desc": "Heap-based Buffer Overflow" },
+            "last_affected": "8.3.0",
+            "severity": "High"
+        },
+        "published": "2023-10-11T08:00:00.00Z",
+        "affected": [affected],
+        "credits": [{ "name": "Jay Satiro", "type": "FINDER" }],
+        "details": "This flaw makes curl overflow a heap based buffer in the SOCKS5 proxy handshake."
+    })
+}
+
+/// A component of the curl repository (the identity table's `repo`, or one read from a
+/// source URL), at `version`.
+fn curl(version: &str) -> Target {
+    repo_target("https://github.com/curl/curl", Some(version), None, None)
+}
+
+#[rstest]
+#[case::introduced_edge("7.69.0", Some("8.4.0"))]
+#[case::inside("8.0.0", Some("8.4.0"))]
+#[case::last_affected("8.3.0", Some("8.4.0"))]
+#[case::fixed_edge("8.4.0", None)]
+#[case::before("7.68.0", None)]
+#[case::later("8.5.0", None)]
+fn an_entry_without_a_package_applies_its_semver_range_to_a_component_of_its_repository(
+    #[case] version: &str,
+    #[case] fixed: Option<&str>,
+) {
+    for with_versions in [false, true] {
+        let (_d, _c, vulndb, stats) = db(&[("curl/CURL-CVE-2023-38545.json", curl_record(with_versions))]);
+        assert_eq!((stats.osv, stats.skipped.get("range without package")), (1, None), "{stats:?}");
+        let hits = vulndb.scan(&[curl(version)], &linux()).unwrap();
+        assert_eq!(
+            hits.first().map(|h| h.fixed.clone()),
+            fixed.map(|f| Some(f.to_owned())),
+            "{version} {with_versions}"
+        );
+        if let Some(hit) = hits.first() {
+            assert_eq!(hit.advisory.aliases, ["CVE-2023-38545"]);
+        }
+    }
+}
+
+#[test]
+fn the_semver_range_of_an_entry_without_a_package_says_how_it_matched() {
+    let (_d, _c, db, _) = db(&[("c.json", curl_record(false))]);
+    let hits = db.scan(&[curl("8.0.0")], &linux()).unwrap();
+    assert_eq!(
+        summary(&hits),
+        [(
+            0,
+            "CURL-CVE-2023-38545".to_owned(),
+            "OSV https://github.com/curl/curl SEMVER range introduced 7.69.0 fixed 8.4.0".to_owned(),
+            Some("8.4.0".to_owned())
+        )]
+    );
+    assert_eq!(
+        serde_json::to_value(&hits[0].rule).unwrap(),
+        json!({ "kind": "repoRange", "repo": "https://github.com/curl/curl", "rangeType": "SEMVER",
+                "events": [{ "introduced": "7.69.0" }, { "fixed": "8.4.0" }] })
+    );
+    // With versions[], the listed release says it, and the fix still comes from the SEMVER range.
+    let (_d2, _c2, listed, _) = super::db(&[("c.json", curl_record(true))]);
+    let hits = listed.scan(&[curl("8.0.0")], &linux()).unwrap();
+    assert_eq!(hits[0].rule.to_string(), "OSV GIT https://github.com/curl/curl version 8.0.0 in versions[] as 8.0.0");
+    assert_eq!(hits[0].fixed.as_deref(), Some("8.4.0"));
+}
+
+#[test]
+fn the_semver_range_of_an_entry_without_a_package_needs_the_repository() {
+    let (_d, _c, db, _) = db(&[("c.json", curl_record(false))]);
+    // Same version, another repository, or the repository's name as a package: no hit.
+    assert!(ids(&db, repo_target("https://github.com/curl/curl-fork", Some("8.0.0"), None, None)).is_empty());
+    assert!(ids(&db, package_target("OSS-Fuzz", "curl", "8.0.0")).is_empty());
+    assert!(ids(&db, super::cpe_target("haxx", "curl", Some("8.0.0"))).is_empty());
+    // A version known only from the tag checked out (`curl-8_0_0`).
+    assert_eq!(ids(&db, repo_target("https://github.com/curl/curl", None, Some("curl-8_0_0"), None)).len(), 1);
+    // Without any version only a rule for every version could hold.
+    assert!(ids(&db, repo_target("https://github.com/curl/curl", None, None, None)).is_empty());
+    // And the GIT range's commits still match a checkout at the introducing commit.
+    let at_commit =
+        repo_target("https://github.com/curl/curl", None, None, Some("4a4b63daaa01ef59b131d91e8e6e6dfe275c0f08"));
+    assert_eq!(ids(&db, at_commit).len(), 1);
+}
+
+#[test]
+fn an_entry_with_a_package_keeps_its_ranges_to_the_package() {
+    // An OSS-Fuzz style entry with a package and a GIT range: its ECOSYSTEM range is of the
+    // package's versions and does not apply to the repository's.
+    let affected = json!([{
+        "package": { "ecosystem": "OSS-Fuzz", "name": "curl" },
+        "ranges": [
+            { "type": "ECOSYSTEM", "events": [{ "introduced": "0" }, { "fixed": "9.0.0" }] },
+            { "type": "GIT", "repo": "https://github.com/curl/curl", "events": [
+                { "introduced": "1111111111111111111111111111111111111111" } ] }
+        ]
+    }]);
+    let (_d, _c, db, _) = db(&[("o.json", osv_record("OSV-2024-9", affected))]);
+    assert!(ids(&db, curl("8.0.0")).is_empty());
+    assert_eq!(ids(&db, package_target("OSS-Fuzz", "curl", "8.0.0")).len(), 1);
+}
