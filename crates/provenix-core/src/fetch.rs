@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 
 use provenix_store::cleanup;
 
+use crate::text::shorten;
+
 use tempfile::NamedTempFile;
 use thiserror::Error;
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
@@ -509,19 +511,6 @@ fn redirect_target(base: &str, location: &str) -> Option<String> {
     Some(format!("{origin}{dir}{location}"))
 }
 
-/// At most `max` bytes of `text` (cut at a character boundary), marked with
-/// how much was left out.
-fn shorten(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} more bytes)", text.get(..end).unwrap_or_default(), text.len() - end)
-}
-
 /// True if `Content-Range: bytes START-END/TOTAL` starts at `have` and runs
 /// to the end (`TOTAL` may be `*`).
 fn continues_at(content_range: Option<&[u8]>, have: u64) -> bool {
@@ -720,13 +709,6 @@ mod tests {
         for other in ["file:///etc/passwd", "FILE:/x", "ftp://h/x", "gopher://h/"] {
             assert_eq!(redirect_target(base, other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn shorten_keeps_short_text_and_says_how_much_it_cut() {
-        assert_eq!(shorten("abc", 5), "abc");
-        assert_eq!(shorten("abcdef", 3), "abc… (3 more bytes)");
-        assert_eq!(shorten("ééé", 3), "é… (4 more bytes)");
     }
 
     #[test]

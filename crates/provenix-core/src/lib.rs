@@ -29,6 +29,7 @@ pub mod mirrors;
 pub mod rebuild;
 pub mod sbom;
 pub mod sources;
+pub mod text;
 pub mod verify;
 pub mod vulndb;
 pub mod vulns;

@@ -5,6 +5,7 @@ use std::io::{self, BufWriter};
 use provenix_core::sources::{KindCount, Source, SourcesOptions, SourcesReport, sources};
 use serde::Serialize;
 
+use super::escape_controls;
 use super::roots::{RootArgs, chain_names, human_bytes, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
 
@@ -86,7 +87,8 @@ fn write_csv(report: &SourcesReport, out: &mut impl io::Write) -> io::Result<()>
             s.resolved_urls.join(" "),
             s.why.as_ref().map(|w| w.join(" ")).unwrap_or_default(),
         ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        // Escaped first: a URL from a `.drv` may hold terminal escapes.
+        let row: Vec<String> = fields.iter().map(|f| csv_field(&escape_controls(f))).collect();
         writeln!(out, "{}", row.join(","))?;
     }
     out.flush()
@@ -104,9 +106,10 @@ fn write_human(report: &SourcesReport, args: &Args, out: &mut impl io::Write) ->
     let name_width = report.sources.iter().map(|s| s.name.len()).max().unwrap_or(4).clamp(4, 48);
     writeln!(out, "{:<9} {:>10}  {:<name_width$}  URL", "KIND", "SIZE", "NAME")?;
     for s in &report.sources {
-        let url = s.urls.first().map_or("(no URL)", String::as_str);
+        let url = escape_controls(s.urls.first().map_or("(no URL)", String::as_str));
         let more = if s.urls.len() > 1 { format!(" (+{})", s.urls.len() - 1) } else { String::new() };
-        writeln!(out, "{:<9} {:>10}  {:<name_width$}  {url}{more}", s.kind.as_str(), size_of(s), s.name)?;
+        let name = escape_controls(&s.name);
+        writeln!(out, "{:<9} {:>10}  {name:<name_width$}  {url}{more}", s.kind.as_str(), size_of(s))?;
         if args.why
             && let Some(why) = &s.why
         {
@@ -133,7 +136,7 @@ fn write_human(report: &SourcesReport, args: &Args, out: &mut impl io::Write) ->
     if !biggest.is_empty() {
         writeln!(out, "\nbiggest {} sources:", biggest.len())?;
         for s in biggest {
-            writeln!(out, "  {:>10}  {}  {}", size_of(s), s.name, s.output_path)?;
+            writeln!(out, "  {:>10}  {}  {}", size_of(s), escape_controls(&s.name), s.output_path)?;
             if let Some(why) = &s.why {
                 writeln!(out, "              why: {}", chain_names(why))?;
             }

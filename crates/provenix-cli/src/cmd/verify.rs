@@ -7,6 +7,7 @@ use std::time::Duration;
 use provenix_core::fetch::Fetcher;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
+use super::escape_controls;
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
@@ -23,6 +24,13 @@ pub(crate) struct Args {
     /// Seconds to wait to connect, and between bytes of a download.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
+    /// Largest download accepted when the source's size in the store is unknown (bytes, or with a K,
+    /// M or G suffix); a realised source is capped at its own size.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    max_download_size: u64,
+    /// Longest one download may take, retries and mirrors' redirects included.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    download_deadline: u64,
     /// Where downloads are kept while they are hashed (removed afterwards; default: the system temp dir).
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
@@ -54,6 +62,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
+    fetcher.max_bytes = Some(args.max_download_size);
+    fetcher.deadline = Some(Duration::from_secs(args.download_deadline.max(1)));
     let options = VerifyOptions {
         mirrors: args.roots.mirror_table()?,
         refetch: args.refetch,
@@ -76,16 +86,33 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
 }
 
+/// `1234`, `512K`, `64M`, `4G` (binary units; `KiB` and the like too).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KIB" => 10,
+        "M" | "MIB" => 20,
+        "G" | "GIB" => 30,
+        "T" | "TIB" => 40,
+        _ => return Err(format!("`{unit}` is not a size unit (use K, M, G or T)")),
+    };
+    let number: u64 = number.parse().map_err(|_| "expected a number of bytes, e.g. 4G".to_owned())?;
+    number.checked_mul(1 << shift).ok_or_else(|| "too large".to_owned())
+}
+
 fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {
     for f in &report.findings {
-        writeln!(out, "{:<7} {:<23} {}", f.severity.as_str(), f.kind.as_str(), f.path)?;
-        writeln!(out, "        {}", f.detail)?;
+        // Paths, URLs and details quote the `.drv` files: escaped.
+        writeln!(out, "{:<7} {:<23} {}", f.severity.as_str(), f.kind.as_str(), escape_controls(&f.path))?;
+        writeln!(out, "        {}", escape_controls(&f.detail))?;
         if let Some(url) = &f.url {
-            writeln!(out, "        url      {url}")?;
+            writeln!(out, "        url      {}", escape_controls(url))?;
         }
         if let (Some(expected), Some(actual)) = (&f.expected, &f.actual) {
-            writeln!(out, "        expected {expected}")?;
-            writeln!(out, "        found    {actual}")?;
+            writeln!(out, "        expected {}", escape_controls(expected))?;
+            writeln!(out, "        found    {}", escape_controls(actual))?;
         }
     }
     if !report.findings.is_empty() {
@@ -141,4 +168,19 @@ fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write)
         if nonzero.is_empty() { String::new() } else { format!(" ({})", nonzero.join(", ")) }
     )?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_unit_suffixes() {
+        assert_eq!(parse_size("543"), Ok(543));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }

@@ -4,7 +4,7 @@
 //! global `--db` cannot also name the Nix database for this command: that
 //! one is `--nix-db FILE` (default: found from the store, as everywhere).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -12,11 +12,11 @@ use provenix_core::identity::inventory;
 use provenix_core::vulndb::VulnDb;
 use provenix_core::vulns::{Date, Finding, VulnsOptions, VulnsReport, Whitelist, sarif, scan};
 use provenix_store::db::NixDb;
-use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::roots::{Bar, IdentityArgs, RootArgs, chain_names, ensure_roots_built};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
+use crate::output::{ensure_stdout_free, is_stdout, report_stream, write_output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,7 +34,7 @@ pub(crate) struct Args {
     /// Accepted findings: TOML `[[ignore]]` entries with id, reason and until (docs/vulns.md).
     #[arg(long, value_name = "FILE")]
     whitelist: Option<PathBuf>,
-    /// Also write the findings as SARIF 2.1.0.
+    /// Also write the findings as SARIF 2.1.0 (`-`: to stdout, the report then to stderr).
     #[arg(long, value_name = "FILE")]
     sarif: Option<PathBuf>,
     /// Only components in the runtime closure of the roots' realised outputs (needs the Nix database).
@@ -53,6 +53,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         anyhow::bail!("vulns needs --db DIR: a directory of NVD 2.0, CVE 5 or OSV JSON files");
     };
     anyhow::ensure!(dir.is_dir(), "--db {}: not a directory of vulnerability data", dir.display());
+    ensure_stdout_free(ctx, "--sarif", args.sarif.as_deref())?;
     let nix_db = match &args.nix_db {
         Some(path) => {
             Some(NixDb::open(path, ctx.store.dir().clone()).with_context(|| format!("--nix-db {}", path.display()))?)
@@ -81,18 +82,18 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         let log = sarif::to_sarif(&report, env!("CARGO_PKG_VERSION"));
         let mut bytes = serde_json::to_vec_pretty(&log)?;
         bytes.push(b'\n');
-        write_atomic(path, &bytes, 0o644, true).with_context(|| format!("writing SARIF {}", path.display()))?;
+        write_output("--sarif", path, &bytes, 0o644).with_context(|| format!("writing SARIF {}", path.display()))?;
     }
     if !ctx.quiet {
         for e in &report.expired_whitelist {
             let until = e.until.map(|d| d.to_string()).unwrap_or_default();
-            eprintln!("warning: whitelist entry {} expired on {until}; it no longer hides anything", e.id);
+            eprintln!("warning: whitelist entry {} expired on {until}; it no longer hides anything", escape_controls(&e.id));
         }
     }
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(&report, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout))).map_err(Into::into)
     };
     after_printing(if report.findings.is_empty() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
@@ -112,12 +113,12 @@ fn write_list(title: &str, list: &[Finding], out: &mut impl Write) -> io::Result
     for f in list {
         for a in &f.components {
             let version = a.version.as_deref().unwrap_or("-");
-            let fixed = a.fixed.as_deref().map(|v| format!("  fixed in {v}")).unwrap_or_default();
+            let fixed = a.fixed.as_deref().map(|v| format!("  fixed in {}", escape_controls(v))).unwrap_or_default();
             let runtime = if a.runtime { "  runtime" } else { "" };
             writeln!(
                 out,
                 "  {:<18} {}  {} {}{fixed}{runtime}",
-                f.id,
+                escape_controls(&f.id),
                 severity(f),
                 escape_controls(&a.pname),
                 escape_controls(version)
