@@ -25,7 +25,9 @@ pub(crate) fn is_stdout(path: &Path) -> bool {
 /// report there too.
 pub(crate) fn ensure_stdout_free(ctx: &Ctx, flag: &str, path: Option<&Path>) -> anyhow::Result<()> {
     if ctx.json && path.is_some_and(is_stdout) {
-        anyhow::bail!("`{flag} -` writes to stdout, where --json prints the report: give {flag} a file, or drop --json");
+        anyhow::bail!(
+            "`{flag} -` writes to stdout, where --json prints the report: give {flag} a file, or drop --json"
+        );
     }
     Ok(())
 }

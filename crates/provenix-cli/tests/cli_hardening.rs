@@ -109,7 +109,16 @@ fn regress_issue_16_outputs_never_replace_fifos_symlinks_or_devices() {
         cases.push((device.clone(), "character device"));
     }
     for (target, kind) in &cases {
-        let o = run(&["key", "generate", "k-1", "--secret-out", target.to_str().unwrap(), "--public-out", public, "--force"]);
+        let o = run(&[
+            "key",
+            "generate",
+            "k-1",
+            "--secret-out",
+            target.to_str().unwrap(),
+            "--public-out",
+            public,
+            "--force",
+        ]);
         assert_eq!(o.status.code(), Some(2), "{}: {}", target.display(), stderr(&o));
         let err = stderr(&o);
         assert!(err.contains(&format!("{} is a {kind}, not a regular file", target.display())), "{err}");
@@ -363,13 +372,8 @@ fn regress_issue_16_sigterm_mid_unpack_removes_the_partial_tree() {
     std::fs::write(tree.join("sub/b"), vec![7u8; 1 << 20]).unwrap();
     let nar = run(&["nar", "dump", tree.to_str().unwrap()]).stdout;
     let target = dir.path().join("out");
-    let mut child = bin()
-        .args(["nar", "unpack", "-"])
-        .arg(&target)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        bin().args(["nar", "unpack", "-"]).arg(&target).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     // Everything up to the middle of the big file; the pipe stays open.
     stdin.write_all(&nar[..nar.len() / 2]).unwrap();

@@ -214,8 +214,7 @@ fn split_decode<const N: usize>(text: &str, kind: Kind) -> Result<(&str, [u8; N]
             Ok((name, out))
         }
         Ok(len)
-            if (kind, len) == (Kind::SecretKey, PUBLIC_KEY_LEN)
-                || (kind, len) == (Kind::PublicKey, SECRET_KEY_LEN) =>
+            if (kind, len) == (Kind::SecretKey, PUBLIC_KEY_LEN) || (kind, len) == (Kind::PublicKey, SECRET_KEY_LEN) =>
         {
             Err(SignatureError::SwappedKey { kind, name: name.to_owned(), found: len })
         }

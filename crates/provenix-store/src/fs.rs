@@ -192,9 +192,12 @@ mod tests {
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let fifo = dir.path().join("fifo");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        for (target, kind) in
-            [(&link, "symlink"), (&fifo, "FIFO"), (&dir.path().to_owned(), "directory"), (&"/dev/null".into(), "character device")]
-        {
+        for (target, kind) in [
+            (&link, "symlink"),
+            (&fifo, "FIFO"),
+            (&dir.path().to_owned(), "directory"),
+            (&"/dev/null".into(), "character device"),
+        ] {
             let err = write_atomic(target, b"x", 0o644, true).unwrap_err();
             assert!(matches!(err, WriteError::NotRegular { kind: k, .. } if k == kind), "{}: {err}", target.display());
             assert!(err.to_string().contains(&target.display().to_string()), "{err}");

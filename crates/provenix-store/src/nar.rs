@@ -56,10 +56,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::cleanup;
 use provenix_formats::hash::{Hash, HashAlgo, Hasher};
 use provenix_formats::nar::{NarError, NarEvent, NarReader, NarSummary, NarWriter, Tee};
 use thiserror::Error;
-use crate::cleanup;
 
 /// Buffer for reading files (flat hashing) and writing dumps.
 const BUF_LEN: usize = 128 * 1024;

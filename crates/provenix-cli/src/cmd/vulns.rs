@@ -87,7 +87,10 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if !ctx.quiet {
         for e in &report.expired_whitelist {
             let until = e.until.map(|d| d.to_string()).unwrap_or_default();
-            eprintln!("warning: whitelist entry {} expired on {until}; it no longer hides anything", escape_controls(&e.id));
+            eprintln!(
+                "warning: whitelist entry {} expired on {until}; it no longer hides anything",
+                escape_controls(&e.id)
+            );
         }
     }
     let printed = if ctx.json {
