@@ -421,3 +421,35 @@ fn regress_issue_16_sigterm_while_indexing_leaves_no_temp_index() {
     killed_by(&o, 15);
     assert!(entries(&cache).is_empty(), "{:?}", entries(&cache));
 }
+
+#[test]
+fn regress_issue_16_sigterm_while_a_bundle_goes_to_stdout_leaves_no_temp_files() {
+    let Some(h) = NixHarness::new() else { return };
+    // An input source bigger than a pipe's buffer, so the copy to stdout blocks.
+    let big = h.scratch().join("big-input");
+    std::fs::write(&big, vec![b'y'; 1 << 20]).unwrap();
+    let expr = format!(
+        r#"derivation {{ name = "app-1.0"; system = builtins.currentSystem; builder = "/bin/sh"; src = {}; args = [ "-c" "cat $src > $out" ]; }}"#,
+        big.display()
+    );
+    let drv = h.instantiate(&expr).remove(0);
+    let tmp = h.scratch().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut child = bin()
+        .env("TMPDIR", &tmp)
+        .arg("--store")
+        .arg(h.root())
+        .args(["bundle", &drv, "-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads stdout: the command stops mid-copy with its temp files there.
+    let stdout_pipe = child.stdout.take().unwrap();
+    wait_for("the bundle to be written", || entries(&tmp).iter().any(|d| tmp.join(d).join("bundle").exists()));
+    send(&child, "TERM");
+    let o = wait_bounded(child, Duration::from_secs(30), "bundle after SIGTERM");
+    drop(stdout_pipe);
+    killed_by(&o, 15);
+    assert!(entries(&tmp).is_empty(), "{:?}", entries(&tmp));
+}

@@ -669,11 +669,12 @@ fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) ->
 }
 
 fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
+    // Each part shortened: a URL from a `.drv` can be megabytes long.
+    let mut out = crate::text::shorten_message(&err.to_string());
     let mut source = err.source();
     while let Some(s) = source {
         out.push_str(": ");
-        out.push_str(&s.to_string());
+        out.push_str(&crate::text::shorten_message(&s.to_string()));
         source = s.source();
     }
     out

@@ -74,7 +74,7 @@ fn verify(args: &VerifyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Err(err) if err.is_verification_failure() => {
-            let why = format!("{:#}", anyhow::Error::new(err));
+            let why = crate::cli::error_text(&anyhow::Error::new(err));
             let printed = if ctx.json {
                 print_json(&Report { file, verified: false, signers: &[], statement: None, error: Some(why) })
             } else {
