@@ -711,6 +711,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A `Location` is the server's text: any of it resolves without a
+        /// panic, and only ever to an http or https URL.
+        #[test]
+        fn any_location_resolves_to_http_or_nothing(location in "\\PC{0,40}", tail in "[a-z/:.?#%]{0,12}") {
+            for candidate in [location.clone(), format!("{location}{tail}"), format!("file:{tail}")] {
+                if let Some(url) = redirect_target("http://h:1/a/b?q", &candidate) {
+                    let scheme = scheme(&url).map(str::to_ascii_lowercase);
+                    proptest::prop_assert!(matches!(scheme.as_deref(), Some("http" | "https")), "{candidate} -> {url}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn scheme_is_letters_before_the_colon() {
         assert_eq!(scheme("HTTPS://x"), Some("HTTPS"));

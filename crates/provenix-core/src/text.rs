@@ -90,6 +90,19 @@ mod tests {
         assert_eq!(shorten("ééé", 3), "é… (4 more bytes)");
     }
 
+    proptest::proptest! {
+        /// Any text, cut anywhere: no panic on character boundaries, and
+        /// the result is bounded and has no terminal controls.
+        #[test]
+        fn shortening_any_text_is_bounded_and_inert(text in "[\\x00-\\x1f\\x7fa-zé€😀]{0,600}", repeat in 1usize..8, max in 0usize..64) {
+            let text = text.repeat(repeat);
+            let short = shorten_message(&text);
+            proptest::prop_assert!(short.len() <= MAX_MESSAGE_PART * 11 + 64);
+            proptest::prop_assert!(!short.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+            proptest::prop_assert!(shorten(&text, max).len() <= max + 40);
+        }
+    }
+
     #[test]
     fn long_messages_keep_their_start_and_end() {
         let message = format!("invalid CPE `{}`: expected 13 parts", "a".repeat(50 << 20));
