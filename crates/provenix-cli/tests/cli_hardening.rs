@@ -293,6 +293,15 @@ fn regress_issue_20_dash_is_stdout_for_sbom_bundle_and_sarif() {
     assert!(stderr(&o).contains("`--output -` writes to stdout, where --json prints the report"), "{}", stderr(&o));
     assert_eq!(entries(&cwd).iter().filter(|n| *n == "-").count(), 0, "no file named `-`: {:?}", entries(&cwd));
 
+    // `-o /dev/stdout`, here a symlink like it: refused, with `-` offered.
+    let link = h.scratch().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let o = at(&["sbom", "--format", "cyclonedx", &drv, "-o", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--output: name a regular file, or `-` for stdout"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a symlink, not a regular file"), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+
     // A bundle target that is a FIFO is refused before any work.
     let fifo = h.scratch().join("fifo");
     mkfifo(&fifo);
