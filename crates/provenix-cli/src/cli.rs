@@ -179,6 +179,7 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) fn main() -> ExitCode {
+    crate::signals::install();
     use clap::FromArgMatches as _;
     let cli = match Cli::from_arg_matches(&command().get_matches()) {
         Ok(cli) => cli,
@@ -190,14 +191,23 @@ pub(crate) fn main() -> ExitCode {
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) if err.downcast_ref::<VerificationFailed>().is_some() => {
-            let _ = writeln!(io::stderr(), "error: {err:#}");
+            let _ = writeln!(io::stderr(), "error: {}", error_text(&err));
             ExitCode::from(1)
         }
         Err(err) => {
-            let _ = writeln!(io::stderr(), "error: {err:#}");
+            let _ = writeln!(io::stderr(), "error: {}", error_text(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error chain as `{:#}` prints it, each part shortened and with its
+/// control characters escaped: causes quote untrusted input (a URL from a
+/// `.drv`, a 50 MB CPE), which must neither drive the terminal nor flood it.
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
+    let parts: Vec<String> =
+        err.chain().map(|cause| provenix_core::text::shorten_message(&cause.to_string())).collect();
+    parts.join(": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {

@@ -2,6 +2,8 @@
 
 mod cli;
 mod cmd;
+mod output;
+mod signals;
 
 /// mimalloc: loading a `.drv` closure makes hundreds of thousands of small
 /// allocations across threads; glibc's malloc made `drv show -r` on 10,000

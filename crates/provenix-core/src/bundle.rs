@@ -124,6 +124,9 @@ pub enum BundleError {
     /// Dumping or sizing a store path failed.
     #[error(transparent)]
     Fs(#[from] NarFsError),
+    /// The output names something other than a regular file.
+    #[error(transparent)]
+    Target(#[from] provenix_store::fs::WriteError),
     /// A path's NAR differs from what the database records.
     #[error(
         "{path}: NAR hash {actual}, but the Nix database says {expected}: the store path was modified (see `provenix verify`)"
@@ -354,6 +357,7 @@ pub fn bundle(
     out: &Path,
     options: &BundleOptions<'_>,
 ) -> Result<BundleReport, BundleError> {
+    provenix_store::fs::check_target(out)?;
     let dir = store.dir();
     let root_drvs: Vec<StorePath> = roots.iter().map(|r| r.drv.clone()).collect();
     let closure = DrvClosure::load(store, &root_drvs)?;
@@ -438,6 +442,7 @@ pub fn bundle(
         .prefix(".provenix-bundle-")
         .tempfile_in(parent)
         .map_err(io_err("creating a temporary file in", parent))?;
+    let cleanup = provenix_store::cleanup::register(temp.path(), provenix_store::cleanup::Kind::File);
     let hashes = write_archive(store, temp.as_file(), &ordered, options.progress)?;
     let manifest = Manifest {
         format: FORMAT.to_owned(),
@@ -471,11 +476,13 @@ pub fn bundle(
     }
     temp.as_file().sync_all().map_err(io_err("writing", temp.path()))?;
     let size = temp.as_file().metadata().map_err(io_err("writing", temp.path()))?.len();
+    provenix_store::fs::check_target(out)?;
     temp.persist(out).map_err(|e| BundleError::Io {
         op: "renaming the bundle to",
         path: out.to_path_buf(),
         source: e.error,
     })?;
+    drop(cleanup);
 
     let why = closure.graph().why();
     let sizes: BTreeMap<&StorePath, u64> = ordered.iter().map(|p| (&p.path, p.nar_size)).collect();
@@ -749,6 +756,8 @@ impl BundleReader {
     /// signatures (nothing is verified yet).
     pub fn open(path: &Path) -> Result<BundleReader, BundleError> {
         let malformed = |detail: String| BundleError::Malformed { file: path.to_path_buf(), detail };
+        // A bundle is read with seeks; a FIFO would block the open.
+        provenix_store::fs::ensure_regular(path).map_err(io_err("opening", path))?;
         let file = File::open(path).map_err(io_err("opening", path))?;
         let file_len = file.metadata().map_err(io_err("reading", path))?.len();
         let mut entries: BTreeMap<String, (u64, u64)> = BTreeMap::new();

@@ -1016,6 +1016,8 @@ fn unified_diff(label: &str, a: &str, b: &str, opts: &DiffOptions, budget: &mut 
     if *budget == 0 {
         return (None, true);
     }
+    // A file name may hold a newline, which would forge header lines.
+    let label = crate::text::escape_controls(label);
     let (head_a, head_b) =
         if label.is_empty() { ("a".to_owned(), "b".to_owned()) } else { (format!("a/{label}"), format!("b/{label}")) };
     let mut config = similar::TextDiff::configure();

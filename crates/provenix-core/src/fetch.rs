@@ -7,7 +7,9 @@
 //!    [`FetchError::UnsupportedScheme`], before anything is created.
 //! 2. Create a temporary file in the target directory. It is removed when
 //!    the [`Fetched`] is dropped, or at once when the fetch fails.
-//! 3. GET the URL, following at most [`MAX_REDIRECTS`] redirects. Any final
+//! 3. GET the URL, following at most [`MAX_REDIRECTS`] redirects, to `http`
+//!    and `https` URLs only: a `Location` with any other scheme (`file:`,
+//!    `ftp:`) is [`FetchError::RedirectScheme`], never requested. Any final
 //!    status outside 2xx is an error.
 //! 4. Stream the body into the file in chunks, calling `progress` with each
 //!    chunk's size and enforcing [`Fetcher::max_bytes`] as bytes arrive (and
@@ -16,6 +18,12 @@
 //!    `Range: bytes=<have>-`, up to [`Fetcher::retries`] times. A `206` whose
 //!    `Content-Range` starts at `<have>` is appended; a `200` means the server
 //!    ignored the range, so the file restarts from zero.
+//! 6. The whole download, retries included, must end within
+//!    [`Fetcher::deadline`]: a server that sends a byte a second keeps every
+//!    read alive, so per-read timeouts alone never stop it.
+//!
+//! While it is written, the temporary file is registered with
+//! `provenix_store::cleanup`, so a binary stopped by a signal removes it.
 //!
 //! Memory stays at one 64 KiB buffer whatever the size; time is one pass
 //! over the bytes, plus the bytes received again after a restart.
@@ -28,7 +36,11 @@ use std::error::Error as StdError;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use provenix_store::cleanup;
+
+use crate::text::shorten;
 
 use tempfile::NamedTempFile;
 use thiserror::Error;
@@ -36,6 +48,13 @@ use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 /// Redirects followed before a fetch fails.
 pub const MAX_REDIRECTS: u32 = 10;
+
+/// [`Fetcher::deadline`] unless set: one hour, an hour for a few GiB over a
+/// slow line.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Longest `Location` value quoted in an error.
+const MAX_QUOTED: usize = 200;
 
 /// Size of the buffer between the connection (or file) and the temp file.
 const CHUNK: usize = 64 * 1024;
@@ -141,6 +160,33 @@ pub enum FetchError {
         /// The limit.
         limit: u64,
     },
+    /// The download did not end within [`Fetcher::deadline`].
+    #[error("{url}: not finished after {} s, the limit for one download ({received} bytes received)", limit.as_secs())]
+    Deadline {
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: Duration,
+        /// Bytes received, in order, when it was stopped.
+        received: u64,
+    },
+    /// A redirect to a URL that is not `http` or `https`.
+    #[error("{url}: redirected to `{location}`, which is not an http or https URL: not followed")]
+    RedirectScheme {
+        /// The URL.
+        url: String,
+        /// The `Location` header (shortened if long).
+        location: String,
+    },
+    /// More than [`MAX_REDIRECTS`] redirects, or a redirect without a
+    /// usable `Location`.
+    #[error("{url}: {reason}")]
+    Redirect {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: &'static str,
+    },
     /// Creating or writing the temporary file failed.
     #[error("{url}: cannot write the download into {}", dir.display())]
     Write {
@@ -211,6 +257,9 @@ pub struct Fetcher {
     pub retries: u32,
     /// Largest download accepted, in bytes; `None` for no limit.
     pub max_bytes: Option<u64>,
+    /// Longest time one download may take, retries included; `None` for no
+    /// limit.
+    pub deadline: Option<Duration>,
     /// The `User-Agent` header.
     pub user_agent: String,
     /// Root certificates for `https`.
@@ -219,12 +268,13 @@ pub struct Fetcher {
 
 impl Default for Fetcher {
     /// 30 s timeout, 5 retries (as Nix's `download-attempts`), no size
-    /// limit, `provenix/<version>`, system roots.
+    /// limit, [`DEFAULT_DEADLINE`], `provenix/<version>`, system roots.
     fn default() -> Fetcher {
         Fetcher {
             timeout: Duration::from_secs(30),
             retries: 5,
             max_bytes: None,
+            deadline: Some(DEFAULT_DEADLINE),
             user_agent: concat!("provenix/", env!("CARGO_PKG_VERSION")).to_owned(),
             roots: TlsRoots::System,
         }
@@ -237,6 +287,8 @@ pub struct Fetched {
     file: NamedTempFile,
     size: u64,
     final_url: String,
+    // Declared after `file`, so dropped after the file is removed.
+    _cleanup: cleanup::Guard,
 }
 
 impl Fetched {
@@ -261,7 +313,8 @@ impl Fetched {
         self.file.reopen()
     }
 
-    /// The temporary file, e.g. to `persist` it somewhere.
+    /// The temporary file, e.g. to `persist` it somewhere. It is no longer
+    /// removed on a signal.
     pub fn into_temp_file(self) -> NamedTempFile {
         self.file
     }
@@ -283,7 +336,9 @@ impl Fetcher {
             .prefix(".provenix-fetch-")
             .tempfile_in(dir)
             .map_err(|source| FetchError::Write { url: url.to_owned(), dir: dir.to_owned(), source })?;
-        let mut sink = Sink { file, have: 0, limit: self.max_bytes, progress, url, dir };
+        let guard = cleanup::register(file.path(), cleanup::Kind::File);
+        let deadline = self.deadline.map(|limit| (Instant::now() + limit, limit));
+        let mut sink = Sink { file, have: 0, limit: self.max_bytes, deadline, progress, url, dir };
         let final_url = match kind {
             Kind::File(path) => {
                 fetch_file(&path, &mut sink)?;
@@ -291,7 +346,7 @@ impl Fetcher {
             }
             Kind::Http => self.fetch_http(&mut sink)?,
         };
-        Ok(Fetched { file: sink.file, size: sink.have, final_url })
+        Ok(Fetched { file: sink.file, size: sink.have, final_url, _cleanup: guard })
     }
 
     fn agent(&self, url: &str) -> Result<ureq::Agent, FetchError> {
@@ -303,8 +358,9 @@ impl Fetcher {
         let timeout = Some(self.timeout);
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .max_redirects(MAX_REDIRECTS)
-            .max_redirects_will_error(true)
+            // Redirects are followed by `attempt`, which checks each scheme.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
             .user_agent(self.user_agent.as_str())
             .proxy(None)
             .timeout_resolve(timeout)
@@ -322,6 +378,7 @@ impl Fetcher {
         loop {
             match attempt(&agent, sink) {
                 Ok(final_url) => return Ok(final_url),
+                Err(Attempt::Retry(_)) if sink.past_deadline() => return Err(sink.deadline_error()),
                 Err(Attempt::Retry(_)) if attempts <= self.retries => attempts += 1,
                 Err(Attempt::Retry(source)) => {
                     return Err(FetchError::Body { url: sink.url.to_owned(), received: sink.have, attempts, source });
@@ -351,27 +408,53 @@ impl From<FetchError> for Attempt {
     }
 }
 
-/// One GET, resuming at `sink.have` if that is not zero. Returns the URL
-/// after redirects.
+/// One GET, resuming at `sink.have` if that is not zero, following
+/// redirects to `http` and `https` URLs. Returns the URL after redirects.
 fn attempt(agent: &ureq::Agent, sink: &mut Sink<'_>) -> Result<String, Attempt> {
-    use ureq::ResponseExt as _;
     let url = sink.url;
     let resuming = sink.have > 0;
-    let mut request = agent.get(url);
-    if resuming {
-        request = request.header("Range", format!("bytes={}-", sink.have));
-    }
-    let response = match request.call() {
-        Ok(response) => response,
-        Err(err @ (ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed)) if resuming => {
-            return Err(Attempt::Retry(err.into()));
+    let mut target = url.to_owned();
+    let mut redirects = 0;
+    let response = loop {
+        let mut request = agent.get(&target);
+        if let Some(remaining) = sink.remaining() {
+            // The client stops a read or a connect at the deadline.
+            request = request.config().timeout_global(Some(remaining)).build();
         }
-        Err(err) => {
-            return Err(FetchError::Request { url: url.to_owned(), source: err.into() }.into());
+        if resuming {
+            request = request.header("Range", format!("bytes={}-", sink.have));
         }
+        let response = match request.call() {
+            Ok(response) => response,
+            Err(_) if sink.past_deadline() => return Err(sink.deadline_error().into()),
+            Err(err @ (ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed)) if resuming => {
+                return Err(Attempt::Retry(err.into()));
+            }
+            Err(err) => {
+                return Err(FetchError::Request { url: url.to_owned(), source: err.into() }.into());
+            }
+        };
+        if !response.status().is_redirection() || response.status().as_u16() == 304 {
+            break response;
+        }
+        redirects += 1;
+        if redirects > MAX_REDIRECTS {
+            return Err(FetchError::Redirect { url: url.to_owned(), reason: "more than 10 redirects" }.into());
+        }
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok());
+        let Some(location) = location else {
+            return Err(FetchError::Redirect { url: url.to_owned(), reason: "redirect without a Location" }.into());
+        };
+        target = match redirect_target(&target, location) {
+            Some(next) => next,
+            None => {
+                let location = shorten(location, MAX_QUOTED);
+                return Err(FetchError::RedirectScheme { url: url.to_owned(), location }.into());
+            }
+        };
     };
     let status = response.status().as_u16();
-    let final_url = response.get_uri().to_string();
+    let final_url = target;
     match status {
         206 => {
             let found = response.headers().get("content-range").map(|v| v.as_bytes());
@@ -400,6 +483,32 @@ fn attempt(agent: &ureq::Agent, sink: &mut Sink<'_>) -> Result<String, Attempt> 
         Poured::Fail(err) => Attempt::Fail(err),
     })?;
     Ok(final_url)
+}
+
+/// The URL a redirect from `base` to `location` leads to, when that is an
+/// `http` or `https` URL: `location` absolute, scheme-relative (`//host/p`),
+/// absolute-path (`/p`) or relative to `base`'s directory. `None` for any
+/// other scheme.
+fn redirect_target(base: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if let Some(scheme) = scheme(location) {
+        return matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https").then(|| location.to_owned());
+    }
+    let base_scheme = scheme(base)?;
+    let after_scheme = base.get(base_scheme.len() + 1..)?;
+    if location.starts_with("//") {
+        return Some(format!("{base_scheme}:{location}"));
+    }
+    let rest = after_scheme.strip_prefix("//")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let origin = format!("{base_scheme}://{authority}");
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let dir = path.rfind('/').map_or("/", |i| path.get(..=i).unwrap_or("/"));
+    Some(format!("{origin}{dir}{location}"))
 }
 
 /// True if `Content-Range: bytes START-END/TOTAL` starts at `have` and runs
@@ -482,6 +591,8 @@ struct Sink<'a> {
     file: NamedTempFile,
     have: u64,
     limit: Option<u64>,
+    /// When the download must have ended, and the limit it came from.
+    deadline: Option<(Instant, Duration)>,
     progress: &'a (dyn Fn(u64) + Sync),
     url: &'a str,
     dir: &'a Path,
@@ -510,6 +621,20 @@ impl Sink<'_> {
         }
     }
 
+    /// Time left before the deadline, if there is one (zero once past it).
+    fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|(at, _)| Instant::now() >= at)
+    }
+
+    fn deadline_error(&self) -> FetchError {
+        let limit = self.deadline.map_or(Duration::ZERO, |(_, limit)| limit);
+        FetchError::Deadline { url: self.url.to_owned(), limit, received: self.have }
+    }
+
     /// Empties the file to start again from byte zero.
     fn restart(&mut self) -> Result<(), FetchError> {
         let file = self.file.as_file_mut();
@@ -536,6 +661,9 @@ impl Sink<'_> {
             self.file.as_file_mut().write_all(chunk).map_err(|e| Poured::Fail(self.write_error(e)))?;
             self.have += len;
             (self.progress)(len);
+            if self.past_deadline() {
+                return Err(Poured::Fail(self.deadline_error()));
+            }
         }
     }
 }
@@ -567,6 +695,33 @@ mod tests {
             let err = file_url_path(url).unwrap_err();
             assert!(matches!(err, FetchError::InvalidUrl { .. }), "{url}: {err}");
             assert!(err.to_string().contains(url), "{err}");
+        }
+    }
+
+    #[test]
+    fn redirect_targets_resolve_against_the_base_and_keep_to_http() {
+        let base = "http://h:8/a/b/c.tar?x=1";
+        assert_eq!(redirect_target(base, "https://o/x").as_deref(), Some("https://o/x"));
+        assert_eq!(redirect_target(base, "//o/x").as_deref(), Some("http://o/x"));
+        assert_eq!(redirect_target(base, "/x").as_deref(), Some("http://h:8/x"));
+        assert_eq!(redirect_target(base, "d.tar").as_deref(), Some("http://h:8/a/b/d.tar"));
+        assert_eq!(redirect_target("http://h", "d").as_deref(), Some("http://h/d"));
+        for other in ["file:///etc/passwd", "FILE:/x", "ftp://h/x", "gopher://h/"] {
+            assert_eq!(redirect_target(base, other), None, "{other}");
+        }
+    }
+
+    proptest::proptest! {
+        /// A `Location` is the server's text: any of it resolves without a
+        /// panic, and only ever to an http or https URL.
+        #[test]
+        fn any_location_resolves_to_http_or_nothing(location in "\\PC{0,40}", tail in "[a-z/:.?#%]{0,12}") {
+            for candidate in [location.clone(), format!("{location}{tail}"), format!("file:{tail}")] {
+                if let Some(url) = redirect_target("http://h:1/a/b?q", &candidate) {
+                    let scheme = scheme(&url).map(str::to_ascii_lowercase);
+                    proptest::prop_assert!(matches!(scheme.as_deref(), Some("http" | "https")), "{candidate} -> {url}");
+                }
+            }
         }
     }
 

@@ -30,6 +30,7 @@ pub mod nixenv;
 pub mod rebuild;
 pub mod sbom;
 pub mod sources;
+pub mod text;
 pub mod verify;
 pub mod vulndb;
 pub mod vulns;

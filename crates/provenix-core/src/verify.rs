@@ -367,8 +367,17 @@ pub fn verify(
         Some(db) => db.path_infos(&targets.iter().map(|t| t.path.clone()).collect::<Vec<_>>())?,
         None => targets.iter().map(|_| None).collect(),
     };
+    // The size of each realised source, to cap its download at (an
+    // upper bound: a file's NAR is its bytes plus framing).
+    let mut source_sizes: BTreeMap<&StorePath, u64> = BTreeMap::new();
     let mut work: Vec<(&Target, Option<&PathInfo>)> = Vec::new();
     for (target, info) in targets.iter().zip(&infos) {
+        if target.fod.is_some() {
+            let on_disk = || std::fs::symlink_metadata(store.physical(&target.path)).ok().filter(|m| m.is_file());
+            if let Some(size) = info.as_ref().map(|i| i.nar_size).or_else(|| on_disk().map(|m| m.len())) {
+                source_sizes.insert(&target.path, size);
+            }
+        }
         let realised = match db {
             Some(_) => info.is_some(),
             None => std::fs::symlink_metadata(store.physical(&target.path)).is_ok(),
@@ -404,7 +413,7 @@ pub fn verify(
     }
 
     if options.refetch {
-        refetch_all(store, closure_fods(&closure, &fods), options, &mut checked, &mut findings)?;
+        refetch_all(store, closure_fods(&closure, &fods, &source_sizes), options, &mut checked, &mut findings)?;
     }
 
     findings.sort_by(|a, b| (a.severity, a.kind, &a.path, &a.url).cmp(&(b.severity, b.kind, &b.path, &b.url)));
@@ -671,11 +680,12 @@ fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) ->
 }
 
 fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
+    // Each part shortened: a URL from a `.drv` can be megabytes long.
+    let mut out = crate::text::shorten_message(&err.to_string());
     let mut source = err.source();
     while let Some(s) = source {
         out.push_str(": ");
-        out.push_str(&s.to_string());
+        out.push_str(&crate::text::shorten_message(&s.to_string()));
         source = s.source();
     }
     out
@@ -686,15 +696,23 @@ struct RefetchItem<'a> {
     drv: String,
     info: &'a FodInfo,
     unpack: bool,
+    /// The size of its output in the store (NAR size from the database, or
+    /// the file's), when realised: no download of it can be larger.
+    size: Option<u64>,
 }
 
-fn closure_fods<'a>(closure: &DrvClosure, fods: &'a [(NodeId, FodInfo)]) -> Vec<RefetchItem<'a>> {
+fn closure_fods<'a>(
+    closure: &DrvClosure,
+    fods: &'a [(NodeId, FodInfo)],
+    sizes: &BTreeMap<&StorePath, u64>,
+) -> Vec<RefetchItem<'a>> {
     let graph = closure.graph();
     let dir = closure.store().dir();
     fods.iter()
         .filter_map(|(id, info)| {
             let drv = closure.derivation(*id)?;
-            Some(RefetchItem { drv: dir.display(graph.path(*id)?), info, unpack: env_is_true(drv, b"unpack") })
+            let size = drv.fixed_output().and_then(|(_, _, out)| sizes.get(out).copied());
+            Some(RefetchItem { drv: dir.display(graph.path(*id)?), info, unpack: env_is_true(drv, b"unpack"), size })
         })
         .collect()
 }
@@ -775,7 +793,7 @@ fn refetch_all(
                     .urls
                     .iter()
                     .map(|url| {
-                        let outcome = refetch_url(url, item.info, options, &downloaded);
+                        let outcome = refetch_url(url, item, options, &downloaded);
                         options.progress.advance(1);
                         outcome.map(|o| (url.clone(), o))
                     })
@@ -836,23 +854,36 @@ fn refetch_all(
 
 /// Downloads one declared URL, trying each mirror it expands to until one
 /// serves, and hashes what it served the way the FOD's mode says.
+///
+/// A download is capped at the source's size in the store when that is
+/// known (and at the fetcher's own limit otherwise, or if smaller).
 fn refetch_url(
     url: &str,
-    info: &FodInfo,
+    item: &RefetchItem<'_>,
     options: &VerifyOptions<'_>,
     downloaded: &Mutex<u64>,
 ) -> Result<UrlOutcome, VerifyError> {
+    let info = item.info;
     let candidates = options.mirrors.resolve(url).into_urls();
     if candidates.is_empty() {
         return Ok(UrlOutcome::Failed("unknown mirror".into()));
     }
+    let mut fetcher = options.fetcher.clone();
+    if let Some(size) = item.size {
+        fetcher.max_bytes = Some(fetcher.max_bytes.map_or(size, |limit| limit.min(size)));
+    }
+    let capped_by_size = item.size.is_some() && fetcher.max_bytes == item.size;
     let mut errors = Vec::new();
     let mut differs: Option<(String, Hash)> = None;
     for candidate in &candidates {
-        let fetched = match options.fetcher.fetch(candidate, &options.temp_dir, &|_| {}) {
+        let fetched = match fetcher.fetch(candidate, &options.temp_dir, &|_| {}) {
             Ok(f) => f,
             // The temp file could not be written: this machine's problem, not the URL's.
             Err(err @ FetchError::Write { .. }) => return Err(VerifyError::Download(Box::new(err))),
+            Err(err @ FetchError::TooLarge { .. }) if capped_by_size => {
+                errors.push(format!("{} (the size of the source in the store)", chain(&err)));
+                continue;
+            }
             Err(err) => {
                 errors.push(chain(&err));
                 continue;

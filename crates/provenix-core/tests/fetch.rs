@@ -109,10 +109,60 @@ fn redirect_loop_is_an_error_naming_the_url() {
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/loop");
     let err = fetch(&fetcher(), &url, dir.path()).unwrap_err();
-    assert!(matches!(err, FetchError::Request { .. }), "{err:?}");
+    assert!(matches!(err, FetchError::Redirect { .. }), "{err:?}");
     chain_naming(&err, &url);
     // The first request and ten redirects.
     assert_eq!(server.requests("/loop"), 11);
+}
+
+#[rstest]
+#[case::file("file:///etc/passwd")]
+#[case::file_upper_case("FILE:///etc/hostname")]
+#[case::ftp("ftp://127.0.0.1/x")]
+#[case::relative_looking_scheme("gopher:x")]
+fn regress_issue_16_a_redirect_to_another_scheme_is_refused_not_requested(#[case] location: &str) {
+    let server = HttpServer::start();
+    server.redirect("/src.tar.gz", location);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/src.tar.gz");
+    let err = fetch(&fetcher(), &url, dir.path()).unwrap_err();
+    assert!(matches!(err, FetchError::RedirectScheme { .. }), "{err:?}");
+    let chain = chain_naming(&err, &url);
+    assert!(chain.contains(location) && chain.contains("not an http or https URL"), "{chain}");
+    // Asked once: nothing was requested from the origin host for the redirect.
+    assert_eq!(server.requests("/src.tar.gz"), 1);
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+#[test]
+fn regress_issue_16_an_endless_body_stops_at_the_limit_and_leaves_nothing() {
+    let server = HttpServer::start();
+    server.endless("/src.tar.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/src.tar.gz");
+    let mut small = fetcher();
+    small.max_bytes = Some(543);
+    let err = fetch(&small, &url, dir.path()).unwrap_err();
+    assert!(matches!(err, FetchError::TooLarge { limit: 543, .. }), "{err:?}");
+    chain_naming(&err, &url);
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
+}
+
+#[test]
+fn regress_issue_16_a_slow_drip_stops_at_the_deadline() {
+    let server = HttpServer::start();
+    server.put("/src.tar.gz", payload(10_000));
+    server.drip("/src.tar.gz", Duration::from_millis(50));
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/src.tar.gz");
+    let mut slow = fetcher();
+    slow.deadline = Some(Duration::from_secs(1));
+    let err = fetch(&slow, &url, dir.path()).unwrap_err();
+    let FetchError::Deadline { received, .. } = &err else { panic!("{err:?}") };
+    assert!(*received < 10_000, "{err:?}");
+    let chain = chain_naming(&err, &url);
+    assert!(chain.contains("not finished after 1 s"), "{chain}");
+    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
 }
 
 #[test]

@@ -86,6 +86,19 @@ impl fmt::Display for Kind {
     }
 }
 
+impl Kind {
+    /// What a key of this kind given the other kind's bytes is, and what to
+    /// pass instead.
+    fn swapped_name(self) -> &'static str {
+        match self {
+            Kind::SecretKey => "public key: this is a public key; pass the secret key (the `.sec` file) instead",
+            Kind::PublicKey | Kind::Signature => {
+                "secret key: this is a secret key; pass its public key (the `.pub` file, or `provenix key public KEY`)"
+            }
+        }
+    }
+}
+
 /// Errors from parsing keys and signatures.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -141,6 +154,17 @@ pub enum SignatureError {
         /// Bytes found (for text over [`MAX_BASE64_LEN`], an estimate from its length).
         found: usize,
     },
+    /// A public key where a secret key belongs, or the reverse: the bytes
+    /// have the other kind's length.
+    #[error("{kind} `{name}` has {found} bytes, the length of a {}", kind.swapped_name())]
+    SwappedKey {
+        /// What was being parsed: [`Kind::SecretKey`] or [`Kind::PublicKey`].
+        kind: Kind,
+        /// The key name.
+        name: String,
+        /// Bytes found.
+        found: usize,
+    },
     /// The public half of a secret key is not the public key of its seed.
     #[error("secret key `{name}`: its public half does not belong to its seed")]
     PublicHalfMismatch {
@@ -188,6 +212,11 @@ fn split_decode<const N: usize>(text: &str, kind: Kind) -> Result<(&str, [u8; N]
                 *dst = *src;
             }
             Ok((name, out))
+        }
+        Ok(len)
+            if (kind, len) == (Kind::SecretKey, PUBLIC_KEY_LEN) || (kind, len) == (Kind::PublicKey, SECRET_KEY_LEN) =>
+        {
+            Err(SignatureError::SwappedKey { kind, name: name.to_owned(), found: len })
         }
         Ok(len) => Err(wrong_length(len)),
         Err(base64::DecodeSliceError::DecodeError(source)) => {
@@ -580,7 +609,7 @@ mod tests {
     #[case::too_short("test-1:2UwHQpEpqMmSZGxFcwUbaEq5vwzWMEo6gK1q", "has 27 bytes, expected 32")]
     #[case::secret_given(
         "test-1:1Li6buY4mOUGVCf9MbV/UTXbbtk3tt76f9C2Cn/u80fZTAdCkSmoyZJkbEVzBRtoSrm/DNYwSjqArWpwiSun4g==",
-        "has 64 bytes, expected 32"
+        "has 64 bytes, the length of a secret key: this is a secret key; pass its public key (the `.pub` file"
     )]
     #[case::two_newlines("test-1:2UwHQpEpqMmSZGxFcwUbaEq5vwzWMEo6gK1qcIkrp+I=\n\n", "invalid base64")]
     fn rejects_malformed_public_keys(#[case] text: &str, #[case] expected: &str) {

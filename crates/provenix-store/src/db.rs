@@ -500,6 +500,8 @@ impl NixDb {
 
 impl Connected {
     fn open(path: &Path) -> Result<Connected, DbError> {
+        // SQLite would block opening a FIFO until something writes to it.
+        crate::fs::ensure_regular(path).map_err(|source| DbError::Io { path: path.to_owned(), source })?;
         // Stamp first: a change after it, even during the open, is caught.
         let stamp = FileStamp::of(path)?;
         let mode = if log_exists(path)? { Mode::Shared } else { Mode::Immutable(stamp) };

@@ -153,8 +153,10 @@ impl<'s> DrvFiles<'s> {
             name.push_str(path.name());
             // NONBLOCK: a FIFO in place of the file must not hang the open
             // (it then reads as empty, a parse error naming the path).
-            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-            let fd = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty())?;
+            // NOFOLLOW: Nix writes a `.drv` as a regular file, so a symlink
+            // (perhaps out of the store root) is refused, never followed.
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOFOLLOW;
+            let fd = rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()).map_err(symlink_refused)?;
             return Ok(std::fs::File::from(fd));
         }
         let _ = name;
@@ -165,9 +167,13 @@ impl<'s> DrvFiles<'s> {
             use std::os::unix::fs::OpenOptionsExt;
             // Bit pattern of a C `int` flag; no truncation.
             #[allow(clippy::cast_possible_wrap)]
-            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+            options.custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits() as i32);
         }
-        options.open(self.store.physical(path))
+        options.open(self.store.physical(path)).map_err(|e| match e.raw_os_error() {
+            #[cfg(unix)]
+            Some(code) => symlink_refused(rustix::io::Errno::from_raw_os_error(code)),
+            _ => e,
+        })
     }
 
     /// Appends the whole file of `path` to `data`, refusing files over
@@ -204,6 +210,17 @@ impl<'s> DrvFiles<'s> {
         let mut bytes = Vec::new();
         self.read_into(path, &mut String::new(), &mut bytes)?;
         self.parse(path, bytes)
+    }
+}
+
+/// The error of an `open` with `O_NOFOLLOW`: `ELOOP` means the file is a
+/// symlink, said plainly.
+#[cfg(unix)]
+fn symlink_refused(errno: rustix::io::Errno) -> std::io::Error {
+    if errno == rustix::io::Errno::LOOP {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "a symlink, not a .drv file (refusing to follow it)")
+    } else {
+        errno.into()
     }
 }
 

@@ -5,6 +5,7 @@
 //! reads `ROOT/nix/store`, like Nix's `local?root=`.
 #![warn(missing_docs)]
 
+pub mod cleanup;
 pub mod db;
 pub mod drv;
 pub mod fs;

@@ -56,6 +56,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::cleanup;
 use provenix_formats::hash::{Hash, HashAlgo, Hasher};
 use provenix_formats::nar::{NarError, NarEvent, NarReader, NarSummary, NarWriter, Tee};
 use thiserror::Error;
@@ -477,10 +478,16 @@ pub fn unpack<R: BufRead>(input: R, dir: &Path) -> Result<NarSummary, NarFsError
         Ok(_) => return Err(NarFsError::TargetExists { path: dir.to_path_buf() }),
     };
     let mut created_root = false;
+    // Registered before anything is created: a signal mid-unpack removes
+    // what was made (a file the target names that appeared meanwhile
+    // makes the unpack fail anyway).
+    let kind = if preexisting { cleanup::Kind::Contents } else { cleanup::Kind::Tree };
+    let guard = cleanup::register(dir, kind);
     let result = unpack_into(input, dir, preexisting, &mut created_root);
     if result.is_err() && (preexisting || created_root) {
-        remove_created(dir, preexisting);
+        cleanup::remove(dir, kind);
     }
+    drop(guard);
     result
 }
 
@@ -569,26 +576,6 @@ fn unpack_into<R: BufRead>(
 
 /// Best-effort removal of what an unpack created (errors are ignored: the
 /// unpack error is the one to report).
-fn remove_created(dir: &Path, preexisting: bool) {
-    fn remove(path: &Path) {
-        // symlink_metadata: never follow a link out of the tree.
-        let _ = match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-            Ok(_) => fs::remove_file(path),
-            Err(_) => Ok(()),
-        };
-    }
-    if preexisting {
-        if let Ok(entries) = fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                remove(&entry.path());
-            }
-        }
-    } else {
-        remove(dir);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;

@@ -13,7 +13,11 @@
 //! - [`HttpServer::ignore_range`]: `Range` requests get the whole body with
 //!   200, like servers that do not support ranges;
 //! - [`HttpServer::omit_length`]: no `Content-Length`, the body ends when the
-//!   connection closes, so the client learns the size only at the end.
+//!   connection closes, so the client learns the size only at the end;
+//! - [`HttpServer::endless`]: 200 without `Content-Length` and a body that
+//!   never ends (until the client goes away);
+//! - [`HttpServer::drip`]: the body one byte at a time with a pause between
+//!   bytes, so every read succeeds but the download takes forever.
 //!
 //! Only `GET` and `HEAD` are understood, and of `Range` only the single
 //! forms `bytes=N-` and `bytes=N-M`. Unknown paths get 404, other methods 405.
@@ -53,6 +57,7 @@ struct State {
     fail_once: HashMap<String, usize>,
     ignore_range: HashSet<String>,
     omit_length: HashSet<String>,
+    drip: HashMap<String, Duration>,
     log: Vec<Logged>,
 }
 
@@ -61,6 +66,7 @@ enum Route {
     Body(Arc<Vec<u8>>),
     Redirect(String),
     Status(u16),
+    Endless,
 }
 
 struct Logged {
@@ -137,6 +143,18 @@ impl HttpServer {
     /// connection closes.
     pub fn omit_length(&self, path: &str) {
         self.shared.state().omit_length.insert(normalise(path));
+    }
+
+    /// From now on `path` answers 200 without `Content-Length` and sends
+    /// zeros until the client closes the connection.
+    pub fn endless(&self, path: &str) {
+        self.shared.state().routes.insert(normalise(path), Route::Endless);
+    }
+
+    /// From now on the body of `path` is sent one byte at a time, `pause`
+    /// apart (headers at once, with the full `Content-Length`).
+    pub fn drip(&self, path: &str, pause: Duration) {
+        self.shared.state().drip.insert(normalise(path), pause);
     }
 
     /// How many requests (any method) for `path` arrived so far.
@@ -228,20 +246,22 @@ struct Answer {
     headers: Vec<(&'static str, String)>,
     body: Arc<Vec<u8>>,
     cut_after: Option<usize>,
+    endless: bool,
 }
 
 fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let Some(request) = read_request(&stream)? else { return Ok(()) };
-    let (answer, omit_length) = {
+    let (answer, omit_length, drip) = {
         let mut state = shared.state();
         state.log.push(Logged { path: request.path.clone(), range: request.range.clone() });
-        (answer(&mut state, &request), state.omit_length.contains(&request.path))
+        let drip = state.drip.get(&request.path).copied();
+        (answer(&mut state, &request), state.omit_length.contains(&request.path), drip)
     };
     let content = answer.body.as_slice();
     let mut head = format!("HTTP/1.1 {} {}\r\nConnection: close\r\n", answer.status, reason(answer.status));
-    if !omit_length {
+    if !omit_length && !answer.endless {
         head.push_str(&format!("Content-Length: {}\r\n", content.len()));
     }
     for (name, value) in &answer.headers {
@@ -251,7 +271,21 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.write_all(head.as_bytes())?;
     if request.method != "HEAD" {
         let sent = answer.cut_after.map_or(content, |n| content.get(..n).unwrap_or(content));
-        stream.write_all(sent)?;
+        if answer.endless {
+            // Ends with an error once the client has gone away.
+            let zeros = vec![0u8; 64 * 1024];
+            while !shared.stop.load(Ordering::SeqCst) {
+                stream.write_all(&zeros)?;
+            }
+        } else if let Some(pause) = drip {
+            for byte in sent.chunks(1) {
+                stream.write_all(byte)?;
+                stream.flush()?;
+                std::thread::sleep(pause);
+            }
+        } else {
+            stream.write_all(sent)?;
+        }
     }
     stream.flush()?;
     // Half-close first so the client reads what was sent, then EOF.
@@ -265,6 +299,7 @@ fn answer(state: &mut State, request: &Request) -> Answer {
         headers,
         body: Arc::new(format!("{status} {}\n", reason(status)).into_bytes()),
         cut_after: None,
+        endless: false,
     };
     if request.method != "GET" && request.method != "HEAD" {
         return plain(405, vec![("Allow", "GET, HEAD".to_owned())]);
@@ -273,10 +308,11 @@ fn answer(state: &mut State, request: &Request) -> Answer {
     let body = match route {
         Route::Redirect(to) => return plain(302, vec![("Location", to)]),
         Route::Status(code) => return plain(code, vec![]),
+        Route::Endless => return Answer { endless: true, ..plain(200, vec![]) },
         Route::Body(body) => body,
     };
     let len = body.len();
-    let mut answer = Answer { status: 200, headers: vec![], body, cut_after: None };
+    let mut answer = Answer { status: 200, headers: vec![], body, cut_after: None, endless: false };
     let range = request.range.as_deref().filter(|_| !state.ignore_range.contains(&request.path));
     match range.map(|r| parse_range(r, len)) {
         None | Some(RangeAsk::Ignore) => {}
@@ -424,6 +460,28 @@ mod tests {
         let answer = get(&server, "/a", "");
         assert!(!answer.contains("Content-Length"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n0123456789"), "{answer}");
+    }
+
+    #[test]
+    fn endless_sends_more_than_any_limit_without_a_length() {
+        let server = HttpServer::start();
+        server.endless("/forever");
+        let mut stream = TcpStream::connect(server.addr()).unwrap();
+        stream.write_all(b"GET /forever HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut got = vec![0u8; 1 << 20];
+        stream.read_exact(&mut got).unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200 "), "{text:.80}");
+        assert!(!text.contains("Content-Length"), "{text:.200}");
+    }
+
+    #[test]
+    fn drip_sends_the_body_a_byte_at_a_time() {
+        let server = HttpServer::start();
+        server.put("/slow", b"abc".to_vec());
+        server.drip("/slow", Duration::from_millis(20));
+        let answer = get(&server, "/slow", "");
+        assert!(answer.contains("Content-Length: 3\r\n") && answer.ends_with("\r\n\r\nabc"), "{answer}");
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn verify(args: &VerifyArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             after_printing(outcome, printed)
         }
         Err(err) if err.is_verification_failure() => {
-            let why = format!("{:#}", anyhow::Error::new(err));
+            let why = crate::cli::error_text(&anyhow::Error::new(err));
             let printed = if ctx.json {
                 print_json(&Report {
                     file,

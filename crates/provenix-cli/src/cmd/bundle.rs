@@ -1,6 +1,6 @@
 //! `provenix bundle`: the source-only closure of the roots as one signed archive.
 
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::PathBuf;
 
 use provenix_core::bundle::{BundleOptions, BundleReport, bundle};
@@ -9,12 +9,14 @@ use provenix_formats::signature::SecretKey;
 use super::key::load_secret_key;
 use super::roots::{Bar, RootArgs, chain_names, human_bytes, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
+use crate::output::{ensure_stdout_free, is_stdout, report_stream};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
     roots: RootArgs,
-    /// The bundle file to write (atomically: nothing is left behind on failure).
+    /// The bundle file to write (atomically: nothing is left behind on failure; `-`: stdout, the
+    /// report then to stderr).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
     /// Sign the manifest with this secret key (a file or `name:base64`; repeatable).
@@ -26,6 +28,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    ensure_stdout_free(ctx, "--output", Some(&args.output))?;
     let keys: Vec<SecretKey> = args.sign_keys.iter().map(|k| load_secret_key(k)).collect::<anyhow::Result<_>>()?;
     let db = open_db(ctx)?;
     let roots = args.roots.resolve_roots(ctx, db.as_ref())?;
@@ -38,11 +41,25 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         top: args.top,
         progress: &bar,
     };
-    let report = bundle(&ctx.store, db.as_ref(), &roots, &args.output, &options)?;
+    let to_stdout = is_stdout(&args.output);
+    let report = if to_stdout {
+        // Written whole first (the archive is assembled with seeks), then copied.
+        let temp = tempfile::Builder::new().prefix("provenix-bundle-").tempdir()?;
+        let _cleanup = provenix_store::cleanup::register(temp.path(), provenix_store::cleanup::Kind::Tree);
+        let file = temp.path().join("bundle");
+        let mut report = bundle(&ctx.store, db.as_ref(), &roots, &file, &options)?;
+        let mut out = io::stdout().lock();
+        io::copy(&mut std::fs::File::open(&file)?, &mut out)?;
+        io::Write::flush(&mut out)?;
+        report.file = "-".to_owned();
+        report
+    } else {
+        bundle(&ctx.store, db.as_ref(), &roots, &args.output, &options)?
+    };
     if ctx.json {
         print_json(&report)?;
-    } else {
-        write_human(&report, &mut BufWriter::new(io::stdout().lock()))?;
+    } else if !(to_stdout && ctx.quiet) {
+        write_human(&report, &mut report_stream(to_stdout))?;
     }
     Ok(Outcome::Ok)
 }

@@ -268,13 +268,5 @@ fn shown(path: &str) -> String {
 /// Text for the terminal: control characters other than newline and tab
 /// escaped, so file contents cannot drive the terminal.
 fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    provenix_core::text::escape_controls_keep_lines(text)
 }

@@ -10,6 +10,7 @@ use provenix_store::fs::{WriteError, stage};
 use serde::Serialize;
 
 use crate::cli::{Ctx, Outcome, print_json};
+use crate::output::explain;
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -73,24 +74,25 @@ fn generate(args: &GenerateArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     getrandom::getrandom(&mut seed).context("reading randomness from the operating system")?;
     let secret = SecretKey::from_seed(&args.name, seed).with_context(|| format!("key name `{}`", args.name))?;
     let public = secret.to_public().to_string();
-    if !args.force {
-        for path in [&args.secret_out, &args.public_out] {
-            if path.symlink_metadata().is_ok() {
-                return Err(WriteError::Exists { path: path.clone() }.into());
-            }
+    let outputs = [("--secret-out", &args.secret_out), ("--public-out", &args.public_out)];
+    for (flag, path) in outputs {
+        provenix_store::fs::check_target(path).map_err(|e| explain(flag, e))?;
+        if !args.force && path.symlink_metadata().is_ok() {
+            return Err(explain(flag, WriteError::Exists { path: path.clone() }));
         }
     }
     // Write both before either is put in place, so a failure (missing or
     // read-only directory) leaves existing keys untouched. Nix writes both
     // files without a trailing newline.
-    let secret_file = stage(&args.secret_out, secret.to_string().as_bytes(), 0o600)?;
-    let public_file = stage(&args.public_out, public.as_bytes(), 0o644)?;
-    secret_file.commit(args.force)?;
+    let secret_file =
+        stage(&args.secret_out, secret.to_string().as_bytes(), 0o600).map_err(|e| explain("--secret-out", e))?;
+    let public_file = stage(&args.public_out, public.as_bytes(), 0o644).map_err(|e| explain("--public-out", e))?;
+    secret_file.commit(args.force).map_err(|e| explain("--secret-out", e))?;
     if let Err(e) = public_file.commit(args.force) {
         // Do not leave half a key pair behind (a replaced secret is gone
         // anyway; this needs the rename of a staged file to fail).
         let _ = std::fs::remove_file(&args.secret_out);
-        return Err(e.into());
+        return Err(explain("--public-out", e));
     }
     if ctx.json {
         print_json(&Generated {

@@ -16,19 +16,8 @@ pub(crate) mod sources;
 pub(crate) mod verify;
 pub(crate) mod vulns;
 
-/// The text with every control character (newlines and tabs too) escaped, so
-/// strings from attestations or output trees cannot drive the terminal.
-pub(crate) fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Every command escapes untrusted text it prints with this.
+pub(crate) use provenix_core::text::escape_controls;
 
 /// An SGR colour for human output.
 #[derive(Debug, Clone, Copy)]

@@ -188,7 +188,7 @@ fn check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             nar_size: None,
             nar_hash: None,
             offset: Some(e.offset()),
-            error: Some(format!("{:#}", anyhow::Error::new(e))),
+            error: Some(crate::cli::error_text(&anyhow::Error::new(e))),
         },
     };
     let printed = if ctx.json {

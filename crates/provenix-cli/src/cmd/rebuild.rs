@@ -1,19 +1,19 @@
 //! `provenix rebuild`: check a bundle, import it into a fresh store, build
 //! its roots with the network cut off, and compare with the reference.
 
-use std::io::{self, BufWriter};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use provenix_core::bundle::BundleReader;
 use provenix_core::nixenv::Status;
 use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild, remove_work_dir};
-use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
 use crate::cli::{Ctx, Outcome, VerificationFailed, after_printing, print_json};
+use crate::output::{ensure_stdout_free, is_stdout, report_stream, write_output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -27,7 +27,7 @@ pub(crate) struct Args {
     /// Sign an in-toto/SLSA provenance attestation of the rebuild with this secret key.
     #[arg(long = "attest-key", value_name = "KEY")]
     attest_key: Option<String>,
-    /// Where the attestation goes (default: WORK_DIR/rebuild.dsse.json).
+    /// Where the attestation goes (default: WORK_DIR/rebuild.dsse.json; `-`: stdout, the report then to stderr).
     #[arg(short = 'o', long = "output", value_name = "FILE", requires = "attest_key")]
     output: Option<PathBuf>,
     /// Directory for the fresh store (WORK_DIR/store) and the build log; must not exist or be
@@ -47,6 +47,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    ensure_stdout_free(ctx, "--output", args.output.as_deref())?;
     let trusted = load_trusted_keys(&args.trust_keys)?;
     let attest_key = args.attest_key.as_deref().map(super::key::load_secret_key).transpose()?;
     let work_dir = args.work_dir.clone();
@@ -75,7 +76,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         match provenance(&report, &manifest, key.name(), &options.nix_options) {
             Some(statement) => {
                 let envelope = provenix_core::attest::sign(&statement, &[key]);
-                write_atomic(&target, &envelope.to_json(), 0o644, true)
+                write_output("--output", &target, &envelope.to_json(), 0o644)
                     .with_context(|| format!("writing the attestation {}", target.display()))?;
                 report.attestation = Some(target.display().to_string());
             }
@@ -89,7 +90,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, &super::roots::store_flag(ctx), &mut BufWriter::new(io::stdout().lock()))
+        write_human(&report, &super::roots::store_flag(ctx), &mut report_stream(args.output.as_deref().is_some_and(is_stdout)))
             .map_err(Into::into)
     };
     if !report.build_succeeded {

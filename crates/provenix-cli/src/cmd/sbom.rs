@@ -7,12 +7,12 @@ use std::time::Instant;
 use anyhow::Context as _;
 use provenix_core::identity::inventory;
 use provenix_core::sbom::{self, Format, SbomOptions, SbomSummary, Scope, Timestamp};
-use provenix_store::fs::write_atomic;
 use serde::Serialize;
 
 use super::count;
 use super::roots::{IdentityArgs, RootArgs, ensure_roots_built, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
+use crate::output::{is_stdout, write_output};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum FormatArg {
@@ -42,7 +42,7 @@ pub(crate) struct Args {
     #[arg(long)]
     buildtime: bool,
     /// Write the document to FILE (atomically) and print a summary, instead of the document on
-    /// stdout.
+    /// stdout (`-`: stdout, as without it).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
     /// The document's time (RFC 3339, or `now`). Without it the document has none (CycloneDX) or
@@ -116,14 +116,14 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time })?;
     let written = started.elapsed();
-    match &args.output {
+    match args.output.as_deref().filter(|file| !is_stdout(file)) {
         None => {
             let mut out = io::stdout().lock();
             out.write_all(&sbom.bytes)?;
             out.flush()?;
         }
         Some(file) => {
-            write_atomic(file, &sbom.bytes, 0o644, true)?;
+            write_output("--output", file, &sbom.bytes, 0o644)?;
             if ctx.json {
                 print_json(&Report {
                     file: file.display().to_string(),

@@ -24,6 +24,13 @@ pub(crate) struct Args {
     /// Seconds to wait to connect, and between bytes of a download.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
+    /// Largest download accepted when the source's size in the store is unknown (bytes, or with a K,
+    /// M or G suffix); a realised source is capped at its own size.
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    max_download_size: u64,
+    /// Longest one download may take, retries and mirrors' redirects included.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    download_deadline: u64,
     /// Where downloads are kept while they are hashed (removed afterwards; default: the system temp dir).
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
@@ -60,6 +67,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let bar = Bar::new(ctx);
     let mut fetcher = Fetcher::default();
     fetcher.timeout = Duration::from_secs(args.timeout.max(1));
+    fetcher.max_bytes = Some(args.max_download_size);
+    fetcher.deadline = Some(Duration::from_secs(args.download_deadline.max(1)));
     let options = VerifyOptions {
         mirrors: args.roots.mirror_table()?,
         refetch: args.refetch,
@@ -80,6 +89,22 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         write_human(&report, level, ctx.color, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
+}
+
+/// `1234`, `512K`, `64M`, `4G` (binary units; `KiB` and the like too).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KIB" => 10,
+        "M" | "MIB" => 20,
+        "G" | "GIB" => 30,
+        "T" | "TIB" => 40,
+        _ => return Err(format!("`{unit}` is not a size unit (use K, M, G or T)")),
+    };
+    let number: u64 = number.parse().map_err(|_| "expected a number of bytes, e.g. 4G".to_owned())?;
+    number.checked_mul(1 << shift).ok_or_else(|| "too large".to_owned())
 }
 
 fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut impl io::Write) -> io::Result<()> {
@@ -174,4 +199,19 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
         writeln!(out, "  {kind}")?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_unit_suffixes() {
+        assert_eq!(parse_size("543"), Ok(543));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! `--vuln-db DIR` (required) names the vulnerability data; the global `--db` is the Nix
 //! database, as for every command (`--nix-db FILE` is kept as a hidden alias of it).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -13,12 +13,12 @@ use provenix_core::vulns::{
     Date, Finding, Level, VulnsOptions, VulnsReport, Whitelist, sarif, sbom_input, scan, scan_sbom,
 };
 use provenix_store::db::NixDb;
-use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::roots::{Bar, IdentityArgs, RootArgs, ensure_roots_built, open_db, short_name};
 use super::sources::csv_field;
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
+use crate::output::{ensure_stdout_free, is_stdout, report_stream, write_output};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("roots", |a| a.required(false).required_unless_present("sbom")))]
@@ -46,7 +46,7 @@ pub(crate) struct Args {
     /// Accepted findings: TOML `[[ignore]]` entries with id, reason and until (docs/vulns.md).
     #[arg(long, value_name = "FILE")]
     whitelist: Option<PathBuf>,
-    /// Also write the findings as SARIF 2.1.0.
+    /// Also write the findings as SARIF 2.1.0 (`-`: to stdout, the report then to stderr).
     #[arg(long, value_name = "FILE")]
     sarif: Option<PathBuf>,
     /// Only components in the runtime closure of the roots' realised outputs (needs the Nix database).
@@ -223,6 +223,7 @@ fn describe_data(args: &Args, report: &mut VulnsReport, stats: &IndexStats, inde
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let dir = &args.vuln_db;
     anyhow::ensure!(dir.is_dir(), "--vuln-db {}: not a directory of vulnerability data", dir.display());
+    ensure_stdout_free(ctx, "--sarif", args.sarif.as_deref())?;
     if let Some(path) = &args.sbom {
         let whitelist = args.whitelist.as_deref().map(Whitelist::load).transpose()?.unwrap_or_default();
         let sbom = sbom_input::load(path)?;
@@ -261,7 +262,7 @@ fn finish(args: &Args, ctx: &Ctx, report: &VulnsReport) -> anyhow::Result<Outcom
         let log = sarif::to_sarif(report, env!("CARGO_PKG_VERSION"));
         let mut bytes = serde_json::to_vec_pretty(&log)?;
         bytes.push(b'\n');
-        write_atomic(path, &bytes, 0o644, true).with_context(|| format!("writing SARIF {}", path.display()))?;
+        write_output("--sarif", path, &bytes, 0o644).with_context(|| format!("writing SARIF {}", path.display()))?;
     }
     if !ctx.quiet {
         for e in &report.expired_whitelist {
@@ -292,9 +293,9 @@ fn finish(args: &Args, ctx: &Ctx, report: &VulnsReport) -> anyhow::Result<Outcom
     let printed = if ctx.json {
         print_json(report)
     } else if args.csv {
-        write_csv(report, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_csv(report, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout))).map_err(Into::into)
     } else {
-        write_human(report, fail_on, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(report, fail_on, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout))).map_err(Into::into)
     };
     let failed = failing > 0 || (args.fail_on_unidentified && !report.unidentified.is_empty());
     after_printing(if failed { Outcome::Failed } else { Outcome::Ok }, printed)
@@ -325,12 +326,12 @@ fn write_list(title: &str, list: &[Finding], out: &mut impl Write) -> io::Result
     for f in list {
         for a in &f.components {
             let version = a.version.as_deref().unwrap_or("-");
-            let fixed = a.fixed.as_deref().map(|v| format!("  fixed in {v}")).unwrap_or_default();
+            let fixed = a.fixed.as_deref().map(|v| format!("  fixed in {}", escape_controls(v))).unwrap_or_default();
             let runtime = if a.runtime { "  runtime" } else { "" };
             writeln!(
                 out,
                 "  {:<18} {}  {} {}{fixed}{runtime}",
-                f.id,
+                escape_controls(&f.id),
                 severity(f),
                 escape_controls(&a.pname),
                 escape_controls(version)

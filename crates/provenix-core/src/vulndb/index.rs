@@ -59,6 +59,8 @@ fn meta_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> 
 }
 
 fn open_read_only(index: &Path) -> Result<Connection, VulnDbError> {
+    // SQLite would block opening a FIFO until something writes to it.
+    provenix_store::fs::ensure_regular(index).map_err(io(index))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     Connection::open_with_flags(index, flags).map_err(sql(index))
 }
@@ -210,6 +212,7 @@ fn build(
     fs::create_dir_all(&parent).map_err(io(&parent))?;
     let temp = tempfile::Builder::new().prefix(".vulndb-").suffix(".tmp").tempfile_in(&parent).map_err(io(&parent))?;
     let temp_path = temp.path().to_owned();
+    let _cleanup = provenix_store::cleanup::register(&temp_path, provenix_store::cleanup::Kind::File);
     let stats = {
         let mut conn = Connection::open(&temp_path).map_err(sql(&temp_path))?;
         let stats = write(&mut conn, listing, fingerprint, progress, &temp_path)?;
