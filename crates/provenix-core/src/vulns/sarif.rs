@@ -66,7 +66,7 @@ fn rule(f: &Finding) -> Value {
     rule
 }
 
-fn file_uri(path: &str) -> String {
+pub(crate) fn file_uri(path: &str) -> String {
     let mut uri = String::from("file://");
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~+".contains(&b) {
