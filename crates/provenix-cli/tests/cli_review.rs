@@ -397,7 +397,9 @@ fn untrusted_revoked_and_expired_keys_count_for_nothing() {
 fn an_expired_exemption_no_longer_exempts() {
     let Some(s) = Setup::new() else { return };
     let exempt = |until: &str| {
-        format!("[[exempt]]\nname = \"lib-1.0.tar.gz\"\nreason = \"vendored data\"\nuntil = {until}\n\n[[exempt]]\nname = \"fix-CVE-2024-7777.patch\"\nreason = \"tiny\"\n")
+        format!(
+            "[[exempt]]\nname = \"lib-1.0.tar.gz\"\nreason = \"vendored data\"\nuntil = {until}\n\n[[exempt]]\nname = \"fix-CVE-2024-7777.patch\"\nreason = \"tiny\"\n"
+        )
     };
     let policy = s.policy("live.toml", TWO, &exempt("2999-01-01"));
     let o = s.check(&s.app, &policy, &[]);
@@ -442,6 +444,20 @@ fn a_delta_review_chained_to_a_full_review_of_the_old_version_counts() {
     let r = json_of(&o);
     let why = verdict(&r, "lib-1.1.tar.gz")["reviews"][0]["whyNot"].as_str().unwrap().to_owned();
     assert!(why.contains("a delta from lib-1.0.tar.gz") && why.contains("1 of 2"), "{why}");
+    // Deltas that only lead to each other (1.0 from 1.1 and 1.1 from 1.0) count for nothing.
+    for who in ["alice", "bob"] {
+        s.sign(who, &new, "cycle", &format!("{who}-up.json"), &["--diff-from", &old]);
+        s.sign(who, &old, "cycle", &format!("{who}-down.json"), &["--diff-from", &new]);
+    }
+    for (root, name) in [(&s.app, "lib-1.0.tar.gz"), (&s.app_next, "lib-1.1.tar.gz")] {
+        let o = s.check(root, &policy, &["cycle"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let r = json_of(&o);
+        let v = verdict(&r, name);
+        assert_eq!(v["status"], "under-reviewed", "{v:#}");
+        assert_eq!(v["reviews"].as_array().unwrap().len(), 2, "{v:#}");
+        assert!(v["countedReviewers"].as_array().unwrap().is_empty(), "{v:#}");
+    }
 }
 
 #[test]
@@ -521,7 +537,9 @@ fn malformed_or_tampered_reviews_and_policies_are_refused_naming_the_file() {
     assert!(stderr(&o).contains(&tampered.display().to_string()), "{}", stderr(&o));
     assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
     // Malformed: not JSON, and JSON of the wrong shape.
-    for (name, bytes) in [("junk.json", &b"{ not json"[..]), ("shape.json", &br#"{"payload":"","payloadType":"x","signatures":[]}"#[..])] {
+    for (name, bytes) in
+        [("junk.json", &b"{ not json"[..]), ("shape.json", &br#"{"payload":"","payloadType":"x","signatures":[]}"#[..])]
+    {
         let dir = s.path(&format!("malformed-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
@@ -547,7 +565,8 @@ fn malformed_or_tampered_reviews_and_policies_are_refused_naming_the_file() {
     }
     // Signing what is not a source is refused.
     let key = s.path("alice.sec");
-    let o = s.run(&["review", "sign", &s.app, "--key", key.to_str().unwrap(), "--level", "low", "--understanding", "low"]);
+    let o =
+        s.run(&["review", "sign", &s.app, "--key", key.to_str().unwrap(), "--level", "low", "--understanding", "low"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not a fixed-output derivation"), "{}", stderr(&o));
 }

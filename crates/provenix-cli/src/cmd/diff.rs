@@ -70,14 +70,25 @@ fn side_line(sign: char, s: &SourceSide) -> String {
 
 fn change_lines(c: &SourceChange, out: &mut impl Write) -> io::Result<()> {
     let flag = if c.stale_hash { "  ** STALE HASH: URLs changed, hash did not **" } else { "" };
-    writeln!(out, "  ~ {}/{}: {} changed{flag}", escape_controls(&c.package), escape_controls(&c.source), c.changed.join(", "))?;
+    writeln!(
+        out,
+        "  ~ {}/{}: {} changed{flag}",
+        escape_controls(&c.package),
+        escape_controls(&c.source),
+        c.changed.join(", ")
+    )?;
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     writeln!(out, "      name     {} -> {}", escape_controls(&c.old.name), escape_controls(&c.new.name))?;
     if c.changed.contains(&"version") {
         writeln!(out, "      version  {} -> {}", or_dash(&c.old.version), or_dash(&c.new.version))?;
     }
     if c.changed.contains(&"urls") {
-        writeln!(out, "      urls     {} -> {}", escape_controls(&c.old.urls.join(" ")), escape_controls(&c.new.urls.join(" ")))?;
+        writeln!(
+            out,
+            "      urls     {} -> {}",
+            escape_controls(&c.old.urls.join(" ")),
+            escape_controls(&c.new.urls.join(" "))
+        )?;
     }
     if c.changed.contains(&"hash") {
         writeln!(out, "      hash     {} {} -> {} {}", c.old.mode, c.old.hash, c.new.mode, c.new.hash)?;
@@ -153,7 +164,13 @@ fn write_human(d: &ClosureDiff, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
         "summary: sources {} changed ({} stale hash), {} added, {} removed; packages {} version change(s), {} added, {} removed",
-        s.sources_changed, s.stale_hashes, s.sources_added, s.sources_removed, s.version_changes, s.packages_added, s.packages_removed
+        s.sources_changed,
+        s.stale_hashes,
+        s.sources_added,
+        s.sources_removed,
+        s.version_changes,
+        s.packages_added,
+        s.packages_removed
     )?;
     writeln!(
         out,

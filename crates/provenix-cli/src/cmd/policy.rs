@@ -97,7 +97,14 @@ fn write_human(report: &PolicyReport, out: &mut impl Write) -> io::Result<()> {
         }
         for r in v.reviews.iter().filter(|r| !r.counted) {
             let why = r.why_not.as_deref().unwrap_or("");
-            writeln!(out, "    not counted: {} ({}) {}: {why}  [{}]", r.reviewer, r.group, r.scope, escape_controls(&r.file))?;
+            writeln!(
+                out,
+                "    not counted: {} ({}) {}: {why}  [{}]",
+                r.reviewer,
+                r.group,
+                r.scope,
+                escape_controls(&r.file)
+            )?;
         }
         for f in &v.unknown_key_reviews {
             writeln!(out, "    not counted: signed by a key the policy does not name  [{}]", escape_controls(f))?;

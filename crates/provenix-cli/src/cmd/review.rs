@@ -127,13 +127,8 @@ fn sign(args: &SignArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         (None, false) => Scope::Files(args.files.clone()),
         (None, true) => Scope::Whole,
     };
-    let review = Review {
-        source,
-        scope,
-        level: args.level,
-        understanding: args.understanding,
-        comment: args.comment.clone(),
-    };
+    let review =
+        Review { source, scope, level: args.level, understanding: args.understanding, comment: args.comment.clone() };
     let bytes = review.sign(&key).context("making the review record")?;
     match &args.output {
         Some(path) => {
@@ -222,7 +217,9 @@ fn list(args: &ListArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         let mut reviews = Vec::with_capacity(found.len());
         for r in found {
             let verified_by = match &trusted {
-                Some(keys) => Some(r.record.signers(keys).with_context(|| format!("review file {}", r.path.display()))?),
+                Some(keys) => {
+                    Some(r.record.signers(keys).with_context(|| format!("review file {}", r.path.display()))?)
+                }
                 None => None,
             };
             let review = &r.record.review;
@@ -266,7 +263,8 @@ fn list(args: &ListArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 
 fn write_list(report: &ListReport<'_>, out: &mut impl Write) -> io::Result<()> {
     for s in &report.sources {
-        let count = if s.reviews.is_empty() { "no reviews".to_owned() } else { format!("{} review(s)", s.reviews.len()) };
+        let count =
+            if s.reviews.is_empty() { "no reviews".to_owned() } else { format!("{} review(s)", s.reviews.len()) };
         writeln!(out, "{:<9} {}  {}  {count}", s.kind.as_str(), escape_controls(s.name), s.hash)?;
         if let Some(why) = &s.unreviewable {
             writeln!(out, "    cannot be reviewed: {why}")?;

@@ -440,7 +440,8 @@ pub fn diff_closures(old: &Inventory, new: &Inventory) -> ClosureDiff {
         added.extend(new_rest);
     }
     removed.extend(old_sources.into_values().flatten());
-    let sort_key = |s: &SourceSide| (s.used_by.first().cloned().unwrap_or_default(), s.name.clone(), s.drv_path.clone());
+    let sort_key =
+        |s: &SourceSide| (s.used_by.first().cloned().unwrap_or_default(), s.name.clone(), s.drv_path.clone());
     added.sort_by_key(sort_key);
     removed.sort_by_key(sort_key);
     // Packages.
@@ -462,7 +463,8 @@ pub fn diff_closures(old: &Inventory, new: &Inventory) -> ClosureDiff {
         packages_removed.extend(list.iter().filter_map(|&o| old.components.get(o)).map(package_ref));
     }
     packages_removed.sort_by(|a, b| (&a.pname, &a.drv_path).cmp(&(&b.pname, &b.drv_path)));
-    let summary = summarise(old, new, &added, &removed, &changed, &packages_added, &packages_removed, &packages_changed);
+    let summary =
+        summarise(old, new, &added, &removed, &changed, &packages_added, &packages_removed, &packages_changed);
     ClosureDiff {
         old_roots: old_side.roots(),
         new_roots: new_side.roots(),
@@ -559,6 +561,8 @@ mod tests {
         let c = source_change("p", "source", side("https://a/1", "sha256-A"), side("https://a/2", "sha256-B")).unwrap();
         assert!(!c.stale_hash);
         assert_eq!(c.changed, vec!["urls", "hash"]);
-        assert!(source_change("p", "source", side("https://a/1", "sha256-A"), side("https://a/1", "sha256-A")).is_none());
+        assert!(
+            source_change("p", "source", side("https://a/1", "sha256-A"), side("https://a/1", "sha256-A")).is_none()
+        );
     }
 }

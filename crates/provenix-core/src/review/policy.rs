@@ -532,7 +532,9 @@ impl<'a> Checker<'a> {
         let review = &self.records.get(s.record)?.record.review;
         match &review.scope {
             Scope::Files(_) => return Some("covers only some files".to_owned()),
-            Scope::Delta(_) if !req.delta => return Some("a delta review; the policy counts only whole ones".to_owned()),
+            Scope::Delta(_) if !req.delta => {
+                return Some("a delta review; the policy counts only whole ones".to_owned());
+            }
             _ => {}
         }
         if review.level < req.level {
@@ -591,9 +593,7 @@ pub fn check(
     // Verify every record once, in parallel.
     let verified: Vec<Result<Vec<String>, PolicyError>> = records
         .par_iter()
-        .map(|r| {
-            r.record.signers(&policy.keys).map_err(|source| PolicyError::Record { path: r.path.clone(), source })
-        })
+        .map(|r| r.record.signers(&policy.keys).map_err(|source| PolicyError::Record { path: r.path.clone(), source }))
         .collect();
     let mut by_digest: HashMap<&ContentDigest, Vec<Signed>> = HashMap::new();
     let mut unknown: Vec<UnknownRecord> = Vec::new();
@@ -719,7 +719,8 @@ fn verdict<'a>(
             why_not,
         });
     }
-    let names: BTreeSet<&str> = counted.iter().filter_map(|&r| policy.reviewers.get(r)).map(|r| r.name.as_str()).collect();
+    let names: BTreeSet<&str> =
+        counted.iter().filter_map(|&r| policy.reviewers.get(r)).map(|r| r.name.as_str()).collect();
     let groups: BTreeSet<&str> =
         counted.iter().filter_map(|&r| policy.reviewers.get(r)).map(|r| r.group.as_str()).collect();
     v.counted_reviewers = names.into_iter().map(str::to_owned).collect();
