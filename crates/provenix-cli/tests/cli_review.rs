@@ -41,18 +41,18 @@ let
 // ---------------------------------------------------------------------------------------------
 // diff
 
-fn release(foo: &str, bar_url: &str, patch: &str, extra_dep: bool) -> String {
-    let baz = if extra_dep { r#"(pkg "baz" "1.0" { })"# } else { "" };
+fn release(version: &str, bar_url: &str, patch: &str, extra_dep: bool) -> String {
+    let new_dep = if extra_dep { r#"(pkg "baz" "1.0" { })"# } else { "" };
     format!(
         r#"{PRELUDE}
-  foo = pkg "foo" "{foo}" {{
-    src = fod "foo-{foo}.tar.gz" "https://example.org/foo/foo-{foo}.tar.gz" "foo-{foo}" "flat";
+  foo = pkg "foo" "{version}" {{
+    src = fod "foo-{version}.tar.gz" "https://example.org/foo/foo-{version}.tar.gz" "foo-{version}" "flat";
     patches = [ (builtins.toFile "{patch}" "--- a\n+++ b\n") ];
   }};
   bar = pkg "bar" "2.0" {{ src = fod "source" "{bar_url}" "bar-2.0" "recursive"; }};
   keep = pkg "keep" "1.0" {{ src = fod "keep-1.0.tar.gz" "https://example.org/keep-1.0.tar.gz" "keep" "flat"; }};
 in
-  pkg "app" "1.0" {{ buildInputs = [ foo bar keep {baz} ]; }}
+  pkg "app" "1.0" {{ buildInputs = [ foo bar keep {new_dep} ]; }}
 "#
     )
 }
