@@ -8,7 +8,12 @@
 # are sources: two thirds are fixed-output derivations (tarballs, patches,
 # git checkouts, vendored dependency sets), the rest plain leaf packages. Every
 # derivation carries an env of realistic size.
-{ n ? 10000, system ? builtins.currentSystem }:
+#
+# With --arg bump true, one source in a hundred (those whose number is a
+# multiple of 100) is the next release: version, URLs and hash change (a git
+# checkout keeps its name `source-N`), as an auto-bump would do; `provenix
+# diff` of the two closures is benchmarked on that.
+{ n ? 10000, bump ? false, system ? builtins.currentSystem }:
 let
   mod = a: b: a - (a / b) * b;
   bumped = i: bump && mod i 100 == 0;
