@@ -8,23 +8,33 @@
 # are sources: two thirds are fixed-output derivations (tarballs, patches,
 # git checkouts, vendored dependency sets), the rest plain leaf packages. Every
 # derivation carries an env of realistic size.
-{ n ? 10000, system ? builtins.currentSystem }:
+#
+# With --arg bump true, one source in a hundred (those whose number is a
+# multiple of 100) is the next release: version, URLs and hash change (a git
+# checkout keeps its name `source-N`), as an auto-bump would do; `provenix
+# diff` of the two closures is benchmarked on that.
+{ n ? 10000, bump ? false, system ? builtins.currentSystem }:
 let
   mod = a: b: a - (a / b) * b;
-  hexOf = i: builtins.hashString "sha256" "source-${toString i}";
+  bumped = i: bump && mod i 100 == 0;
+  hexOf = i: builtins.hashString "sha256" "source-${toString i}${if bumped i then "-next" else ""}";
   kinds = [ "tarball" "patch" "git" "vendor" ];
   fod = i:
-    let kind = builtins.elemAt kinds (mod i 4); in
+    let
+      kind = builtins.elemAt kinds (mod i 4);
+      major = if bumped i then "2" else "1";
+      tag = if bumped i then "-next" else "";
+    in
     derivation {
       name =
-        if kind == "tarball" then "src-${toString i}-1.${toString (mod i 13)}.tar.gz"
+        if kind == "tarball" then "src-${toString i}-${major}.${toString (mod i 13)}.tar.gz"
         else if kind == "patch" then "fix-CVE-2024-${toString (10000 + i)}.patch"
         else if kind == "git" then "source-${toString i}"
         else "pkg-${toString i}-vendor.tar.gz";
       inherit system;
       builder = "/bin/sh";
       args = [ "-c" "echo unreachable; exit 1" ];
-      urls = [ "https://example.org/dist/src-${toString i}.tar.gz" "mirror://gnu/src-${toString i}.tar.gz" ];
+      urls = [ "https://example.org/dist/src-${toString i}${tag}.tar.gz" "mirror://gnu/src-${toString i}${tag}.tar.gz" ];
       outputHashMode = if kind == "git" || kind == "vendor" then "recursive" else "flat";
       outputHashAlgo = "sha256";
       outputHash = hexOf i;

@@ -3,7 +3,7 @@
 # one run (hyperfine, medians), plus peak memory (GNU time). Results go to
 # stdout as Markdown; BENCHMARKS.md records them with the machine.
 #
-#   bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all]
+#   bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|diff|policy|all]
 #
 # Inputs are made under target/bench/ (BENCH_DIR) and kept for the next run.
 # sbom, vulns and vulnix say "... not available yet" while the provenix binary
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 what=${1:-all}
-case $what in nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|all]" >&2; exit 2 ;; esac
+case $what in nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|diff|policy|all) ;; *) echo "usage: bash bench/run.sh [nar|drv|sources|rehash|bundle|sbom|vulns|vulnix|diff|policy|all]" >&2; exit 2 ;; esac
 work=${BENCH_DIR:-target/bench}
 mkdir -p "$work"
 cargo build --release --locked -q -p provenix-cli
@@ -143,6 +143,72 @@ bench_sources() {
   tp=$(median "sources-$n" 0); tn=$(median "sources-$n" 1)
   echo "Medians: provenix $(awk -v t="$tp" 'BEGIN { printf "%.1f", t * 1000 }') ms, nix | jq $(awk -v t="$tn" 'BEGIN { printf "%.1f", t * 1000 }') ms:" \
        "**$(ratio "$tn" "$tp")x faster** (goal 10x); peak memory $(awk -v a="$p" -v b="$pipe" 'BEGIN { printf "%.2f", a / b }') of the pipeline's (goal at most 0.25)."; echo
+}
+
+# The generated closure of $1 derivations with one source in a hundred bumped
+# (bench/gen-closure.nix --arg bump true), in the same store as `closure $1`: sets bumped.
+bumped_closure() {
+  local n=$1
+  local cache; cache=$work/store-$n.bumped-$(sha256sum bench/gen-closure.nix | cut -c1-12)
+  if [ -s "$cache" ] && [ -e "$store$(cat "$cache")" ]; then bumped=$(cat "$cache"); return; fi
+  bumped=$(nix-instantiate --store "$store" "${nixopts[@]}" bench/gen-closure.nix --arg n "$n" --arg bump true 2>/dev/null)
+  echo "$bumped" > "$cache"
+}
+
+# provenix diff of two generated closures that differ in 1% of their sources, against
+# `nix show-derivation -r` of both and jq (bench/closure-diff.jq). `nix store diff-closures`
+# compares realised output closures (it needs the builds done), and nix-diff is not packaged for
+# Debian, so neither runs on these unbuilt closures.
+bench_diff() {
+  local n=${DIFF_COUNT:-40000} store drv bumped
+  closure "$n"
+  bumped_closure "$n"
+  local show="${nix[*]} --store $store show-derivation -r"
+  "$provenix" --store "$store" --json diff "$drv" "$bumped" > "$work/diff.json" || [ $? = 1 ]
+  $show "$drv" > "$work/diff-old.json"; $show "$bumped" > "$work/diff-new.json"
+  jq -n --slurpfile old "$work/diff-old.json" --slurpfile new "$work/diff-new.json" -f bench/closure-diff.jq > "$work/diff-jq.json"
+  local changed jq_changed
+  changed=$(jq '.summary.sourcesChanged' "$work/diff.json"); jq_changed=$(jq '.changed | length' "$work/diff-jq.json")
+  [ "$changed" = "$jq_changed" ] || { echo "changed sources differ: provenix $changed, nix | jq $jq_changed" >&2; exit 1; }
+  echo "### \`diff\` of two generated closures of $(jq .summary.oldDerivations "$work/diff.json") derivations, $(jq .summary.oldSources "$work/diff.json") sources, $changed of them bumped"; echo
+  echo "Both sides find the same $changed changed sources (provenix: $(jq .summary.versionChanges "$work/diff.json") version changes among them, $(jq .summary.toReview "$work/diff.json") to review)."
+  echo "Before: $(load)."; echo
+  hfm "diff-$n" -n "provenix diff --json" "$provenix --store $store --json diff $drv $bumped > /dev/null; test \$? -le 1" \
+     -n "nix show-derivation -r (both) | jq -f bench/closure-diff.jq" \
+        "$show $drv > $work/o.json && $show $bumped > $work/n.json && jq -n --slurpfile old $work/o.json --slurpfile new $work/n.json -f bench/closure-diff.jq > /dev/null"
+  local p
+  p=$(peak_kb "$provenix" --store "$store" --json diff "$drv" "$bumped" || true)
+  echo "Peak RSS: provenix diff $p KB."; echo
+  local tp tn
+  tp=$(median "diff-$n" 0); tn=$(median "diff-$n" 1)
+  echo "Medians: provenix $(awk -v t="$tp" 'BEGIN { printf "%.1f", t * 1000 }') ms (goal: under 1 s), nix | jq $(awk -v t="$tn" 'BEGIN { printf "%.1f", t * 1000 }') ms: $(ratio "$tn" "$tp")x."; echo
+}
+
+# provenix policy check on the generated closure with REVIEW_COUNT (100,000) review records
+# by 20 reviewers in 10 groups (bench/gen-reviews.py, signed with python3-cryptography).
+bench_policy() {
+  local n=${POLICY_COUNT:-40000} count=${REVIEW_COUNT:-100000} store drv
+  closure "$n"
+  local dir=$work/reviews-$n-$count
+  local stamp; stamp=$dir/.done-$(cat bench/gen-reviews.py bench/gen-closure.nix | sha256sum | cut -c1-12)
+  if [ ! -e "$stamp" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    "$provenix" --store "$store" --json sources "$drv" > "$dir/sources.json"
+    /usr/bin/time -o "$dir/gen.time" -f '%e %M' python3 bench/gen-reviews.py --sources "$dir/sources.json" --out "$dir" --count "$count" > "$dir/gen.log"
+    touch "$stamp"
+  fi
+  local check="$provenix --store $store --json policy check $drv --policy $dir/policy.toml --reviews $dir/reviews"
+  $check > "$work/policy.json" || [ $? = 1 ]
+  echo "### \`policy check\` on a generated closure of $n derivations with $count review records"; echo
+  echo "Data: \`python3 bench/gen-reviews.py --count $count\` ($(cat "$dir/gen.log"); $(du -sh "$dir/reviews" | cut -f1) in $(find "$dir/reviews" -name '*.json' | wc -l) files)." \
+       "Verdicts: $(jq -r '.summary | "\(.sources) sources: \(.reviewed) reviewed, \(.underReviewed) under-reviewed, \(.unreviewed) unreviewed, \(.records) records"' "$work/policy.json")."
+  echo "Before: $(load)."; echo
+  hfm "policy-$n" -n "provenix policy check --json" "$check > /dev/null; test \$? -le 1" \
+     -n "provenix sources --json (the closure walk alone)" "$provenix --store $store --json sources $drv > /dev/null"
+  local p
+  p=$(peak_kb $check || true)
+  echo "Peak RSS: provenix policy check $p KB."; echo
+  echo "Median: $(awk -v t="$(median "policy-$n" 0)" 'BEGIN { printf "%.1f", t * 1000 }') ms (goal: under 1 s)."; echo
 }
 
 # ~1 GiB of random "sources" (3 of 100+ MiB, 197 of ~4 KiB to ~22 MiB) added to
@@ -423,5 +489,7 @@ case $what in
   sbom) bench_sbom ;;
   vulns) bench_vulns ;;
   vulnix) bench_vulnix ;;
-  all) bench_nar; bench_drv; bench_sources; bench_rehash; bench_bundle; bench_sbom; bench_vulns; bench_vulnix ;;
+  diff) bench_diff ;;
+  policy) bench_policy ;;
+  all) bench_nar; bench_drv; bench_sources; bench_rehash; bench_bundle; bench_sbom; bench_vulns; bench_vulnix; bench_diff; bench_policy ;;
 esac

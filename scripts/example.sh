@@ -4,7 +4,8 @@
 #
 #   sources -> verify -> sbom -> vulns -> bundle (signed) -> rebuild offline in a fresh store
 #   (after `provenix doctor`) -> signed attestation -> attest verify; then the non-reproducible variant,
-#   whose rebuild differs, and diff-output naming the file that differs.
+#   whose rebuild differs, and diff-output naming the file that differs; then a version bump
+#   (--arg bump true): diff, and a review gate that fails, then passes after two reviewers sign.
 #
 # Run as root (Nix single-user, and `unshare --net` for the offline rebuild).
 set -euo pipefail
@@ -106,6 +107,63 @@ status=$?
 set -e
 [ "$status" = 1 ] || { echo "expected exit 1 (differs) from diff-output, got $status" >&2; exit 1; }
 
+step "a version bump (--arg bump true: wordstat 0.4 -> 0.5, which fixes CVE-2024-0001 upstream): provenix diff"
+bump_drv=$(nix-instantiate --store "$store" "${nixopts[@]}" examples/pipeline --argstr tarballs "$tarballs" \
+            --arg bump true 2>/dev/null)
+set +e
+"$provenix" --store "$store" diff "$drv" "$bump_drv"
+status=$?
+set -e
+[ "$status" = 1 ] || { echo "expected exit 1 (differs) from diff, got $status" >&2; exit 1; }
+
+step "the review gate on the bump: two independent reviewers per source (docs/review.md)"
+"$provenix" key generate alice-1 --secret-out "$work/alice.sec" --public-out "$work/alice.pub" 2>/dev/null
+"$provenix" key generate bob-1 --secret-out "$work/bob.sec" --public-out "$work/bob.pub" 2>/dev/null
+cat > "$work/review-policy.toml" <<EOF
+[require]
+reviewers = 2        # independent: distinct groups
+level = "medium"
+delta = true         # a delta review from a fully reviewed version counts
+
+[[rule]]
+kinds = ["patch"]
+level = "high"
+
+[[reviewer]]
+name = "alice"
+group = "acme"
+keys = ["$(cat "$work/alice.pub")"]
+
+[[reviewer]]
+name = "bob"
+group = "globex"
+keys = ["$(cat "$work/bob.pub")"]
+EOF
+mkdir -p "$work/reviews"
+gate=("$provenix" --store "$store" policy check "$bump_drv" --policy "$work/review-policy.toml" --reviews "$work/reviews")
+set +e
+"${gate[@]}"
+status=$?
+set -e
+[ "$status" = 1 ] || { echo "expected exit 1 (not met) from policy check without reviews, got $status" >&2; exit 1; }
+
+step "alice and bob review: 1.0's sources in full, then only the change to wordstat 0.5 (a delta review)"
+fod() { "$provenix" --store "$store" --json sources "$1" | jq -r --arg n "$2" '.sources[] | select(.name == $n) | .drvPath'; }
+for who in alice bob; do
+  for name in libgreet-1.2.tar.gz greeter-1.0.tar.gz wordstat-0.4.tar.gz; do
+    "$provenix" --store "$store" -q review sign "$(fod "$drv" "$name")" --key "$work/$who.sec" \
+      --level high --understanding medium --comment "read in full" -o "$work/reviews/$who-$name.json"
+  done
+  "$provenix" --store "$store" -q review sign "$(fod "$bump_drv" wordstat-0.5.tar.gz)" --key "$work/$who.sec" \
+    --level high --understanding high --diff-from "$(fod "$drv" wordstat-0.4.tar.gz)" \
+    --comment "0.4 -> 0.5: the CVE-2024-0001 fix, as in our patch" -o "$work/reviews/$who-wordstat-0.5.json"
+done
+"$provenix" --store "$store" review list "$bump_drv" --reviews "$work/reviews" \
+  --trust-key "$work/alice.pub" --trust-key "$work/bob.pub"
+
+step "the gate again: met (exit 0), and SARIF for code scanning"
+"${gate[@]}" --sarif "$work/review-gate.sarif"
+
 step "summary"
 report=$("$provenix" --json attest verify "$work/greeter.rebuild.dsse.json" --trust-key "$work/rebuilder.pub")
 sources=$("$provenix" --store "$store" --json sources "$drv" | jq '.sources | length')
@@ -118,5 +176,6 @@ cat <<EOF
    vulns:        $("${vulns[@]}" --json --whitelist examples/pipeline/whitelist.toml | jq -r '"\(.findings | length) open, \(.patched | length) patched, \(.whitelisted | length) whitelisted"'); SARIF in $work/greeter.sarif
    attestation:  $work/greeter.rebuild.dsse.json, signed by $(echo "$report" | jq -r '.signers | join(", ")'), verifies
    variant:      nonReproducible=true rebuild differs, as expected; diff-output names the file
+   bump:         diff of wordstat 0.4 -> 0.5; review gate not met without reviews, met after alice's and bob's ($(ls "$work/reviews" | wc -l) records); SARIF in $work/review-gate.sarif
 EOF
 echo "OK: the pipeline ran end to end."

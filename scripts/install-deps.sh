@@ -4,7 +4,8 @@
 # hyperfine (benchmarks), xz-utils, openssl (a second ed25519 implementation that
 # cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
 # recommends it is three small packages, about 1 MB), python3-venv (the SBOM
-# validators below), curl (the SARIF Multitool below, and rustup). Rust itself
+# validators below), python3-cryptography (bench/gen-reviews.py signs with it), curl (the SARIF
+# Multitool below, and rustup). Rust itself
 # comes from rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
@@ -18,6 +19,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# bench/gen-reviews.py signs benchmark review records with it (ed25519).
+/usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || need+=(python3-cryptography)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

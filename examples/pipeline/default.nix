@@ -41,11 +41,17 @@
 #                    path depends on its name and hash only, and the .drv
 #                    hashes that input-addressed outputs are computed from
 #                    replace each FOD by its fixed hash.
+#   bump             when true, the next release: wordstat 0.5 (its own
+#                    tarball, wordstat-0.5.tar.gz, which fixes CVE-2024-0001
+#                    upstream, so the backported patch is dropped). What
+#                    `provenix diff` shows between the two, and what a review
+#                    of the bump covers.
 #   nonReproducible  when true, greeter writes 16 random bytes into
 #                    share/greeter/build-id, so two builds of the same .drv
 #                    differ in that one file. Off by default: then every
 #                    output is bit-for-bit reproducible.
 { tarballs ? toString ./tarballs
+, bump ? false
 , nonReproducible ? false
 , system ? builtins.currentSystem
 }:
@@ -75,8 +81,11 @@ let
   sources = {
     libgreet = fetchRelease "libgreet-1.2.tar.gz"
       "bcf2ca2131be3e15b972c5c07fac396bc91990569057ea1934a3b4a44a0c5b1a";
-    wordstat = fetchRelease "wordstat-0.4.tar.gz"
-      "8410b441a7bf2ea926445e5de0460b68773d6a85799c87c453f1ce29c255a2ea";
+    wordstat = if bump
+      then fetchRelease "wordstat-0.5.tar.gz"
+        "26801d5d0e250c49ce6eee2d7146e783c8416fa892b599adc3ac4e1715c33e7f"
+      else fetchRelease "wordstat-0.4.tar.gz"
+        "8410b441a7bf2ea926445e5de0460b68773d6a85799c87c453f1ce29c255a2ea";
     greeter = fetchRelease "greeter-1.0.tar.gz"
       "d11239b83971edca975d066302f13bbc2f82cf9b535af5f1829600922a84b385";
   };
@@ -112,10 +121,11 @@ let
 
   wordstat = mkPackage {
     pname = "wordstat";
-    version = "0.4";
+    version = if bump then "0.5" else "0.4";
     src = sources.wordstat;
     # A path value: copied into the store, it becomes an inputSrc of the .drv.
-    patches = [ ./patches/fix-CVE-2024-0001-overflow.patch ];
+    # 0.5 has the fix upstream.
+    patches = if bump then [ ] else [ ./patches/fix-CVE-2024-0001-overflow.patch ];
     script = ''
       sh ./install.sh "$out"
       # check the fix: sane widths work, huge ones are refused

@@ -142,6 +142,19 @@ enum Command {
     /// `provenix man | man -l -` reads it; `provenix man --dir DIR` writes provenix.1,
     /// provenix-sources.1, provenix-nar-dump.1 and so on.
     Man(cmd::man::Args),
+    /// What changed between the sources of two closures: OLD NEW, two roots of any kind.
+    ///
+    /// Pairs sources by package and name and reports sources added and removed; version, URL, hash
+    /// and fetcher changes; the stale-hash pattern (URLs changed, hash did not); patches added,
+    /// removed and changed with the CVE ids they name; build-time dependencies added and removed.
+    /// Exit 0 when nothing differs, 1 when something does. Fields: docs/review.md.
+    Diff(cmd::diff::Args),
+    /// Signed reviews of sources: sign one, list those that apply to a closure.
+    #[command(subcommand)]
+    Review(cmd::review::Command),
+    /// The review gate: enough independent, trusted reviewers for every source?
+    #[command(subcommand)]
+    Policy(cmd::policy::Command),
 }
 
 /// What every command gets: the checked global configuration.
@@ -252,6 +265,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Doctor(a) => cmd::doctor::run(a, &ctx),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Man(a) => cmd::man::run(a, &ctx),
+        Command::Diff(a) => cmd::diff::run(a, &ctx),
+        Command::Review(c) => cmd::review::run(c, &ctx),
+        Command::Policy(c) => cmd::policy::run(c, &ctx),
     }
 }
 

@@ -2,8 +2,8 @@
 //! `fuzzing`): a user's mirror file, a FOD's environment, whose
 //! `__json` (structured attrs) comes from whoever wrote the `.drv`, and the
 //! in-toto statement inside an attestation, and vulnerability data (NVD 2.0,
-//! CVE 5, OSV; also as `.zip` and `.json.gz` files), and the CycloneDX SBOM `vulns --sbom`
-//! reads. Each body
+//! CVE 5, OSV; also as `.zip` and `.json.gz` files), the CycloneDX SBOM `vulns --sbom`
+//! reads, review records and review policies. Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
 #![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
@@ -223,6 +223,34 @@ pub fn sbom_input(data: &[u8]) {
         assert_eq!(sbom.why(&c.bom_ref).last(), Some(&c.bom_ref));
     }
     assert_eq!(sbom.closures().len(), sbom.roots.len());
+/// A review record: parses or errors; one that parses re-signs to a record that parses back to
+/// the same review, and its subject is its source's content digest.
+pub fn review_record(data: &[u8]) {
+    let Ok(record) = crate::review::record::ReviewRecord::parse(data) else { return };
+    let digest = record.review.source.content_digest();
+    assert!(digest.as_ref().is_ok_and(|d| *d == record.digest), "{:?}", record.review);
+    let Ok(key) = provenix_formats::signature::SecretKey::from_seed("fuzz-1", [1; 32]) else { return };
+    let Ok(bytes) = record.review.sign(&key) else { panic!("a parsed review does not sign: {:?}", record.review) };
+    match crate::review::record::ReviewRecord::parse(&bytes) {
+        Ok(again) => assert!(again.review == record.review, "{:?} != {:?}", again.review, record.review),
+        Err(e) => panic!("a re-signed review does not parse: {e}"),
+    }
+}
+
+/// A review policy: parses or errors; a policy that parses has a requirement of at least one
+/// reviewer for every kind, named reviewers with groups, and exemptions with reasons.
+pub fn review_policy(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(policy) = crate::review::policy::Policy::parse(text, std::path::Path::new("fuzz.toml")) else { return };
+    for kind in crate::fod::SourceKind::ALL {
+        assert!(policy.requirement(kind).reviewers >= 1, "{kind}");
+    }
+    for r in &policy.reviewers {
+        assert!(!r.name.trim().is_empty() && !r.group.trim().is_empty(), "{r:?}");
+    }
+    for e in &policy.exemptions {
+        assert!(!e.reason.trim().is_empty() && (e.name.is_some() || e.hash.is_some()), "{e:?}");
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +310,17 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_review_seeds_parse_and_pass_the_fuzz_body() {
+        let seeds = seeds("review_record");
+        assert!(seeds.len() >= 2);
+        for seed in seeds {
+            let parsed = crate::review::record::ReviewRecord::parse(&seed);
+            assert!(parsed.is_ok(), "{parsed:?}: {}", String::from_utf8_lossy(&seed));
+            super::review_record(&seed);
+        }
+    }
+
+    #[test]
     fn the_committed_user_file_seeds_pass_the_fuzz_bodies() {
         for (target, body) in [
             ("identity_table", super::identity_table as fn(&[u8])),
@@ -289,6 +328,7 @@ mod tests {
             ("whitelist", super::whitelist),
             ("sbom_input", super::sbom_input),
             ("vulndb_packed", super::vulndb_packed),
+            ("review_policy", super::review_policy),
         ] {
             let seeds = seeds(target);
             assert!(!seeds.is_empty(), "{target} has no seeds");

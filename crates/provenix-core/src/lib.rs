@@ -14,7 +14,9 @@
 //! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document;
 //! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
 //!   and matched against a closure's components; [`vulns`]: the scan, with
-//!   patches, whitelist and SARIF.
+//!   patches, whitelist and SARIF;
+//! - [`review`]: what changed between two closures' sources, signed reviews
+//!   of sources, and the policy gate that counts independent reviewers.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -28,6 +30,7 @@ pub mod identity;
 pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;
+pub mod review;
 pub mod sbom;
 pub mod sources;
 pub mod text;

@@ -17,7 +17,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tarballs=$here/../tarballs
-packages="libgreet-1.2 wordstat-0.4 greeter-1.0"
+packages="libgreet-1.2 wordstat-0.4 wordstat-0.5 greeter-1.0"
 export LC_ALL=C TZ=UTC
 
 make_tarball() { # make_tarball PACKAGE OUTFILE

@@ -3,13 +3,16 @@
 pub(crate) mod attest;
 pub(crate) mod bundle;
 pub(crate) mod completions;
+pub(crate) mod diff;
 pub(crate) mod diff_output;
 pub(crate) mod doctor;
 pub(crate) mod drv;
 pub(crate) mod key;
 pub(crate) mod man;
 pub(crate) mod nar;
+pub(crate) mod policy;
 pub(crate) mod rebuild;
+pub(crate) mod review;
 pub(crate) mod roots;
 pub(crate) mod sbom;
 pub(crate) mod sources;

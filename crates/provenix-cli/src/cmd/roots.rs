@@ -89,6 +89,20 @@ impl RootArgs {
     }
 }
 
+impl RootArgs {
+    /// The same options for one root argument alone, for commands whose roots play
+    /// different parts (`diff OLD NEW`, `review sign SOURCE --diff-from OLD`).
+    pub(crate) fn only(&self, root: &str) -> RootArgs {
+        RootArgs {
+            roots: vec![root.to_owned()],
+            attrs: self.attrs.clone(),
+            mirrors: self.mirrors.clone(),
+            nix_args: self.nix_args.clone(),
+            nix_argstrs: self.nix_argstrs.clone(),
+        }
+    }
+}
+
 fn dedup_roots(all: Vec<roots::Root>) -> Vec<roots::Root> {
     let mut seen = HashSet::new();
     all.into_iter().filter(|r| seen.insert(r.drv.clone())).collect()

@@ -91,7 +91,7 @@ impl From<FailOn> for Level {
 }
 
 /// Today's date (UTC), for whitelist expiry.
-fn today() -> Date {
+pub(crate) fn today() -> Date {
     let stamp = provenix_core::rebuild::rfc3339(std::time::SystemTime::now());
     Date::parse(stamp.get(..10).unwrap_or_default()).unwrap_or(Date { year: 1970, month: 1, day: 1 })
 }

@@ -67,7 +67,7 @@ fn rule(f: &Finding) -> Value {
 }
 
 /// A `.drv` path as a `file://` URI; anything else (an SBOM's `bom-ref`) as a relative URI.
-fn file_uri(path: &str) -> String {
+pub(crate) fn file_uri(path: &str) -> String {
     let mut uri = String::from(if path.starts_with('/') { "file://" } else { "" });
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"/-._~+".contains(&b) {
