@@ -14,7 +14,8 @@
 //! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document;
 //! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
 //!   and matched against a closure's components; [`vulns`]: the scan, with
-//!   patches, whitelist and SARIF.
+//!   patches, whitelist and SARIF;
+//! - [`review`]: release archives against their VCS trees ([`review::equiv`]).
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -27,6 +28,7 @@ pub mod fuzz_checks;
 pub mod identity;
 pub mod mirrors;
 pub mod rebuild;
+pub mod review;
 pub mod sbom;
 pub mod sources;
 pub mod verify;
