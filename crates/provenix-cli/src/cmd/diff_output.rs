@@ -79,7 +79,7 @@ fn input(ctx: &Ctx, arg: &Path) -> anyhow::Result<Input> {
 /// to the physical store under `--store`; a symlink outside the store whose
 /// target is in the store (a `result` link) stands for that store path;
 /// anything else is read as it is.
-fn physical(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn physical(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
     let Some(text) = arg.to_str() else { return Ok(arg.to_path_buf()) };
     if let Some(mapped) = map_store_path(ctx, text)? {
         return Ok(mapped);

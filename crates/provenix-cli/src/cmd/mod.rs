@@ -4,6 +4,7 @@ pub(crate) mod attest;
 pub(crate) mod bundle;
 pub(crate) mod diff_output;
 pub(crate) mod drv;
+pub(crate) mod equiv;
 pub(crate) mod key;
 pub(crate) mod nar;
 pub(crate) mod rebuild;

@@ -1,0 +1,239 @@
+//! `provenix equiv` end to end, and the pairing inside `verify`: git
+//! repositories made by the test, release tarballs made from them by `git
+//! archive` plus what a release adds, sources served over HTTP on 127.0.0.1
+//! and fetched by Nix's `builtin:fetchurl` in a throwaway store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use provenix_formats::hash::{Hash, HashAlgo};
+use provenix_testkit::HttpServer;
+use serde_json::Value;
+
+fn provenix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provenix")).args(args).output().expect("run provenix")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+}
+
+fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+    o.stdout
+}
+
+/// A git repository of a small autotools project with the tag `v1.0`.
+fn repo(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("demo");
+    for (path, body) in [
+        ("configure.ac", "AC_INIT([demo], [1.0])\nAC_CONFIG_MACRO_DIR([m4])\nAC_OUTPUT\n"),
+        ("Makefile.am", "SUBDIRS = src\n"),
+        ("src/demo.c", "int main(void) { return 0; }\n"),
+        ("tests/files/bad-3-corrupt_lzma2.xz", "\u{fd}7zXZ not really a payload\n"),
+        (".gitignore", "*.o\n"),
+    ] {
+        let p = dir.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "demo 1.0"]);
+    git(&dir, &["tag", "v1.0"]);
+    dir
+}
+
+/// `git archive` of the tag, as a forge serves it (`.tar.gz`, top directory `demo-1.0/`).
+fn snapshot(repo: &Path) -> Vec<u8> {
+    git(repo, &["archive", "--format=tar.gz", "--prefix=demo-1.0/", "v1.0"])
+}
+
+/// A release tarball: the tag's tree minus `.gitignore`, plus `extra` files, made by GNU tar.
+fn release(repo: &Path, tmp: &Path, extra: &[(&str, &str)]) -> Vec<u8> {
+    let work = tmp.join("release-work");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).unwrap();
+    let tar = tmp.join("snap.tar");
+    fs::write(&tar, git(repo, &["archive", "--format=tar", "--prefix=demo-1.0/", "v1.0"])).unwrap();
+    assert!(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&work).status().unwrap().success());
+    fs::remove_file(work.join("demo-1.0/.gitignore")).unwrap();
+    for (path, body) in extra {
+        let p = work.join("demo-1.0").join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, body).unwrap();
+    }
+    let out = tmp.join("release.tar.xz");
+    let ok = Command::new("tar")
+        .arg("-cJf")
+        .arg(&out)
+        .arg("--sort=name")
+        .arg("-C")
+        .arg(&work)
+        .arg("demo-1.0")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    fs::read(out).unwrap()
+}
+
+const TRIGGER: &str = "# build-to-host.m4 serial 30\nAC_DEFUN([gl_BUILD_TO_HOST], [eval $gl_[$1]_prefix])\n";
+
+fn findings(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (s("kind"), s("file"), s("class"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_xz_case_is_a_tarball_only_unknown_build_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let archive = tmp.path().join("demo-1.0.tar.xz");
+    fs::write(&archive, release(&repo, tmp.path(), &[("m4/build-to-host.m4", TRIGGER)])).unwrap();
+    let snap = tmp.path().join("v1.0.tar.gz");
+    fs::write(&snap, snapshot(&repo)).unwrap();
+    let (a, s) = (archive.to_str().unwrap(), snap.to_str().unwrap());
+
+    let o = provenix(&["equiv", a, s, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(
+        findings(&report),
+        vec![
+            ("tarball-only-file".into(), "m4/build-to-host.m4".into(), "unknown-build-file".into()),
+            ("vcs-only-file".into(), ".gitignore".into(), String::new()),
+        ]
+    );
+    let f = &report["findings"][0];
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["archive"]["size"], TRIGGER.len());
+    assert_eq!(f["archive"]["sha256"], Hash::compute(HashAlgo::Sha256, TRIGGER.as_bytes()).to_base16());
+    assert_eq!(report["archive"]["format"], "tar-xz");
+    assert_eq!(report["archive"]["stripped"], "demo-1.0");
+    assert_eq!(report["identical"], 4);
+
+    // A warning fails with --fail-on warning; the human table names the file and its class.
+    let o = provenix(&["equiv", a, s, "--fail-on", "warning"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("tarball-only-file     m4/build-to-host.m4 [unknown-build-file]"), "{text}");
+    assert!(text.contains("FAILED"), "{text}");
+
+    // The VCS side as the checkout itself (its .git is not part of the tree).
+    let o = provenix(&["equiv", a, repo.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(findings(&json(&o)).len(), 2);
+}
+
+#[test]
+fn a_modified_file_fails_and_generated_files_do_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let snap = tmp.path().join("v1.0.tar.gz");
+    fs::write(&snap, snapshot(&repo)).unwrap();
+    let s = snap.to_str().unwrap();
+
+    let generated = tmp.path().join("gen.tar.xz");
+    let extra = [
+        ("configure", "#! /bin/sh\n# Generated by GNU Autoconf 2.71 for demo 1.0.\n"),
+        ("Makefile.in", "# Makefile.in generated by automake 1.16.5 from Makefile.am.\n"),
+        ("src/Makefile.in", "# Makefile.in generated by automake 1.16.5 from Makefile.am.\n"),
+        ("aclocal.m4", "# generated automatically by aclocal 1.16.5 -*- Autoconf -*-\n"),
+        ("config.h.in", "/* config.h.in.  Generated from configure.ac by autoheader.  */\n"),
+        ("po/demo.pot", "msgid \"\"\n"),
+        (".tarball-version", "1.0\n"),
+    ];
+    fs::write(&generated, release(&repo, tmp.path(), &extra)).unwrap();
+    let o = provenix(&["equiv", generated.to_str().unwrap(), s, "--json", "--fail-on", "warning"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let classes: Vec<_> = findings(&report).into_iter().filter(|f| f.0 == "tarball-only-file").collect();
+    assert_eq!(classes.len(), extra.len(), "{classes:?}");
+    assert!(classes.iter().all(|f| f.2 == "generated"), "{classes:?}");
+    assert_eq!(report["classes"]["generated"], extra.len());
+
+    let modified = tmp.path().join("mod.tar.xz");
+    fs::write(&modified, release(&repo, tmp.path(), &[("src/demo.c", "int main(void) { return 1; }\n")])).unwrap();
+    let o = provenix(&["equiv", modified.to_str().unwrap(), s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("error   tarball-modified-file src/demo.c"), "{text}");
+    assert!(text.contains("archive  29 bytes sha256:"), "{text}");
+}
+
+#[test]
+fn sides_can_be_urls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let server = HttpServer::start();
+    server.put("/releases/demo-1.0.tar.xz", release(&repo, tmp.path(), &[("m4/build-to-host.m4", TRIGGER)]));
+    server.put("/demo/archive/v1.0.tar.gz", snapshot(&repo));
+    let o = provenix(&[
+        "equiv",
+        &server.url("/releases/demo-1.0.tar.xz"),
+        &server.url("/demo/archive/v1.0.tar.gz"),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(findings(&report)[0].1, "m4/build-to-host.m4");
+    assert_eq!(report["archive"]["input"], server.url("/releases/demo-1.0.tar.xz"));
+    let o = provenix(&["equiv", &server.url("/missing.tar.gz"), &server.url("/demo/archive/v1.0.tar.gz")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/missing.tar.gz"), "{}", stderr(&o));
+}
+
+#[test]
+fn hostile_or_broken_archives_exit_2_and_extract_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let snap = tmp.path().join("v1.0.tar.gz");
+    let bytes = snapshot(&repo);
+    fs::write(&snap, &bytes).unwrap();
+    let cut = tmp.path().join("cut.tar.gz");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    // A symlink out of the tree, made by GNU tar itself.
+    let evil_dir = tmp.path().join("evil");
+    fs::create_dir_all(evil_dir.join("demo-1.0")).unwrap();
+    std::os::unix::fs::symlink("../../../etc/passwd", evil_dir.join("demo-1.0/configure")).unwrap();
+    let evil = tmp.path().join("evil.tar");
+    assert!(Command::new("tar").arg("-cf").arg(&evil).arg("-C").arg(&evil_dir).arg("demo-1.0").status().unwrap().success());
+    let work = tmp.path().join("cwd");
+    fs::create_dir(&work).unwrap();
+    for (bad, message) in [(&cut, "truncated or corrupt"), (&evil, "escapes the archive")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_provenix"))
+            .current_dir(&work)
+            .args(["equiv", bad.to_str().unwrap(), snap.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(bad.to_str().unwrap()), "{}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+    assert_eq!(fs::read_dir(&work).unwrap().count(), 0, "something was written");
+    let o = provenix(&["equiv", "/nonexistent/a.tar", snap.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/a.tar"), "{}", stderr(&o));
+}
