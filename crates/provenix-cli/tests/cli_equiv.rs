@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use provenix_formats::hash::{Hash, HashAlgo};
-use provenix_testkit::HttpServer;
+use provenix_testkit::{HttpServer, NixHarness};
 use serde_json::Value;
 
 fn provenix(args: &[&str]) -> Output {
@@ -236,4 +236,110 @@ fn hostile_or_broken_archives_exit_2_and_extract_nothing() {
     let o = provenix(&["equiv", "/nonexistent/a.tar", snap.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/a.tar"), "{}", stderr(&o));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Hash::compute(HashAlgo::Sha256, bytes).to_base16()
+}
+
+/// A source fetched by Nix's `builtin:fetchurl`.
+fn fetch(name: &str, url: &str, content: &[u8]) -> String {
+    format!(r#"(import <nix/fetchurl.nix> {{ name = "{name}"; url = "{url}"; sha256 = "{}"; }})"#, sha256_hex(content))
+}
+
+fn nix_findings(report: &Value) -> Vec<(String, String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["equiv"].is_object())
+        .map(|f| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (s(&f["kind"]), s(&f["path"]), s(&f["equiv"]["finding"]["file"]), s(&f["equiv"]["finding"]["class"]))
+        })
+        .collect()
+}
+
+/// The xz case through plain `verify`: the package's closure holds the release tarball (with an
+/// added m4 file) and a forge snapshot of the tag, both fetched by Nix from 127.0.0.1.
+#[test]
+fn plain_verify_reports_the_xz_case_and_unpaired_archives() {
+    let Some(h) = NixHarness::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let server = HttpServer::start();
+    let tarball = release(&repo, tmp.path(), &[("m4/build-to-host.m4", TRIGGER)]);
+    let snap = snapshot(&repo);
+    server.put("/releases/demo-1.0.tar.xz", tarball.clone());
+    server.put("/demo/archive/v1.0.tar.gz", snap.clone());
+    let other = release(&repo, tmp.path(), &[]);
+    server.put("/releases/other-2.0.tar.xz", other.clone());
+    let src = fetch("demo-1.0.tar.xz", &server.url("/releases/demo-1.0.tar.xz"), &tarball);
+    let vcs = fetch("v1.0.tar.gz", &server.url("/demo/archive/v1.0.tar.gz"), &snap);
+    let other_src = fetch("other-2.0.tar.xz", &server.url("/releases/other-2.0.tar.xz"), &other);
+    let expr = format!(
+        r#"let
+  demo = derivation {{
+    name = "demo-1.0"; system = builtins.currentSystem; builder = "/bin/sh";
+    src = {src}; vcsSrc = {vcs};
+    args = [ "-c" "cat $src > $out" ];
+  }};
+  other = derivation {{
+    name = "other-2.0"; system = builtins.currentSystem; builder = "/bin/sh";
+    src = {other_src};
+    args = [ "-c" "cat $src > $out" ];
+  }};
+in derivation {{
+  name = "app"; system = builtins.currentSystem; builder = "/bin/sh";
+  inherit demo other;
+  args = [ "-c" "echo $demo $other > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let closure = h.run_text("nix-store", ["-qR", &drv]);
+    let find = |suffix: &str| closure.lines().find(|l| l.ends_with(suffix)).unwrap().to_owned();
+    let (src_drv, other_drv) = (find("-demo-1.0.tar.xz.drv"), find("-other-2.0.tar.xz.drv"));
+
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--store", h.root().to_str().unwrap(), "--json", "verify", &drv];
+        args.extend_from_slice(extra);
+        provenix(&args)
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let got = nix_findings(&report);
+    assert!(
+        got.contains(&("tarball-only-file".into(), src_drv.clone(), "m4/build-to-host.m4".into(), "unknown-build-file".into())),
+        "{got:?}"
+    );
+    assert!(got.contains(&("vcs-unpaired".into(), other_drv.clone(), String::new(), String::new())), "{got:?}");
+    let trigger = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "tarball-only-file")
+        .unwrap();
+    assert_eq!(trigger["severity"], "warning");
+    assert_eq!(trigger["equiv"]["pair"]["pairedBy"], "same-derivation");
+    assert!(trigger["equiv"]["pair"]["package"].as_str().unwrap().ends_with("-demo-1.0.drv"));
+    assert!(trigger["equiv"]["pair"]["vcs"].as_str().unwrap().ends_with("-v1.0.tar.gz.drv"));
+    assert_eq!(trigger["equiv"]["finding"]["archive"]["size"], TRIGGER.len());
+    assert_eq!(report["counts"]["tarball-only-file"], 1);
+    // A warning: exit 1 with --fail-on warning.
+    assert_eq!(run(&["--fail-on", "warning"]).status.code(), Some(1));
+
+    // The unpaired one, paired by --vcs-map with the checkout: identical but for .gitignore.
+    let map = tmp.path().join("vcs-map");
+    fs::write(&map, format!("other {}\n", repo.display())).unwrap();
+    let report = json(&run(&["--vcs-map", map.to_str().unwrap()]));
+    let got = nix_findings(&report);
+    assert!(got.contains(&("vcs-only-file".into(), other_drv.clone(), ".gitignore".into(), String::new())), "{got:?}");
+    assert!(!got.iter().any(|f| f.0 == "vcs-unpaired"), "{got:?}");
+    let bad = tmp.path().join("bad-map");
+    fs::write(&bad, "just-one-field\n").unwrap();
+    let o = run(&["--vcs-map", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad-map") && stderr(&o).contains("line 1"), "{}", stderr(&o));
 }

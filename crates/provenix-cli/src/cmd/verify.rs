@@ -4,7 +4,10 @@ use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
+use provenix_core::review::equiv::Limits;
+use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
@@ -34,6 +37,13 @@ pub(crate) struct Args {
     /// The lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     fail_on: FailOn,
+    /// Pair release archives with VCS trees from this file: lines of `NAME PATH` (a source name
+    /// or its name without version, and a local directory or archive of the VCS tree).
+    #[arg(long, value_name = "FILE")]
+    vcs_map: Option<PathBuf>,
+    /// A tree of known upstream copies of build files for the archive-against-VCS check; repeatable.
+    #[arg(long, value_name = "DIR")]
+    known_copies: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -62,6 +72,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         temp_dir,
         progress: &bar,
         once: args.once,
+        vcs: Some(vcs_options(args)?),
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
     let level = match args.fail_on {
@@ -74,6 +85,20 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         write_human(&report, level, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
+}
+
+/// The release-archive-against-VCS options: known copies and the `--vcs-map` file.
+fn vcs_options(args: &Args) -> anyhow::Result<VcsOptions> {
+    let limits = Limits::default();
+    let map = match &args.vcs_map {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("--vcs-map {}", file.display()))?;
+            let base = file.parent().unwrap_or(std::path::Path::new("."));
+            VcsMap::parse(&text, base).with_context(|| format!("--vcs-map {}", file.display()))?
+        }
+        None => VcsMap::default(),
+    };
+    Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits })
 }
 
 fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {

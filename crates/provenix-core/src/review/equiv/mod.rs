@@ -27,6 +27,7 @@
 
 pub mod archive;
 pub mod known;
+pub mod pairing;
 mod zip;
 
 use std::collections::BTreeMap;
