@@ -189,6 +189,22 @@ pub fn whitelist(data: &[u8]) {
     }
 }
 
+/// A release archive for `equiv` (tar, compressed tar, zip or NAR, told by magic): reading it
+/// never panics, stays within the limits, and a tree it accepts has only safe paths.
+pub fn equiv_archive(data: &[u8]) {
+    use crate::review::equiv::{Limits, Node, archive::read_bytes};
+    let limits = Limits { max_entries: 10_000, max_bytes: 64 << 20, ..Limits::default() };
+    let Ok(tree) = read_bytes(std::path::Path::new("fuzz.tar"), data, &limits) else { return };
+    assert!(tree.bytes <= limits.max_bytes);
+    for (path, node) in &tree.entries {
+        assert!(!path.is_empty() && !path.starts_with('/'), "{path:?}");
+        assert!(path.split('/').all(|c| !c.is_empty() && c != "." && c != ".."), "{path:?}");
+        if let Node::Symlink { target } = node {
+            assert!(!target.starts_with('/'), "{path} -> {target}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -242,6 +258,15 @@ mod tests {
                 assert!(parsed.is_ok_and(|o| !o.records.is_empty()), "{target}: {}", String::from_utf8_lossy(&seed));
                 body(&seed);
             }
+        }
+    }
+
+    #[test]
+    fn the_committed_archive_seeds_pass_the_fuzz_body() {
+        let seeds = seeds("equiv_archive");
+        assert!(seeds.len() >= 6);
+        for seed in seeds {
+            super::equiv_archive(&seed);
         }
     }
 
