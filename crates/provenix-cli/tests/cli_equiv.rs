@@ -343,3 +343,75 @@ in derivation {{
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad-map") && stderr(&o).contains("line 1"), "{}", stderr(&o));
 }
+
+/// The git source is not in the closure: `--vcs-fetch` fetches the repository (a `file://` URL
+/// from `--vcs-map`) at the version's tag; an unreachable repository and a missing tag are
+/// warnings naming the URL and the tags; nothing is left in the temp dir.
+#[test]
+fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
+    let Some(h) = NixHarness::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let server = HttpServer::start();
+    let tarball = release(&repo, tmp.path(), &[("m4/build-to-host.m4", TRIGGER)]);
+    server.put("/releases/demo-1.0.tar.xz", tarball.clone());
+    let other = release(&repo, tmp.path(), &[]);
+    server.put("/releases/other-2.0.tar.xz", other.clone());
+    let src = fetch("demo-1.0.tar.xz", &server.url("/releases/demo-1.0.tar.xz"), &tarball);
+    let other_src = fetch("other-2.0.tar.xz", &server.url("/releases/other-2.0.tar.xz"), &other);
+    let expr = format!(
+        r#"derivation {{
+  name = "demo-1.0"; system = builtins.currentSystem; builder = "/bin/sh";
+  src = {src}; other = {other_src};
+  args = [ "-c" "cat $src $other > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let map = tmp.path().join("vcs-map");
+    let repo_url = format!("file://{}", repo.display());
+    // `other` has no tag 2.0 in this repository; `dead` is unreachable.
+    fs::write(&map, format!("demo {repo_url}\nother {repo_url}\n")).unwrap();
+    let temp = tmp.path().join("temp");
+    fs::create_dir(&temp).unwrap();
+    let run = |map: &Path, fetch: bool| {
+        let mut args = vec!["--store", h.root().to_str().unwrap(), "--json", "verify", &drv];
+        args.extend(["--vcs-map", map.to_str().unwrap(), "--temp-dir", temp.to_str().unwrap()]);
+        if fetch {
+            args.push("--vcs-fetch");
+        }
+        provenix(&args)
+    };
+    // Without --vcs-fetch nothing is fetched: both are unpaired, naming the repository.
+    let report = json(&run(&map, false));
+    let unpaired: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-unpaired").collect();
+    assert_eq!(unpaired.len(), 2, "{report:#}");
+    assert!(unpaired[0]["detail"].as_str().unwrap().contains("--vcs-fetch"), "{report:#}");
+
+    let o = run(&map, true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let got = nix_findings(&report);
+    assert!(got.iter().any(|f| f.0 == "tarball-only-file" && f.2 == "m4/build-to-host.m4" && f.3 == "unknown-build-file"), "{got:?}");
+    let trigger = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "tarball-only-file").unwrap();
+    assert_eq!(trigger["equiv"]["pair"]["vcs"], format!("{repo_url} at v1.0"));
+    let failed: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["severity"], "warning");
+    let detail = failed[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&repo_url) && detail.contains("v2.0, 2.0, other-2.0, OTHER_2_0"), "{detail}");
+    assert_eq!(fs::read_dir(&temp).unwrap().count(), 0, "the fetch left files behind");
+
+    let dead = tmp.path().join("dead-map");
+    let dead_url = format!("http://{}/nothing-here.git", server.addr());
+    fs::write(&dead, format!("demo {dead_url}\n")).unwrap();
+    let o = run(&dead, true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let failed: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["url"], dead_url);
+    let detail = failed[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&dead_url) && detail.contains("v1.0, 1.0, demo-1.0, DEMO_1_0"), "{detail}");
+    assert_eq!(fs::read_dir(&temp).unwrap().count(), 0, "the fetch left files behind");
+}

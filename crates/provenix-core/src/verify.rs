@@ -185,6 +185,8 @@ finding_kinds! {
     VcsOnlyFile = "vcs-only-file", Info;
     /// A release archive with no VCS tree to compare it with.
     VcsUnpaired = "vcs-unpaired", Info;
+    /// The upstream repository of a release archive could not be fetched at its tag (`--vcs-fetch`).
+    VcsFetchFailed = "vcs-fetch-failed", Warning;
 }
 
 impl Serialize for FindingKind {

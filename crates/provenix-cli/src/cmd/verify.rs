@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
 use provenix_core::review::equiv::Limits;
 use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
+use provenix_core::review::equiv::vcs_fetch::FetchOptions;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
@@ -41,6 +42,12 @@ pub(crate) struct Args {
     /// or its name without version, and a local directory or archive of the VCS tree).
     #[arg(long, value_name = "FILE")]
     vcs_map: Option<PathBuf>,
+    /// Fetch the upstream git repository (from --vcs-map or a forge source URL) of each release
+    /// archive nothing in the closure pairs, at the tag of its version (v1.2.3, 1.2.3, name-1.2.3,
+    /// NAME_1_2_3): shallow, with the system git, into a temp dir removed afterwards, at most 120 s
+    /// and 2 GiB per repository.
+    #[arg(long)]
+    vcs_fetch: bool,
     /// A tree of known upstream copies of build files for the archive-against-VCS check; repeatable.
     #[arg(long, value_name = "DIR")]
     known_copies: Vec<PathBuf>,
@@ -59,6 +66,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if args.refetch {
         anyhow::ensure!(temp_dir.is_dir(), "--temp-dir {}: not a directory", temp_dir.display());
     }
+    let vcs = vcs_options(args, &temp_dir)?;
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
     let bar = Bar::new(ctx);
@@ -72,7 +80,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         temp_dir,
         progress: &bar,
         once: args.once,
-        vcs: Some(vcs_options(args)?),
+        vcs: Some(vcs),
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
     let level = match args.fail_on {
@@ -88,7 +96,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 /// The release-archive-against-VCS options: known copies and the `--vcs-map` file.
-fn vcs_options(args: &Args) -> anyhow::Result<VcsOptions> {
+fn vcs_options(args: &Args, temp_dir: &std::path::Path) -> anyhow::Result<VcsOptions> {
     let limits = Limits::default();
     let map = match &args.vcs_map {
         Some(file) => {
@@ -98,7 +106,8 @@ fn vcs_options(args: &Args) -> anyhow::Result<VcsOptions> {
         }
         None => VcsMap::default(),
     };
-    Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits })
+    let fetch = args.vcs_fetch.then(|| FetchOptions { temp_dir: temp_dir.to_path_buf(), ..FetchOptions::default() });
+    Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits, fetch })
 }
 
 fn write_human(report: &VerifyReport, level: Severity, out: &mut impl io::Write) -> io::Result<()> {

@@ -28,6 +28,7 @@
 pub mod archive;
 pub mod known;
 pub mod pairing;
+pub mod vcs_fetch;
 mod zip;
 
 use std::collections::BTreeMap;

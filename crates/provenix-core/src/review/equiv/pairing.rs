@@ -26,6 +26,7 @@ use provenix_store::Store;
 use provenix_store::drv::{DrvClosure, NodeId};
 use serde::Serialize;
 
+use super::vcs_fetch::{FetchOptions, fetch_tag, repo_from_url};
 use super::{EquivError, EquivFinding, KnownCopies, Limits, equiv};
 use crate::fod::{FodInfo, SourceKind};
 use crate::verify::{Finding, FindingKind, VerifyError};
@@ -39,19 +40,36 @@ pub struct VcsOptions {
     pub map: VcsMap,
     /// Bounds on what each side may unpack to.
     pub limits: Limits,
+    /// Fetch the upstream repository of archives nothing else pairs (`--vcs-fetch`).
+    pub fetch: Option<FetchOptions>,
 }
 
-/// A user pairing file: lines of `NAME PATH`, `#` comments. NAME is a source's name
-/// (`xz-5.6.1.tar.gz`), or its name without extension and version (`xz`); PATH a local
-/// directory or archive holding the VCS tree of that version.
+/// A user pairing file: lines of `NAME PATH` or `NAME URL [REF]`, `#` comments. NAME is a
+/// source's name (`xz-5.6.1.tar.gz`), or its name without extension and version (`xz`); PATH a
+/// local directory or archive holding the VCS tree of that version; URL a git repository
+/// (fetched with `--vcs-fetch`) at REF, or at the tag matching the version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VcsMap {
-    entries: BTreeMap<String, PathBuf>,
+    entries: BTreeMap<String, MapTarget>,
+}
+
+/// What a `--vcs-map` line pairs a source with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapTarget {
+    /// A local directory or archive.
+    Path(PathBuf),
+    /// A git repository, at a ref or at the version's tag.
+    Repo {
+        /// The URL.
+        url: String,
+        /// The ref, if given.
+        git_ref: Option<String>,
+    },
 }
 
 /// A malformed `--vcs-map` line.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}: expected `NAME PATH`")]
+#[error("line {line}: expected `NAME PATH` or `NAME URL [REF]`")]
 pub struct VcsMapError {
     /// 1-based line number.
     pub line: usize,
@@ -67,17 +85,28 @@ impl VcsMap {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(name), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(name), Some(target), git_ref, None) = (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
                 return Err(VcsMapError { line: i + 1 });
             };
-            entries.insert(name.to_owned(), base.join(path));
+            let target = if target.contains("://") {
+                MapTarget::Repo { url: target.to_owned(), git_ref: git_ref.map(str::to_owned) }
+            } else if git_ref.is_some() {
+                return Err(VcsMapError { line: i + 1 });
+            } else {
+                MapTarget::Path(base.join(target))
+            };
+            entries.insert(name.to_owned(), target);
         }
         Ok(VcsMap { entries })
     }
 
-    fn lookup(&self, fod_name: &str) -> Option<&Path> {
+    fn lookup(&self, fod_name: &str) -> Option<&MapTarget> {
         let (name, _) = name_version(fod_name);
-        self.entries.get(fod_name).or_else(|| self.entries.get(strip_archive_ext(fod_name))).or_else(|| self.entries.get(name)).map(PathBuf::as_path)
+        self.entries
+            .get(fod_name)
+            .or_else(|| self.entries.get(strip_archive_ext(fod_name)))
+            .or_else(|| self.entries.get(name))
     }
 }
 
@@ -136,6 +165,8 @@ pub enum PairedBy {
     SameDerivation,
     /// A VCS source with the same name and version.
     SameNameVersion,
+    /// The upstream repository, fetched at the version's tag (`--vcs-fetch`).
+    VcsFetch,
 }
 
 /// The VCS side of a pair.
@@ -145,6 +176,13 @@ pub enum VcsSide {
     Source(NodeId),
     /// A local path from `--vcs-map`.
     Path(PathBuf),
+    /// A repository to fetch, from `--vcs-map` or the source URL.
+    Repo {
+        /// The URL.
+        url: String,
+        /// The ref, if given.
+        git_ref: Option<String>,
+    },
 }
 
 /// A release archive and what it is paired with.
@@ -190,8 +228,13 @@ pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsM
         }
         let user_list = users.get(id).cloned().unwrap_or_default();
         let user = user_list.first().copied();
-        let vcs = if let Some(path) = map.lookup(&f.name) {
-            Some((VcsSide::Path(path.to_path_buf()), PairedBy::VcsMap))
+        let vcs = if let Some(target) = map.lookup(&f.name) {
+            Some(match target {
+                MapTarget::Path(path) => (VcsSide::Path(path.clone()), PairedBy::VcsMap),
+                MapTarget::Repo { url, git_ref } => {
+                    (VcsSide::Repo { url: url.clone(), git_ref: git_ref.clone() }, PairedBy::VcsMap)
+                }
+            })
         } else if let Some(v) = user_list.iter().find_map(|&u| {
             let candidates = vcs_of_user(u);
             // Several: prefer the one of the same name and version.
@@ -199,8 +242,13 @@ pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsM
             candidates.iter().copied().find(|c| info.get(c).is_some_and(|i| name_version(&i.name) == want)).or(candidates.first().copied())
         }) {
             Some((VcsSide::Source(v), PairedBy::SameDerivation))
+        } else if let Some(&v) = by_name.get(&name_version(&f.name)) {
+            Some((VcsSide::Source(v), PairedBy::SameNameVersion))
         } else {
-            by_name.get(&name_version(&f.name)).map(|&v| (VcsSide::Source(v), PairedBy::SameNameVersion))
+            f.resolved_urls
+                .iter()
+                .find_map(|u| repo_from_url(u))
+                .map(|url| (VcsSide::Repo { url, git_ref: None }, PairedBy::VcsFetch))
         };
         out.push(Pairing { archive: *id, user, vcs });
     }
@@ -254,11 +302,17 @@ mod tests {
 
     #[test]
     fn a_vcs_map_names_sources_and_refuses_bad_lines() {
-        let map = VcsMap::parse("# comment\nxz /src/xz\ndemo-1.0.tar.gz rel/demo\n", Path::new("/base")).unwrap();
-        assert_eq!(map.lookup("xz-5.6.1.tar.gz"), Some(Path::new("/src/xz")));
-        assert_eq!(map.lookup("demo-1.0.tar.gz"), Some(Path::new("/base/rel/demo")));
+        let text = "# comment\nxz /src/xz\ndemo-1.0.tar.gz rel/demo\nzlib https://github.com/madler/zlib v1.3\n";
+        let map = VcsMap::parse(text, Path::new("/base")).unwrap();
+        assert_eq!(map.lookup("xz-5.6.1.tar.gz"), Some(&MapTarget::Path("/src/xz".into())));
+        assert_eq!(map.lookup("demo-1.0.tar.gz"), Some(&MapTarget::Path("/base/rel/demo".into())));
+        assert_eq!(
+            map.lookup("zlib-1.3.tar.gz"),
+            Some(&MapTarget::Repo { url: "https://github.com/madler/zlib".into(), git_ref: Some("v1.3".into()) })
+        );
         assert_eq!(map.lookup("other-1.tar.gz"), None);
         assert_eq!(VcsMap::parse("a b c\n", Path::new("/")).unwrap_err().line, 1);
+        assert_eq!(VcsMap::parse("ok /x\na\n", Path::new("/")).unwrap_err().line, 2);
     }
 }
 
@@ -330,8 +384,41 @@ pub fn verify_findings(
             findings.push(f);
             continue;
         };
+        let mut _fetched = None;
         let (vcs, vcs_out, vcs_physical) = match side {
             VcsSide::Path(path) => (path.display().to_string(), None, path),
+            VcsSide::Repo { url, git_ref } => {
+                let Some(fetch) = &options.fetch else {
+                    let mut f = Finding::new(
+                        FindingKind::VcsUnpaired,
+                        archive_drv.clone(),
+                        format!("a release archive with no VCS tree in the closure; run with --vcs-fetch to fetch {url}"),
+                    );
+                    f.url = Some(url);
+                    findings.push(f);
+                    continue;
+                };
+                let fod_name = fods.iter().find(|(id, _)| *id == pairing.archive).map(|(_, i)| i.name.as_str());
+                let (name, version) = name_version(fod_name.unwrap_or_default());
+                match fetch_tag(&url, name, version, git_ref.as_deref(), fetch) {
+                    Ok(tree) => {
+                        let shown = format!("{url} at {}", tree.tag);
+                        let path = tree.archive();
+                        _fetched = Some(tree);
+                        (shown, None, path)
+                    }
+                    Err(failure) => {
+                        let mut f = Finding::new(
+                            FindingKind::VcsFetchFailed,
+                            archive_drv.clone(),
+                            format!("the VCS tree could not be fetched: {failure}"),
+                        );
+                        f.url = Some(url);
+                        findings.push(f);
+                        continue;
+                    }
+                }
+            }
             VcsSide::Source(id) => {
                 let Some(out) = out_path(closure, id) else { continue };
                 let physical = store.physical(&out);
