@@ -415,3 +415,68 @@ fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
     assert!(detail.contains(&dead_url) && detail.contains("v1.0, 1.0, demo-1.0, DEMO_1_0"), "{detail}");
     assert_eq!(fs::read_dir(&temp).unwrap().count(), 0, "the fetch left files behind");
 }
+
+/// `sources --bootstrap`: a closure built from a known seed (busybox in a NAR unpacked by
+/// `builtin:fetchurl` and run as the builder, as stdenv's own seed is) plus a bootstrap-tools
+/// tarball; an ordinary source is not part of the seed; sizes are Nix's NAR sizes.
+#[test]
+fn sources_bootstrap_lists_the_binary_seed_with_sizes() {
+    let Some(h) = NixHarness::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let seed_dir = tmp.path().join("seed");
+    fs::create_dir_all(seed_dir.join("bin")).unwrap();
+    fs::copy("/bin/busybox", seed_dir.join("bin/busybox")).unwrap();
+    let mut nar = Vec::new();
+    provenix_store::nar::dump_path(&seed_dir, &mut nar).unwrap();
+    let server = HttpServer::start();
+    server.put("/seeds/busybox.nar", nar.clone());
+    let tools = b"not really bootstrap tools\n".to_vec();
+    server.put("/stdenv/bootstrap-tools.tar.xz", tools.clone());
+    let src = b"an ordinary source\n".to_vec();
+    server.put("/dist/hello-1.0.tar.gz", src.clone());
+    let expr = format!(
+        r#"let
+  seed = import <nix/fetchurl.nix> {{ name = "busybox-seed"; url = "{}"; sha256 = "{}"; unpack = true; }};
+  tools = {};
+  src = {};
+in derivation {{
+  name = "stage1"; system = builtins.currentSystem; builder = "${{seed}}/bin/busybox";
+  inherit tools src;
+  args = [ "sh" "-c" "echo $tools $src > $out" ];
+}}"#,
+        server.url("/seeds/busybox.nar"),
+        sha256_hex(&nar),
+        fetch("bootstrap-tools.tar.xz", &server.url("/stdenv/bootstrap-tools.tar.xz"), &tools),
+        fetch("hello-1.0.tar.gz", &server.url("/dist/hello-1.0.tar.gz"), &src),
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let closure = h.run_text("nix-store", ["-qR", &drv]);
+    let find = |suffix: &str| closure.lines().find(|l| l.ends_with(suffix)).unwrap().to_owned();
+    let (seed_drv, tools_drv) = (find("-busybox-seed.drv"), find("-bootstrap-tools.tar.xz.drv"));
+    let size = |drv: &str| -> u64 {
+        let out = h.run_text("nix-store", ["-q", "--outputs", drv]);
+        h.run_text("nix-store", ["-q", "--size", out.trim()]).trim().parse().unwrap()
+    };
+
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "--json", "sources", "--bootstrap", &drv]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let seeds = report["seeds"].as_array().unwrap();
+    let mut got: Vec<&str> = seeds.iter().map(|s| s["drvPath"].as_str().unwrap()).collect();
+    got.sort_unstable();
+    let mut want = vec![seed_drv.as_str(), tools_drv.as_str()];
+    want.sort_unstable();
+    assert_eq!(got, want);
+    let seed = seeds.iter().find(|s| s["drvPath"] == seed_drv.as_str()).unwrap();
+    assert_eq!(seed["reason"]["builderOf"], serde_json::json!([drv]));
+    assert_eq!(seed["reason"]["bootstrapKind"], true);
+    assert_eq!(seed["why"], serde_json::json!([drv, seed_drv]));
+    assert_eq!(seed["narSize"], size(&seed_drv));
+    assert_eq!(report["totalBytes"], size(&seed_drv) + size(&tools_drv));
+
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "sources", "--bootstrap", &drv]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains(&format!("runs as the builder of {drv}")), "{text}");
+    assert!(text.contains("binary seed: 2 sources, "), "{text}");
+}

@@ -4,6 +4,7 @@
 //!   verified as DSSE envelopes;
 //! - [`bundle`]: the source-only closure of some roots as one signed archive;
 //!   [`rebuild`]: checked, imported and rebuilt offline in a fresh store;
+//! - [`bootstrap`]: the binary seed of a closure (`sources --bootstrap`);
 //! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod attest;
+pub mod bootstrap;
 pub mod bundle;
 pub mod diff;
 pub mod fetch;
