@@ -218,7 +218,9 @@ fn hostile_or_broken_archives_exit_2_and_extract_nothing() {
     fs::create_dir_all(evil_dir.join("demo-1.0")).unwrap();
     std::os::unix::fs::symlink("../../../etc/passwd", evil_dir.join("demo-1.0/configure")).unwrap();
     let evil = tmp.path().join("evil.tar");
-    assert!(Command::new("tar").arg("-cf").arg(&evil).arg("-C").arg(&evil_dir).arg("demo-1.0").status().unwrap().success());
+    assert!(
+        Command::new("tar").arg("-cf").arg(&evil).arg("-C").arg(&evil_dir).arg("demo-1.0").status().unwrap().success()
+    );
     let work = tmp.path().join("cwd");
     fs::create_dir(&work).unwrap();
     for (bad, message) in [(&cut, "truncated or corrupt"), (&evil, "escapes the archive")] {
@@ -311,16 +313,16 @@ in derivation {{
     let report = json(&o);
     let got = nix_findings(&report);
     assert!(
-        got.contains(&("tarball-only-file".into(), src_drv.clone(), "m4/build-to-host.m4".into(), "unknown-build-file".into())),
+        got.contains(&(
+            "tarball-only-file".into(),
+            src_drv.clone(),
+            "m4/build-to-host.m4".into(),
+            "unknown-build-file".into()
+        )),
         "{got:?}"
     );
     assert!(got.contains(&("vcs-unpaired".into(), other_drv.clone(), String::new(), String::new())), "{got:?}");
-    let trigger = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == "tarball-only-file")
-        .unwrap();
+    let trigger = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "tarball-only-file").unwrap();
     assert_eq!(trigger["severity"], "warning");
     assert_eq!(trigger["equiv"]["pair"]["pairedBy"], "same-derivation");
     assert!(trigger["equiv"]["pair"]["package"].as_str().unwrap().ends_with("-demo-1.0.drv"));
@@ -384,7 +386,8 @@ fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
     };
     // Without --vcs-fetch nothing is fetched: both are unpaired, naming the repository.
     let report = json(&run(&map, false));
-    let unpaired: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-unpaired").collect();
+    let unpaired: Vec<_> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-unpaired").collect();
     assert_eq!(unpaired.len(), 2, "{report:#}");
     assert!(unpaired[0]["detail"].as_str().unwrap().contains("--vcs-fetch"), "{report:#}");
 
@@ -392,10 +395,14 @@ fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let report = json(&o);
     let got = nix_findings(&report);
-    assert!(got.iter().any(|f| f.0 == "tarball-only-file" && f.2 == "m4/build-to-host.m4" && f.3 == "unknown-build-file"), "{got:?}");
+    assert!(
+        got.iter().any(|f| f.0 == "tarball-only-file" && f.2 == "m4/build-to-host.m4" && f.3 == "unknown-build-file"),
+        "{got:?}"
+    );
     let trigger = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "tarball-only-file").unwrap();
     assert_eq!(trigger["equiv"]["pair"]["vcs"], format!("{repo_url} at v1.0"));
-    let failed: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
+    let failed: Vec<_> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
     assert_eq!(failed.len(), 1, "{report:#}");
     assert_eq!(failed[0]["severity"], "warning");
     let detail = failed[0]["detail"].as_str().unwrap();
@@ -408,7 +415,8 @@ fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
     let o = run(&dead, true);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let report = json(&o);
-    let failed: Vec<_> = report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
+    let failed: Vec<_> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
     assert_eq!(failed.len(), 1, "{report:#}");
     assert_eq!(failed[0]["url"], dead_url);
     let detail = failed[0]["detail"].as_str().unwrap();
@@ -479,4 +487,21 @@ in derivation {{
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains(&format!("runs as the builder of {drv}")), "{text}");
     assert!(text.contains("binary seed: 2 sources, "), "{text}");
+
+    // The SBOM marks the seed's components, and only them.
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "sbom", &drv, "--format", "cyclonedx"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bom = json(&o);
+    let mut marked: Vec<String> = bom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["properties"].as_array().unwrap().iter().any(|p| p["name"] == "nix:bootstrap_seed"))
+        .map(|c| {
+            let props = c["properties"].as_array().unwrap();
+            props.iter().find(|p| p["name"] == "nix:drv_path").unwrap()["value"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    marked.sort_unstable();
+    assert_eq!(marked, want);
 }

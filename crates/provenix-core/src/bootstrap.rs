@@ -89,7 +89,8 @@ pub fn bootstrap_seeds(
 ) -> Result<BootstrapReport, SourcesError> {
     let dir = store.dir();
     let (graph, kept) = DrvClosure::load_graph_mapped(store, roots, |path, drv| {
-        let builder = std::str::from_utf8(drv.builder()).ok().and_then(|b| dir.parse_path_prefix(b).ok()).map(|(p, _)| p);
+        let builder =
+            std::str::from_utf8(drv.builder()).ok().and_then(|b| dir.parse_path_prefix(b).ok()).map(|(p, _)| p);
         let fod = FodInfo::from_derivation(path.name(), &drv, mirrors)
             .and_then(|info| drv.fixed_output().map(|(_, _, p)| (info, p.clone())));
         Kept { fod, builder }
@@ -114,7 +115,9 @@ pub fn bootstrap_seeds(
         let on_disk = std::fs::symlink_metadata(&physical).is_ok();
         let nar_size = match (on_disk, db) {
             (false, _) => None,
-            (true, Some(db)) => db.path_infos(std::slice::from_ref(output))?.into_iter().next().flatten().map(|i| i.nar_size),
+            (true, Some(db)) => {
+                db.path_infos(std::slice::from_ref(output))?.into_iter().next().flatten().map(|i| i.nar_size)
+            }
             (true, None) => provenix_store::nar::nar_size(&physical).ok(),
         };
         seeds.push(Seed {
@@ -137,7 +140,12 @@ pub fn bootstrap_seeds(
     })
 }
 
-fn chain(why: &provenix_store::graph::WhyChains, graph: &provenix_store::drv::DrvGraph, id: NodeId, store: &Store) -> Vec<String> {
+fn chain(
+    why: &provenix_store::graph::WhyChains,
+    graph: &provenix_store::drv::DrvGraph,
+    id: NodeId,
+    store: &Store,
+) -> Vec<String> {
     why.chain(id)
         .map(|c| c.into_iter().filter_map(|n| graph.path(n)).map(|p| store.dir().display(p)).collect())
         .unwrap_or_default()

@@ -98,7 +98,10 @@ fn render(report: &EquivReport, level: Severity) -> anyhow::Result<()> {
             info.format.as_str(),
             info.files,
             info.bytes,
-            info.stripped.as_ref().map(|t| format!(", top directory {} stripped", escape_controls(t))).unwrap_or_default()
+            info.stripped
+                .as_ref()
+                .map(|t| format!(", top directory {} stripped", escape_controls(t)))
+                .unwrap_or_default()
         )?;
     }
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();

@@ -303,8 +303,9 @@ fn read_stream<R: Read + Seek + Send + 'static>(
         Format::TarGz => walk_tar(flate2::bufread::MultiGzDecoder::new(input), &mut b)?,
         Format::TarBz2 => walk_tar(bzip2::bufread::MultiBzDecoder::new(input), &mut b)?,
         Format::TarZst => {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(input)
-                .map_err(|e| b.corrupt("zstd", "the frame header", io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+            let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
+                b.corrupt("zstd", "the frame header", io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            })?;
             walk_tar(decoder, &mut b)?;
         }
         Format::TarXz => walk_xz(input, &mut b)?,

@@ -326,7 +326,11 @@ fn pair(path: &str, a: &Node, v: &Node) -> Option<EquivFinding> {
             })
         }
         (Node::Symlink { target: ta }, Node::Symlink { target: tv }) => (ta != tv).then(|| {
-            make(EquivKind::SymlinkDifference, Severity::Error, format!("points to `{ta}` in the archive, `{tv}` in the VCS tree"))
+            make(
+                EquivKind::SymlinkDifference,
+                Severity::Error,
+                format!("points to `{ta}` in the archive, `{tv}` in the VCS tree"),
+            )
         }),
         (Node::Symlink { .. }, other) | (other, Node::Symlink { .. }) => Some(make(
             EquivKind::SymlinkDifference,

@@ -239,7 +239,11 @@ pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsM
             let candidates = vcs_of_user(u);
             // Several: prefer the one of the same name and version.
             let want = name_version(&f.name);
-            candidates.iter().copied().find(|c| info.get(c).is_some_and(|i| name_version(&i.name) == want)).or(candidates.first().copied())
+            candidates
+                .iter()
+                .copied()
+                .find(|c| info.get(c).is_some_and(|i| name_version(&i.name) == want))
+                .or(candidates.first().copied())
         }) {
             Some((VcsSide::Source(v), PairedBy::SameDerivation))
         } else if let Some(&v) = by_name.get(&name_version(&f.name)) {
@@ -392,7 +396,9 @@ pub fn verify_findings(
                     let mut f = Finding::new(
                         FindingKind::VcsUnpaired,
                         archive_drv.clone(),
-                        format!("a release archive with no VCS tree in the closure; run with --vcs-fetch to fetch {url}"),
+                        format!(
+                            "a release archive with no VCS tree in the closure; run with --vcs-fetch to fetch {url}"
+                        ),
                     );
                     f.url = Some(url);
                     findings.push(f);

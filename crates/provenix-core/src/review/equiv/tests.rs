@@ -72,9 +72,16 @@ fn an_added_m4_file_is_a_tarball_only_unknown_build_file() {
     let tmp = tempfile::tempdir().unwrap();
     let vcs = tmp.path().join("vcs");
     write_project(&vcs);
-    let archive = release_of(&vcs, tmp.path(), &[("m4/build-to-host.m4", "dnl serial 30\nAC_DEFUN([gl_BUILD_TO_HOST], [eval $gl_x])\n")]);
+    let archive = release_of(
+        &vcs,
+        tmp.path(),
+        &[("m4/build-to-host.m4", "dnl serial 30\nAC_DEFUN([gl_BUILD_TO_HOST], [eval $gl_x])\n")],
+    );
     let report = run(&archive, &vcs);
-    assert_eq!(kinds(&report), vec![(EquivKind::TarballOnlyFile, "m4/build-to-host.m4".into(), Some(FileClass::UnknownBuildFile))]);
+    assert_eq!(
+        kinds(&report),
+        vec![(EquivKind::TarballOnlyFile, "m4/build-to-host.m4".into(), Some(FileClass::UnknownBuildFile))]
+    );
     let f = &report.findings[0];
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.detail.contains("matches no known upstream copy"), "{}", f.detail);
@@ -273,12 +280,8 @@ fn hostile_tar_entries_are_refused(#[case] entries: &[(&str, u8, &str, &str)], #
 
 #[test]
 fn a_symlink_inside_the_tree_and_a_hard_link_are_fine() {
-    let tree = read_raw(&[
-        ("demo/a", b'0', "", "x"),
-        ("demo/sub/l", b'2', "../a", ""),
-        ("demo/h", b'1', "demo/a", ""),
-    ])
-    .unwrap();
+    let tree = read_raw(&[("demo/a", b'0', "", "x"), ("demo/sub/l", b'2', "../a", ""), ("demo/h", b'1', "demo/a", "")])
+        .unwrap();
     assert_eq!(tree.entries["h"], tree.entries["a"]);
     assert_eq!(tree.entries["sub/l"], Node::Symlink { target: "../a".into() });
 }
@@ -289,7 +292,9 @@ fn truncated_archives_are_refused() {
     let vcs = tmp.path().join("vcs");
     write_project(&vcs);
     fs::write(vcs.join("big.bin"), (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-    for (flags, ext) in [(&[][..], "tar"), (&["-z"][..], "tar.gz"), (&["-J"][..], "tar.xz"), (&["--zstd"][..], "tar.zst")] {
+    for (flags, ext) in
+        [(&[][..], "tar"), (&["-z"][..], "tar.gz"), (&["-J"][..], "tar.xz"), (&["--zstd"][..], "tar.zst")]
+    {
         let archive = tmp.path().join(format!("d.{ext}"));
         tar_of(&vcs, "d", flags, &archive);
         let bytes = fs::read(&archive).unwrap();

@@ -140,7 +140,11 @@ pub fn fetch_tag(
     };
     let repo_s = repo.to_string_lossy().into_owned();
     run(git(&["init", "-q", "--bare", &repo_s]), dir.path(), options).map_err(unreachable)?;
-    let refspec = if tags.contains(&tag.as_str()) { format!("refs/tags/{tag}:refs/provenix") } else { format!("{tag}:refs/provenix") };
+    let refspec = if tags.contains(&tag.as_str()) {
+        format!("refs/tags/{tag}:refs/provenix")
+    } else {
+        format!("{tag}:refs/provenix")
+    };
     run(git(&["-C", &repo_s, "fetch", "-q", "--depth", "1", "--no-tags", "--", url, &refspec]), dir.path(), options)
         .map_err(|e| unreachable(format!("fetching {tag}: {e}")))?;
     let tar = dir.path().join("tree.tar");
@@ -154,15 +158,10 @@ pub fn fetch_tag(
 fn run(mut cmd: Command, dir: &Path, options: &FetchOptions) -> Result<String, String> {
     let out_file = tempfile::tempfile_in(dir).map_err(|e| format!("temp file: {e}"))?;
     let err_file = tempfile::tempfile_in(dir).map_err(|e| format!("temp file: {e}"))?;
-    let (mut out_read, mut err_read) = (
-        out_file.try_clone().map_err(|e| e.to_string())?,
-        err_file.try_clone().map_err(|e| e.to_string())?,
-    );
-    let mut child = cmd
-        .stdout(out_file)
-        .stderr(err_file)
-        .spawn()
-        .map_err(|e| format!("running {}: {e}", options.git.display()))?;
+    let (mut out_read, mut err_read) =
+        (out_file.try_clone().map_err(|e| e.to_string())?, err_file.try_clone().map_err(|e| e.to_string())?);
+    let mut child =
+        cmd.stdout(out_file).stderr(err_file).spawn().map_err(|e| format!("running {}: {e}", options.git.display()))?;
     let start = Instant::now();
     let mut polls = 0u32;
     let status = loop {
@@ -190,7 +189,7 @@ fn run(mut cmd: Command, dir: &Path, options: &FetchOptions) -> Result<String, S
     let _ = out_read.rewind().map(|_| out_read.read_to_string(&mut stdout));
     let _ = err_read.rewind().map(|_| (&mut err_read).take(4096).read_to_string(&mut stderr));
     if !status.success() {
-        let said = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("no message").trim().to_owned();
+        let said = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_owned();
         return Err(format!("git failed ({status}): {said}"));
     }
     Ok(stdout)

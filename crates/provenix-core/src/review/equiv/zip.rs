@@ -154,12 +154,7 @@ enum EntryErr {
     Zip(ZipIo),
 }
 
-fn read_entry<R: Read + Seek>(
-    r: &mut R,
-    b: &mut Builder<'_>,
-    entry: &CentralEntry,
-    data: u64,
-) -> Result<(), EntryErr> {
+fn read_entry<R: Read + Seek>(r: &mut R, b: &mut Builder<'_>, entry: &CentralEntry, data: u64) -> Result<(), EntryErr> {
     let shown = super::archive::show(&entry.name);
     let refuse = |reason: String| EntryErr::Zip(ZipIo::Zip(ZipError::Entry { entry: shown.clone(), reason }));
     let Some(path) = b.normalise(&entry.name).map_err(EntryErr::Archive)? else { return Ok(()) };
