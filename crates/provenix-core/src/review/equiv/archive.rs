@@ -500,7 +500,13 @@ impl<'a> Builder<'a> {
         let mut tops = entries.keys().map(|k| k.split('/').next().unwrap_or_default()).collect::<Vec<_>>();
         tops.dedup();
         let stripped = match tops.as_slice() {
-            [top] if entries.get(*top).is_none_or(|n| *n == Node::Directory) && self.format != Format::Directory => {
+            // Directories and NARs (store paths) are trees already: a checkout, or fetchzip's
+            // output with its top directory stripped by Nix. Only archives carry a release's
+            // `name-version/` top.
+            [top]
+                if entries.get(*top).is_none_or(|n| *n == Node::Directory)
+                    && !matches!(self.format, Format::Directory | Format::Nar) =>
+            {
                 Some((*top).to_owned())
             }
             _ => None,

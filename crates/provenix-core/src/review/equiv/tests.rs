@@ -230,6 +230,13 @@ fn a_zip_and_a_nar_read_like_the_directory() {
     let report = run(&nar, &vcs);
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
     assert_eq!((report.archive.format, report.identical), (Format::Nar, 6));
+
+    // A NAR (a store path) whose only entry is a directory keeps it: Nix stripped the top already.
+    let only_src = tmp.path().join("only-src.nar");
+    provenix_store::nar::dump_path(&vcs.join("tests"), fs::File::create(&only_src).unwrap()).unwrap();
+    let tree = read_tree(&only_src, &Limits::default()).unwrap();
+    assert_eq!(tree.stripped, None);
+    assert!(tree.entries.contains_key("files/good.xz"), "{:?}", tree.entries.keys());
 }
 
 /// A raw ustar header plus data, for entries `tar` itself refuses to write.
