@@ -2,10 +2,10 @@
 # The whole provenix pipeline on the bundled example (examples/pipeline), in
 # throwaway Nix stores under target/example: never the host store.
 #
-#   sources -> verify -> sbom -> vulns -> bundle (signed) -> rebuild offline in a fresh store
-#   (after `provenix doctor`) -> signed attestation -> attest verify; then the non-reproducible variant,
-#   whose rebuild differs, and diff-output naming the file that differs; then a version bump
-#   (--arg bump true): diff, and a review gate that fails, then passes after two reviewers sign.
+#   sources -> verify -> equiv (the xz-style case) -> sbom -> vulns -> bundle (signed) -> rebuild offline
+#   in a fresh store (after `provenix doctor`) -> signed attestation -> attest verify; then the
+#   non-reproducible variant, whose rebuild differs, and diff-output naming the file that differs; then a
+#   version bump (--arg bump true): diff, and a review gate that fails, then passes after two reviewers sign.
 #
 # Run as root (Nix single-user, and `unshare --net` for the offline rebuild).
 set -euo pipefail
@@ -36,6 +36,28 @@ step "provenix sources: every fixed-output derivation, with why-chains"
 
 step "provenix verify: .drv and output paths recomputed, contents rehashed, hygiene"
 "$provenix" --store "$store" verify "$drv"
+
+step "provenix equiv: the xz-style case (the release tarball = the git tag plus one m4 file nobody reviewed)"
+# libgreet's upstream repository, made here from its tarball and tagged v1.2; the "release" is that
+# tag plus m4/build-to-host.m4, as xz 5.6.0/5.6.1's tarballs were. equiv names the file (a warning,
+# unknown-build-file: it matches no known copy of a gnulib/autoconf-archive/automake file).
+xz=$work/xz-style
+mkdir -p "$xz/release"
+tar -xzf "$tarballs/libgreet-1.2.tar.gz" -C "$xz"
+gitx() { git -C "$xz/libgreet-1.2" -c user.name=example -c user.email=example@example.invalid "$@"; }
+gitx init -q && gitx add -A && gitx commit -qm "libgreet 1.2" && gitx tag v1.2
+gitx archive --prefix=libgreet-1.2/ v1.2 | tar -x -C "$xz/release"
+mkdir -p "$xz/release/libgreet-1.2/m4"
+printf '# build-to-host.m4 serial 30\nAC_DEFUN([gl_BUILD_TO_HOST], [eval $gl_[$1]_prefix])\n' \
+  > "$xz/release/libgreet-1.2/m4/build-to-host.m4"
+tar -czf "$xz/libgreet-1.2-release.tar.gz" -C "$xz/release" libgreet-1.2
+"$provenix" equiv "$xz/libgreet-1.2-release.tar.gz" "$xz/libgreet-1.2"
+set +e
+"$provenix" equiv --fail-on warning "$xz/libgreet-1.2-release.tar.gz" "$xz/libgreet-1.2" >/dev/null
+status=$?
+set -e
+[ "$status" = 1 ] || { echo "expected exit 1 from equiv --fail-on warning, got $status" >&2; exit 1; }
+echo "   (exit 1 with --fail-on warning, as expected)"
 
 step "provenix sbom: CycloneDX 1.6 (build closure) and SPDX 2.3 (runtime closure), hashes, sources, patches, graph"
 "$provenix" --store "$store" sbom "$drv" --format cyclonedx --identities examples/pipeline/identities.toml \
@@ -177,5 +199,6 @@ cat <<EOF
    attestation:  $work/greeter.rebuild.dsse.json, signed by $(echo "$report" | jq -r '.signers | join(", ")'), verifies
    variant:      nonReproducible=true rebuild differs, as expected; diff-output names the file
    bump:         diff of wordstat 0.4 -> 0.5; review gate not met without reviews, met after alice's and bob's ($(ls "$work/reviews" | wc -l) records); SARIF in $work/review-gate.sarif
+   equiv:        the xz-style release tarball's m4/build-to-host.m4 named as tarball-only-file (unknown-build-file)
 EOF
 echo "OK: the pipeline ran end to end."

@@ -5,7 +5,7 @@
 # cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
 # recommends it is three small packages, about 1 MB), python3-venv (the SBOM
 # validators below), python3-cryptography (bench/gen-reviews.py signs with it), curl (the SARIF
-# Multitool below, and rustup). Rust itself
+# Multitool below, and rustup), git, zstd, bzip2 and unzip (`equiv` tests). Rust itself
 # comes from rustup (edition 2024, Rust >= 1.85).
 set -euo pipefail
 
@@ -15,6 +15,11 @@ command -v nix-store >/dev/null 2>&1 || need+=(nix-bin)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+# `equiv` tests: git repositories, and archives made by the real tools (GNU tar, zstd, bzip2).
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)

@@ -155,6 +155,19 @@ enum Command {
     /// The review gate: enough independent, trusted reviewers for every source?
     #[command(subcommand)]
     Policy(cmd::policy::Command),
+    /// Compare a release archive with the VCS tree of the same version, file by file.
+    ///
+    /// Both sides are streamed, never extracted (tar, tar.gz, tar.xz, tar.bz2, tar.zst, zip, NAR or a
+    /// directory; a single top directory is stripped). Files only in the archive are
+    /// `tarball-only-file`, classed `known-copy` (same bytes as an upstream m4 macro or helper script:
+    /// a built-in table, the system's /usr/share/aclocal and friends, --known-copies), `generated`
+    /// (`make dist` output: configure, Makefile.in, .gmo, ...; info), `unknown-build-file` (looks like
+    /// one but matches no known copy: the xz case; warning) or `other` (warning). Files in both with
+    /// other bytes are `tarball-modified-file` (error, unless make dist rewrites them); `vcs-only-file`
+    /// is info; `mode-difference` a warning and `symlink-difference` an error. Exit 1 on a finding
+    /// at --fail-on or worse, 2 on unreadable or hostile input (path traversal, symlink escapes,
+    /// truncation, decompression bombs). See docs/equiv.md.
+    Equiv(cmd::equiv::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -268,6 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Diff(a) => cmd::diff::run(a, &ctx),
         Command::Review(c) => cmd::review::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),
+        Command::Equiv(a) => cmd::equiv::run(a, &ctx),
     }
 }
 

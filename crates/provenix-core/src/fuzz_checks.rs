@@ -207,6 +207,22 @@ pub fn vulndb_packed(data: &[u8]) {
     }
 }
 
+/// A release archive for `equiv` (tar, compressed tar, zip or NAR, told by magic): reading it
+/// never panics, stays within the limits, and a tree it accepts has only safe paths.
+pub fn equiv_archive(data: &[u8]) {
+    use crate::review::equiv::{Limits, Node, archive::read_bytes};
+    let limits = Limits { max_entries: 10_000, max_bytes: 64 << 20, ..Limits::default() };
+    let Ok(tree) = read_bytes(std::path::Path::new("fuzz.tar"), data, &limits) else { return };
+    assert!(tree.bytes <= limits.max_bytes);
+    for (path, node) in &tree.entries {
+        assert!(!path.is_empty() && !path.starts_with('/'), "{path:?}");
+        assert!(path.split('/').all(|c| !c.is_empty() && c != "." && c != ".."), "{path:?}");
+        if let Node::Symlink { target } = node {
+            assert!(!target.starts_with('/'), "{path} -> {target}");
+        }
+    }
+}
+
 /// A CycloneDX SBOM given to `vulns --sbom`: parses or errors without panicking, and what
 /// parses keeps its limits and only well-formed identities; why-chains end at their component.
 pub fn sbom_input(data: &[u8]) {
@@ -223,6 +239,8 @@ pub fn sbom_input(data: &[u8]) {
         assert_eq!(sbom.why(&c.bom_ref).last(), Some(&c.bom_ref));
     }
     assert_eq!(sbom.closures().len(), sbom.roots.len());
+}
+
 /// A review record: parses or errors; one that parses re-signs to a record that parses back to
 /// the same review, and its subject is its source's content digest.
 pub fn review_record(data: &[u8]) {
@@ -317,6 +335,15 @@ mod tests {
             let parsed = crate::review::record::ReviewRecord::parse(&seed);
             assert!(parsed.is_ok(), "{parsed:?}: {}", String::from_utf8_lossy(&seed));
             super::review_record(&seed);
+        }
+    }
+
+    #[test]
+    fn the_committed_archive_seeds_pass_the_fuzz_body() {
+        let seeds = seeds("equiv_archive");
+        assert!(seeds.len() >= 6);
+        for seed in seeds {
+            super::equiv_archive(&seed);
         }
     }
 

@@ -4,6 +4,7 @@
 //!   verified as DSSE envelopes;
 //! - [`bundle`]: the source-only closure of some roots as one signed archive;
 //!   [`rebuild`]: checked, imported and rebuilt offline in a fresh store;
+//! - [`bootstrap`]: the binary seed of a closure (`sources --bootstrap`);
 //! - [`sources`]: the inventory of fixed-output derivations (FODs) in a build
 //!   closure, described by [`fod`] with URLs expanded by [`mirrors`];
 //! - [`verify`]: tamper checks of the closure's paths and contents, hygiene,
@@ -15,11 +16,13 @@
 //! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
 //!   and matched against a closure's components; [`vulns`]: the scan, with
 //!   patches, whitelist and SARIF;
-//! - [`review`]: what changed between two closures' sources, signed reviews
-//!   of sources, and the policy gate that counts independent reviewers.
+//! - [`review`]: release archives against their VCS trees ([`review::equiv`]),
+//!   what changed between two closures' sources, signed reviews of sources,
+//!   and the policy gate that counts independent reviewers.
 #![warn(missing_docs)]
 
 pub mod attest;
+pub mod bootstrap;
 pub mod bundle;
 pub mod diff;
 pub mod fetch;

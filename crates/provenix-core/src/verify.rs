@@ -71,6 +71,15 @@ pub enum VerifyError {
     /// A download could not be written to the temporary directory.
     #[error("downloading a source")]
     Download(#[source] Box<FetchError>),
+    /// A release archive or its VCS tree could not be read.
+    #[error("comparing {archive} with its VCS tree")]
+    Equiv {
+        /// The archive's `.drv`.
+        archive: String,
+        /// Why.
+        #[source]
+        source: crate::review::equiv::EquivError,
+    },
     /// The download thread pool could not be started.
     #[error("starting {jobs} download threads")]
     Pool {
@@ -167,6 +176,20 @@ finding_kinds! {
     UnrealisedSource = "unrealised-source", Info;
     /// A source the refetch cannot reproduce from its download alone.
     RefetchSkipped = "refetch-skipped", Info;
+    /// A release archive file whose bytes differ from its VCS tree's ([`crate::review::equiv`]).
+    TarballModifiedFile = "tarball-modified-file", Error;
+    /// A symlink in a release archive that its VCS tree lacks or points elsewhere.
+    SymlinkDifference = "symlink-difference", Error;
+    /// A file only in a release archive, not in its VCS tree (warning or info by class).
+    TarballOnlyFile = "tarball-only-file", Warning;
+    /// A file whose executable bit differs between a release archive and its VCS tree.
+    ModeDifference = "mode-difference", Warning;
+    /// A file of the VCS tree that the release archive lacks.
+    VcsOnlyFile = "vcs-only-file", Info;
+    /// A release archive with no VCS tree to compare it with.
+    VcsUnpaired = "vcs-unpaired", Info;
+    /// The upstream repository of a release archive could not be fetched at its tag (`--vcs-fetch`).
+    VcsFetchFailed = "vcs-fetch-failed", Warning;
 }
 
 impl Serialize for FindingKind {
@@ -195,11 +218,14 @@ pub struct Finding {
     /// What was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actual: Option<String>,
+    /// For release archive against VCS findings: the pair and the file (see `docs/equiv.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equiv: Option<Box<crate::review::equiv::pairing::VerifyEquiv>>,
 }
 
 impl Finding {
-    fn new(kind: FindingKind, path: String, detail: String) -> Finding {
-        Finding { kind, severity: kind.severity(), path, detail, url: None, expected: None, actual: None }
+    pub(crate) fn new(kind: FindingKind, path: String, detail: String) -> Finding {
+        Finding { kind, severity: kind.severity(), path, detail, url: None, expected: None, actual: None, equiv: None }
     }
 
     fn expected(mut self, expected: String, actual: String) -> Finding {
@@ -310,6 +336,8 @@ pub struct VerifyOptions<'a> {
     /// NAR follows from those bytes; only its size is checked). Faster, but a
     /// tampered database hash record of such a source goes unnoticed.
     pub once: bool,
+    /// Compare each release archive with a VCS tree of it found offline (`None`: do not).
+    pub vcs: Option<crate::review::equiv::pairing::VcsOptions>,
 }
 
 /// One distinct output path of the closure, and what its content must hash to.
@@ -410,6 +438,10 @@ pub fn verify(
         checked.fods_rehashed += usize::from(check.fod_compared);
         checked.outputs_pinned += usize::from(check.pinned);
         findings.extend(check.findings);
+    }
+
+    if let Some(vcs) = &options.vcs {
+        findings.extend(crate::review::equiv::pairing::verify_findings(store, &closure, &fods, vcs)?);
     }
 
     if options.refetch {

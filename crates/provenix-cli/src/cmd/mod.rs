@@ -7,6 +7,7 @@ pub(crate) mod diff;
 pub(crate) mod diff_output;
 pub(crate) mod doctor;
 pub(crate) mod drv;
+pub(crate) mod equiv;
 pub(crate) mod key;
 pub(crate) mod man;
 pub(crate) mod nar;

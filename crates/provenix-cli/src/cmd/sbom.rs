@@ -114,7 +114,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if scope == Scope::Runtime {
         ensure_roots_built(ctx, &roots, &inv, "use --buildtime")?;
     }
-    let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time })?;
+    let seeds = provenix_core::bootstrap::bootstrap_seeds(&ctx.store, db.as_ref(), &drvs, &args.roots.mirror_table()?)?;
+    let bootstrap_seeds = seeds.seeds.into_iter().map(|s| s.drv_path).collect();
+    let sbom = sbom::write(&inv, format, &SbomOptions { scope, timestamp: time, bootstrap_seeds })?;
     let written = started.elapsed();
     match args.output.as_deref().filter(|file| !is_stdout(file)) {
         None => {

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter};
 
 use provenix_core::fod::SourceKind;
 use provenix_core::sources::{KindCount, LocalKind, LocalSource, Source, SourcesOptions, SourcesReport, sources};
+use provenix_core::bootstrap::{BootstrapReport, bootstrap_seeds};
 use serde::Serialize;
 
 use super::roots::{RootArgs, chain_names, human_bytes, open_db, short_name};
@@ -30,6 +31,10 @@ pub(crate) struct Args {
     /// Print CSV (one row per source, with a header) instead of a table.
     #[arg(long)]
     csv: bool,
+    /// List only the binary seed: bootstrap sources and every source whose output runs as a
+    /// builder without being built from source, with sizes, why-chains and the total in bytes.
+    #[arg(long, conflicts_with = "csv")]
+    bootstrap: bool,
     /// The output format: `table` (the default), `csv` (as --csv) or `json` (as --json).
     #[arg(long, value_enum, value_name = "FORMAT", conflicts_with = "csv")]
     format: Option<OutputFormat>,
@@ -105,6 +110,10 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Some(db) => Some(db),
         None => open_db(ctx)?,
     };
+    if args.bootstrap {
+        let report = bootstrap_seeds(&ctx.store, db.as_ref(), &roots, &args.roots.mirror_table()?)?;
+        return if ctx.json { print_json(&report) } else { write_bootstrap(&report) }.map(|()| Outcome::Ok);
+    }
     let options = SourcesOptions { mirrors: args.roots.mirror_table()?, why: args.why, top: args.top };
     let mut report = sources(&ctx.store, db.as_ref(), &roots, &options)?;
     filter(&mut report, &args.kind);
@@ -126,6 +135,34 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     // The process is about to exit: freeing every source is wasted work.
     std::mem::forget(report);
     Ok(Outcome::Ok)
+}
+
+fn write_bootstrap(report: &BootstrapReport) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for s in &report.seeds {
+        let size = s.nar_size.map_or_else(|| "unrealised".to_owned(), human_bytes);
+        writeln!(out, "{:>10}  {}", size, s.drv_path)?;
+        if s.reason.bootstrap_kind {
+            writeln!(out, "            bootstrap source (nixpkgs bootstrap tools or stage0 seed)")?;
+        }
+        for b in &s.reason.builder_of {
+            writeln!(out, "            runs as the builder of {b}")?;
+        }
+        if !s.why.is_empty() {
+            writeln!(out, "            why: {}", chain_names(&s.why))?;
+        }
+    }
+    writeln!(
+        out,
+        "binary seed: {} sources, {} ({} bytes) of {} derivations",
+        report.seeds.len(),
+        human_bytes(report.total_bytes),
+        report.total_bytes,
+        report.derivations
+    )?;
+    out.flush()?;
+    Ok(())
 }
 
 /// One CSV field, quoted when it needs to be (RFC 4180), control characters escaped.

@@ -4,7 +4,11 @@ use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
+use provenix_core::review::equiv::Limits;
+use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
+use provenix_core::review::equiv::vcs_fetch::FetchOptions;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
@@ -42,6 +46,19 @@ pub(crate) struct Args {
     /// The lowest severity that makes the exit code 1.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     fail_on: FailOn,
+    /// Pair release archives with VCS trees from this file: lines of `NAME PATH` (a source name
+    /// or its name without version, and a local directory or archive of the VCS tree).
+    #[arg(long, value_name = "FILE")]
+    vcs_map: Option<PathBuf>,
+    /// Fetch the upstream git repository (from --vcs-map or a forge source URL) of each release
+    /// archive nothing in the closure pairs, at the tag of its version (v1.2.3, 1.2.3, name-1.2.3,
+    /// NAME_1_2_3): shallow, with the system git, into a temp dir removed afterwards, at most 120 s
+    /// and 2 GiB per repository.
+    #[arg(long)]
+    vcs_fetch: bool,
+    /// A tree of known upstream copies of build files for the archive-against-VCS check; repeatable.
+    #[arg(long, value_name = "DIR")]
+    known_copies: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -57,6 +74,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if args.refetch {
         anyhow::ensure!(temp_dir.is_dir(), "--temp-dir {}: not a directory", temp_dir.display());
     }
+    let vcs = vcs_options(args, &temp_dir)?;
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
     // Evaluating a Nix-file root creates the database of a fresh store.
@@ -77,6 +95,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         temp_dir,
         progress: &bar,
         once: args.once,
+        vcs: Some(vcs),
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
     let level = match args.fail_on {
@@ -89,6 +108,21 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         write_human(&report, level, ctx.color, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
     after_printing(if report.fails_at(level) { Outcome::Failed } else { Outcome::Ok }, printed)
+}
+
+/// The release-archive-against-VCS options: known copies and the `--vcs-map` file.
+fn vcs_options(args: &Args, temp_dir: &std::path::Path) -> anyhow::Result<VcsOptions> {
+    let limits = Limits::default();
+    let map = match &args.vcs_map {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("--vcs-map {}", file.display()))?;
+            let base = file.parent().unwrap_or(std::path::Path::new("."));
+            VcsMap::parse(&text, base).with_context(|| format!("--vcs-map {}", file.display()))?
+        }
+        None => VcsMap::default(),
+    };
+    let fetch = args.vcs_fetch.then(|| FetchOptions { temp_dir: temp_dir.to_path_buf(), ..FetchOptions::default() });
+    Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits, fetch })
 }
 
 /// `1234`, `512K`, `64M`, `4G` (binary units; `KiB` and the like too).

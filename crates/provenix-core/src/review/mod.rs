@@ -1,6 +1,9 @@
-//! Review: what changed between two closures, signed reviews of sources, and
-//! the policy gate that counts independent reviewers per source.
+//! Review of sources: release archives against their VCS trees, what changed
+//! between two closures, signed reviews, and the policy gate that counts
+//! independent reviewers per source.
 //!
+//! - [`equiv`]: a release archive against the VCS tree of the same version,
+//!   file by file (`provenix equiv`, and inside `verify`);
 //! - [`closure_diff`]: the sources, patches and dependencies two closures
 //!   differ in (`provenix diff`);
 //! - [`record`]: review records, in-toto statements in DSSE envelopes
@@ -9,6 +12,7 @@
 //!   (`provenix policy check`), with SARIF output ([`sarif`]).
 
 pub mod closure_diff;
+pub mod equiv;
 pub mod policy;
 pub mod record;
 pub mod sarif;

@@ -20,6 +20,7 @@
 //! | patches | `pedigree.patches[]`: type `unofficial`, `diff.url` (the fetched URL, else the store path), `resolves[]` `security` issues for CVE ids in the file name |
 //! | registry packages | properties `nix:package_purl` |
 //! | runtime | `scope` `required` (in the runtime closure) or `excluded` (build-only), property `nix:runtime`; absent when unknown |
+//! | binary seed (`sources --bootstrap`) | property `nix:bootstrap_seed` = `true` |
 //! | edges | `dependencies[]` for every component, `dependsOn` sorted |
 //!
 //! `metadata.properties` has `nix:scope`; `metadata.timestamp` is written only when a time is given.
@@ -226,6 +227,9 @@ fn component<'a>(view: &View<'a>, id: provenix_store::drv::NodeId, c: &'a Compon
         }
     }
     properties.push(Property::new("nix:identity", identity_name(c)));
+    if view.bootstrap_seeds.contains(&c.drv_path) {
+        properties.push(Property::new("nix:bootstrap_seed", "true"));
+    }
     let (kind, name, purl, cpe) = match &c.source {
         Some(source) => {
             if let Some(h) = hex_of_sri(&source.hash) {

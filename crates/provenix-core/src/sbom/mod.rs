@@ -288,6 +288,9 @@ pub struct SbomOptions {
     pub scope: Scope,
     /// The document's time, when the caller wants one.
     pub timestamp: Option<Timestamp>,
+    /// `.drv` paths of the binary seed ([`crate::bootstrap`]): their components are marked
+    /// (`nix:bootstrap_seed` in CycloneDX, a `bootstrap seed` comment line in SPDX).
+    pub bootstrap_seeds: std::collections::BTreeSet<String>,
 }
 
 /// What a written document holds, for reports.
@@ -329,7 +332,8 @@ pub struct Sbom {
 
 /// Writes the inventory as a document of `format`.
 pub fn write(inventory: &Inventory, format: Format, options: &SbomOptions) -> Result<Sbom, SbomError> {
-    let view = View::new(inventory, options.scope)?;
+    let mut view = View::new(inventory, options.scope)?;
+    view.bootstrap_seeds = &options.bootstrap_seeds;
     match format {
         Format::CycloneDx => cyclonedx::write(&view, options),
         Format::Spdx => spdx::write(&view, options),
@@ -350,7 +354,12 @@ pub(crate) struct View<'a> {
     fod_outputs: HashMap<&'a str, usize>,
     /// `.drv` path → the fixed-output component.
     fod_drvs: HashMap<&'a str, usize>,
+    /// `.drv` paths of the binary seed ([`SbomOptions::bootstrap_seeds`]).
+    pub(crate) bootstrap_seeds: &'a std::collections::BTreeSet<String>,
 }
+
+/// No seeds, for a view made without options.
+static NO_SEEDS: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
 
 impl<'a> View<'a> {
     fn new(inventory: &'a Inventory, scope: Scope) -> Result<View<'a>, SbomError> {
@@ -383,7 +392,7 @@ impl<'a> View<'a> {
             }
         }
         let runtime = complete.map(|rt| rt.in_closure.as_slice());
-        Ok(View { inventory, scope, included, runtime, roots, fod_outputs, fod_drvs })
+        Ok(View { inventory, scope, included, runtime, roots, fod_outputs, fod_drvs, bootstrap_seeds: &NO_SEEDS })
     }
 
     /// The components in the document, in `.drv` path order.

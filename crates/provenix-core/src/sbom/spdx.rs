@@ -209,6 +209,9 @@ fn comment(view: &View<'_>, id: provenix_store::drv::NodeId, c: &Component) -> S
     if let Some(s) = &c.source {
         lines.push(format!("source: {} {} {}", s.kind.as_str(), s.mode, s.hash));
     }
+    if view.bootstrap_seeds.contains(&c.drv_path) {
+        lines.push("bootstrap seed: yes (binary, not built from source in this closure)".to_owned());
+    }
     for p in &c.patches {
         match p.cves.as_slice() {
             [] => lines.push(format!("patch: {}", p.name)),

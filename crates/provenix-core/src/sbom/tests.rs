@@ -122,7 +122,7 @@ fn inventory_of(f: &Fixture, meta: Option<&str>, runtime: bool) -> Inventory {
 }
 
 fn doc(inv: &Inventory, format: Format, scope: Scope) -> (Value, Sbom) {
-    let sbom = write(inv, format, &SbomOptions { scope, timestamp: None }).unwrap();
+    let sbom = write(inv, format, &SbomOptions { scope, timestamp: None, ..SbomOptions::default() }).unwrap();
     (serde_json::from_slice(&sbom.bytes).unwrap(), sbom)
 }
 
@@ -229,11 +229,18 @@ fn runtime_scope_keeps_the_runtime_closure_and_its_edges() {
 fn runtime_scope_without_runtime_information_names_the_root() {
     let f = fixture();
     let inv = inventory_of(&f, None, false);
-    let err = write(&inv, Format::Spdx, &SbomOptions { scope: Scope::Runtime, timestamp: None }).unwrap_err();
+    let err =
+        write(&inv, Format::Spdx, &SbomOptions { scope: Scope::Runtime, timestamp: None, ..SbomOptions::default() })
+            .unwrap_err();
     assert!(err.to_string().contains(&f.app), "{err}");
     let mut inv = inventory_of(&f, None, true);
     inv.runtime.as_mut().unwrap().unrealised_roots = vec![format!("{}!out", f.app)];
-    let err = write(&inv, Format::CycloneDx, &SbomOptions { scope: Scope::Runtime, timestamp: None }).unwrap_err();
+    let err = write(
+        &inv,
+        Format::CycloneDx,
+        &SbomOptions { scope: Scope::Runtime, timestamp: None, ..SbomOptions::default() },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains(&format!("{}!out is not realised", f.app)), "{err}");
     // Buildtime with incomplete runtime information: no scope is claimed.
     let (bom, sbom) = doc(&inv, Format::CycloneDx, Scope::Buildtime);
@@ -310,8 +317,14 @@ fn same_inventory_same_bytes_and_any_change_changes_the_serial() {
         let a = write(&inv, format, &SbomOptions::default()).unwrap();
         let b = write(&inventory_of(&f, None, true), format, &SbomOptions::default()).unwrap();
         assert_eq!(a.bytes, b.bytes, "{format}");
-        let runtime = write(&inv, format, &SbomOptions { scope: Scope::Runtime, timestamp: None }).unwrap();
-        let timed = SbomOptions { scope: Scope::Buildtime, timestamp: Some(Timestamp::from_unix(1_700_000_000)) };
+        let runtime =
+            write(&inv, format, &SbomOptions { scope: Scope::Runtime, timestamp: None, ..SbomOptions::default() })
+                .unwrap();
+        let timed = SbomOptions {
+            scope: Scope::Buildtime,
+            timestamp: Some(Timestamp::from_unix(1_700_000_000)),
+            ..SbomOptions::default()
+        };
         let timed = write(&inv, format, &timed).unwrap();
         let meta = r#"[{ "name": "libdep-3.1", "meta": { "license": { "spdxId": "MIT" } } }]"#;
         let with_meta = write(&inventory_of(&f, Some(meta), true), format, &SbomOptions::default()).unwrap();
