@@ -14,7 +14,8 @@
 //! - [`sbom`]: an inventory as a CycloneDX 1.6 or SPDX 2.3 document;
 //! - [`vulndb`]: vulnerability data (NVD 2.0, CVE 5, OSV) indexed in SQLite
 //!   and matched against a closure's components; [`vulns`]: the scan, with
-//!   patches, whitelist and SARIF.
+//!   patches, whitelist and SARIF;
+//! - [`log_report`]: rebuild attestations as log entries, and checking entries.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -25,6 +26,7 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod identity;
+pub mod log_report;
 pub mod mirrors;
 pub mod rebuild;
 pub mod sbom;

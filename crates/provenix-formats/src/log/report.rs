@@ -45,8 +45,9 @@ use crate::store_path::{StoreDir, StorePathError};
 
 /// First line of every report.
 pub const REPORT_HEADER: &str = "provenix-build-report/1";
-/// Largest entry accepted, in bytes (an envelope of a big rebuild fits).
-pub const MAX_ENTRY_LEN: usize = 1 << 20;
+/// Largest entry accepted, in bytes: what the u16 length prefix of a C2SP
+/// entry bundle can carry (an attestation of a small closure fits).
+pub const MAX_ENTRY_LEN: usize = u16::MAX as usize;
 /// Longest value of one field, in bytes.
 pub const MAX_FIELD_LEN: usize = 1024;
 
