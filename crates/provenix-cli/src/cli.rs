@@ -95,6 +95,14 @@ enum Command {
     /// file (recognised by its magic). Exit 0 when identical, 1 when they differ, 2 on unreadable or
     /// malformed input.
     DiffOutput(cmd::diff_output::Args),
+    /// Run the rebuild transparency log server (`--db sqlite:FILE`; API in docs/log.md).
+    ///
+    /// Builders registered by public key (--builders FILE, or the admin API with --admin-token-file)
+    /// submit signed build reports or rebuild attestations; each accepted one is appended to an
+    /// RFC 9162 Merkle log, batched, under checkpoints signed with --log-key (C2SP tlog-checkpoint;
+    /// tiles at C2SP tlog-tiles paths). Submitters get a receipt: their index and an inclusion proof.
+    /// Binds 127.0.0.1:8080 unless --listen says otherwise; stops on ctrl-c or SIGTERM.
+    Serve(cmd::serve::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -171,6 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sbom(a) => cmd::sbom::run(a, &ctx),
         Command::Vulns(a) => cmd::vulns::run(a, &ctx),
         Command::DiffOutput(a) => cmd::diff_output::run(a, &ctx),
+        Command::Serve(a) => cmd::serve::run(a, &ctx),
     }
 }
 

@@ -226,3 +226,41 @@ async fn shutdown_signal() {
     };
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
+
+/// Errors running the server from a blocking caller.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The runtime or the listener could not start.
+    #[error("starting the server on {addr}")]
+    Io {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Opening the log failed.
+    #[error("opening the log")]
+    Start(#[from] StartError),
+}
+
+/// Runs the server on `listen` until ctrl-c or SIGTERM, from synchronous code
+/// (the CLI): builds a tokio runtime, opens the log, binds, calls `ready`
+/// with the bound address, and serves.
+pub fn run_blocking(
+    config: Config,
+    store: Arc<dyn LogStore>,
+    listen: std::net::SocketAddr,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), RunError> {
+    let io = |source| RunError::Io { addr: listen, source };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(io)?;
+    runtime.block_on(async move {
+        let state = start(config, store).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        ready(addr);
+        serve(listener, state).await.map_err(io)
+    })
+}

@@ -9,6 +9,7 @@ pub(crate) mod nar;
 pub(crate) mod rebuild;
 pub(crate) mod roots;
 pub(crate) mod sbom;
+pub(crate) mod serve;
 pub(crate) mod sources;
 pub(crate) mod verify;
 pub(crate) mod vulns;
