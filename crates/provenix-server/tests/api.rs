@@ -227,3 +227,81 @@ async fn a_record_edited_in_the_database_is_caught_by_the_client_check() {
     assert!(e["entry"].as_str().unwrap().contains("nar-size: 9999"), "the server serves the edit");
     assert!(!check(&e, &p), "the edited entry does not lead to the signed root");
 }
+
+fn attestation(key: &provenix_formats::signature::SecretKey, hash: &str) -> Vec<u8> {
+    use provenix_core::attest::{
+        BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, Statement,
+    };
+    let out = common::report("x", 1, 0).path;
+    let drv = common::report("x", 1, 0).drv;
+    let subject = vec![ResourceDescriptor {
+        name: Some(out.clone()),
+        digest: [("sha256".to_owned(), hash.repeat(32))].into_iter().collect(),
+        ..Default::default()
+    }];
+    let provenance = Provenance {
+        build_definition: BuildDefinition {
+            build_type: "https://provenix.dev/rebuild/v1".to_owned(),
+            external_parameters: serde_json::json!({}),
+            internal_parameters: None,
+            resolved_dependencies: vec![],
+        },
+        run_details: RunDetails {
+            builder: Builder {
+                id: "x".to_owned(),
+                version: [("nix".to_owned(), "2.8.0".to_owned())].into_iter().collect(),
+                builder_dependencies: vec![],
+            },
+            metadata: Some(BuildMetadata {
+                finished_on: Some("2026-12-07T09:00:00Z".to_owned()),
+                ..Default::default()
+            }),
+            byproducts: vec![ResourceDescriptor {
+                name: Some(out),
+                annotations: serde_json::json!({"drv": drv, "output": "out"}).as_object().cloned(),
+                ..Default::default()
+            }],
+        },
+    };
+    provenix_core::attest::sign(&Statement::provenance(subject, &provenance), &[key]).to_json()
+}
+
+#[tokio::test]
+async fn a_rebuild_attestation_is_one_report_per_subject_and_joins_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, r) = (key("builder-a"), key("rebuilder"));
+    let st = state(&dir.path().join("log.sqlite"), &[&a, &r], None).await;
+    // builder-a reported pkg 1 with NAR hash 0xab..; the rebuilder attests the same hash.
+    assert_eq!(post(&st, "/api/v1/reports", signed(&a, 1, 0xab)).await.0, StatusCode::CREATED);
+    let env = attestation(&r, "ab");
+    let (s, j) = post(&st, "/api/v1/attestations", env.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{j}");
+    let answers = j["entries"].as_array().unwrap();
+    assert_eq!(answers.len(), 1);
+    let entry = get_json(&st, "/api/v1/entries/1").await.1;
+    let data = entry["entry"].as_str().unwrap().as_bytes().to_vec();
+    let receipt = Receipt::parse(&serde_json::to_vec(&answers[0]["receipt"]).unwrap()).unwrap();
+    receipt.verify(&data, &key("log.test").to_public(), "log.test").unwrap();
+    // Anyone can re-check the entry from its envelope.
+    let parsed = provenix_formats::log::report::Entry::parse(&data, &Default::default()).unwrap();
+    let trusted: provenix_formats::signature::TrustedKeys = [r.to_public()].into_iter().collect();
+    provenix_core::log_report::check_entry(parsed, &trusted, &Default::default()).unwrap();
+    let path = common::report("x", 1, 0).path;
+    let (_, v) = get_json(&st, &format!("/api/v1/outputs?path={path}")).await;
+    assert_eq!(v["verdict"], "reproduced");
+    // An attestation by an unregistered key, or with a broken signature, is refused.
+    let (s, j) = post(&st, "/api/v1/attestations", attestation(&key("stranger"), "ab")).await;
+    assert_eq!((s, j["error"].as_str().unwrap()), (StatusCode::FORBIDDEN, "unknown-builder"));
+    let mut forged: Value = serde_json::from_slice(&attestation(&r, "ab")).unwrap();
+    let sig = forged["signatures"][0]["sig"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+    forged["signatures"][0]["sig"] = Value::String(flipped);
+    let forged = serde_json::to_vec(&forged).unwrap();
+    let (s, j) = post(&st, "/api/v1/attestations", forged).await;
+    assert_eq!((s, j["error"].as_str().unwrap()), (StatusCode::FORBIDDEN, "bad-signature"), "{j}");
+    // A report lifted from the envelope but changed is a contradiction.
+    let lifted = String::from_utf8(data).unwrap().replace("output: out", "output: dev");
+    let (s, j) = post(&st, "/api/v1/reports", lifted.into_bytes()).await;
+    assert_eq!((s, j["error"].as_str().unwrap()), (StatusCode::UNPROCESSABLE_ENTITY, "contradicts-signature"), "{j}");
+    assert_eq!(size(&st).await, 2, "refusals wrote nothing");
+}
