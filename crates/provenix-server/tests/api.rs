@@ -294,7 +294,10 @@ async fn a_rebuild_attestation_is_one_report_per_subject_and_joins_the_verdict()
     assert_eq!((s, j["error"].as_str().unwrap()), (StatusCode::FORBIDDEN, "unknown-builder"));
     let mut forged: Value = serde_json::from_slice(&attestation(&r, "ab")).unwrap();
     let sig = forged["signatures"][0]["sig"].as_str().unwrap().to_owned();
-    let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+    let flipped = match sig.strip_prefix('A') {
+        Some(rest) => format!("B{rest}"),
+        None => format!("A{}", &sig[1..]),
+    };
     forged["signatures"][0]["sig"] = Value::String(flipped);
     let forged = serde_json::to_vec(&forged).unwrap();
     let (s, j) = post(&st, "/api/v1/attestations", forged).await;
