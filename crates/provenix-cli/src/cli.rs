@@ -168,6 +168,14 @@ enum Command {
     /// at --fail-on or worse, 2 on unreadable or hostile input (path traversal, symlink escapes,
     /// truncation, decompression bombs). See docs/equiv.md.
     Equiv(cmd::equiv::Args),
+    /// Run the rebuild transparency log server (`--db sqlite:FILE`; API in docs/log.md).
+    ///
+    /// Builders registered by public key (--builders FILE, or the admin API with --admin-token-file)
+    /// submit signed build reports or rebuild attestations; each accepted one is appended to an
+    /// RFC 9162 Merkle log, batched, under checkpoints signed with --log-key (C2SP tlog-checkpoint;
+    /// tiles at C2SP tlog-tiles paths). Submitters get a receipt: their index and an inclusion proof.
+    /// Binds 127.0.0.1:8080 unless --listen says otherwise; stops on ctrl-c or SIGTERM.
+    Serve(cmd::serve::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -282,6 +290,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Review(c) => cmd::review::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),
         Command::Equiv(a) => cmd::equiv::run(a, &ctx),
+        Command::Serve(a) => cmd::serve::run(a, &ctx),
     }
 }
 

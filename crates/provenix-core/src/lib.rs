@@ -19,6 +19,7 @@
 //! - [`review`]: release archives against their VCS trees ([`review::equiv`]),
 //!   what changed between two closures' sources, signed reviews of sources,
 //!   and the policy gate that counts independent reviewers.
+//! - [`log_report`]: rebuild attestations as log entries, and checking entries.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -30,6 +31,7 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod identity;
+pub mod log_report;
 pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;

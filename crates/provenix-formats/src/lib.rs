@@ -15,6 +15,7 @@
 //! | [`narinfo`] | binary-cache `.narinfo` files and their fingerprint |
 //! | [`signature`] | ed25519 keys and signatures in Nix's `name:base64` form |
 //! | [`dsse`] | DSSE v1 signing envelopes (in-toto attestations), signed with those keys |
+//! | [`log`] | the rebuild log: build reports, RFC 9162 Merkle proofs, C2SP checkpoints, notes and tiles |
 #![warn(missing_docs)]
 #![deny(clippy::indexing_slicing)]
 
@@ -22,6 +23,7 @@ pub mod derivation;
 pub mod dsse;
 pub mod export;
 pub mod hash;
+pub mod log;
 pub mod nar;
 pub mod narinfo;
 pub mod nixbase32;

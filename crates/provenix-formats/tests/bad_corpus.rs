@@ -98,3 +98,8 @@ fn every_malformed_signature_is_rejected_with_its_reason() {
 fn every_malformed_dsse_envelope_is_rejected_with_its_reason() {
     check_corpus("dsse", 10, |_, data| Envelope::parse(data));
 }
+
+#[test]
+fn malformed_log_reports_are_rejected_with_their_reason() {
+    check_corpus("log_report", 6, |_, data| provenix_formats::log::report::Entry::parse(data, &StoreDir::default()));
+}

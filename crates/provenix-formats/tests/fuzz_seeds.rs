@@ -21,6 +21,9 @@ const TARGETS: &[(&str, &[&str], Body)] = &[
     ("key", &["key"], checks::signature::key),
     ("signature", &["signature"], checks::signature::signature),
     ("dsse", &["dsse"], checks::dsse::dsse),
+    ("log_report", &["log_report"], checks::log::report),
+    ("log_checkpoint", &["log_checkpoint"], checks::log::checkpoint),
+    ("log_proof", &["log_proof"], checks::log::proof),
 ];
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

@@ -9,7 +9,8 @@ fn allowed(krate: &str) -> &'static [&'static str] {
         "provenix-formats" | "provenix-testkit" => &[],
         "provenix-store" => &["provenix-formats"],
         "provenix-core" => &["provenix-formats", "provenix-store"],
-        "provenix-cli" => &["provenix-formats", "provenix-store", "provenix-core"],
+        "provenix-server" => &["provenix-formats", "provenix-store", "provenix-core"],
+        "provenix-cli" => &["provenix-formats", "provenix-store", "provenix-core", "provenix-server"],
         _ => &[],
     }
 }
@@ -42,5 +43,8 @@ fn provenix_crates_depend_only_downwards() {
     }
     for (krate, deps) in &edges {
         assert!(!deps.contains("provenix-cli"), "{krate} depends on the CLI");
+        if krate != "provenix-cli" {
+            assert!(!deps.contains("provenix-server"), "{krate} depends on the server");
+        }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod rebuild;
 pub(crate) mod review;
 pub(crate) mod roots;
 pub(crate) mod sbom;
+pub(crate) mod serve;
 pub(crate) mod sources;
 pub(crate) mod verify;
 pub(crate) mod vulns;

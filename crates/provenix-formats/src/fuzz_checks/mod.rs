@@ -10,6 +10,7 @@ pub mod derivation;
 pub mod dsse;
 pub mod export;
 pub mod hash;
+pub mod log;
 pub mod nar;
 pub mod narinfo;
 pub mod signature;

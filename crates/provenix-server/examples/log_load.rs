@@ -1,0 +1,195 @@
+//! Load test of the log server (run by `bench/log_load.sh`, numbers in BENCHMARKS.md).
+//!
+//! `log_load DB CONCURRENCY SECONDS PREFILL`: opens (creates) the SQLite log DB,
+//! optionally prefills it with PREFILL entries straight through the storage
+//! (same batches the sequencer writes), starts the server in process on
+//! 127.0.0.1, and for SECONDS runs CONCURRENCY threads that each POST signed
+//! reports (signed beforehand, as builders do) over keep-alive connections and
+//! wait for the receipt. Then it asks for inclusion proofs for SECONDS/3 with
+//! the same threads. Prints reports/s, receipt latency p50/p99, proofs/s and
+//! their latency, peak RSS (of the whole process, submitters included) and
+//! disk bytes per entry.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use provenix_formats::log::checkpoint::Checkpoint;
+use provenix_formats::log::merkle::{leaf_hash, root};
+use provenix_formats::log::report::Report;
+use provenix_formats::log::tile::RightEdge;
+use provenix_formats::signature::SecretKey;
+use provenix_formats::store_path::StoreDir;
+use provenix_server::store::sqlite::SqliteStore;
+use provenix_server::store::{Batch, LogStore, NewEntry};
+
+fn report(builder: &str, n: u64) -> Report {
+    let hash: String =
+        (0..32).map(|i| b"0123456789abcdfghijklmnpqrsvwxyz"[((n >> (i % 13)) as usize + i) % 32] as char).collect();
+    Report {
+        drv: format!("/nix/store/{hash}-pkg-{n}.drv"),
+        output: "out".into(),
+        path: format!("/nix/store/{hash}-pkg-{n}"),
+        nar_hash: leaf_hash(&n.to_le_bytes()),
+        nar_size: Some(n),
+        builder: builder.into(),
+        system: Some("x86_64-linux".into()),
+        nix_version: "2.8.0".into(),
+        time: "2026-12-07T09:00:00Z".into(),
+        attestation: None,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted.get(((sorted.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default()
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+fn prefill(store: &SqliteStore, log_key: &SecretKey, builder: &str, count: u64) {
+    let mut edge = RightEdge::default();
+    let mut done = 0u64;
+    store
+        .append_batch(&Batch {
+            first_index: 0,
+            entries: vec![],
+            tiles: vec![],
+            size: 0,
+            checkpoint: sign(log_key, &mut edge),
+        })
+        .unwrap();
+    while done < count {
+        let n = (count - done).min(8192);
+        let entries: Vec<NewEntry> = (done..done + n)
+            .map(|i| {
+                let r = report(builder, 1 << 40 | i);
+                NewEntry { data: r.to_bytes(), report: r }
+            })
+            .collect();
+        let tiles = edge.append(entries.iter().map(|e| leaf_hash(&e.data)));
+        let checkpoint = sign(log_key, &mut edge);
+        store.append_batch(&Batch { first_index: done, entries, tiles, size: edge.size(), checkpoint }).unwrap();
+        done += n;
+    }
+}
+
+fn sign(key: &SecretKey, edge: &mut RightEdge) -> Vec<u8> {
+    let size = edge.size();
+    let root = root(edge, size).unwrap();
+    Checkpoint { origin: key.name().into(), size, root, extensions: vec![] }.sign(key).unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, db, concurrency, seconds, prefill_count] = args.as_slice() else {
+        panic!("usage: log_load DB CONCURRENCY SECONDS PREFILL");
+    };
+    let (db, concurrency, seconds, prefill_count): (std::path::PathBuf, usize, u64, u64) =
+        (db.into(), concurrency.parse().unwrap(), seconds.parse().unwrap(), prefill_count.parse().unwrap());
+    let log_key = SecretKey::from_seed("log.bench", [1; 32]).unwrap();
+    let builder = SecretKey::from_seed("builder-bench", [2; 32]).unwrap();
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    let t = Instant::now();
+    prefill(&store, &log_key, builder.name(), prefill_count);
+    println!("prefill: {prefill_count} entries in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Signed in advance: builders sign on their own machines.
+    let per_thread = 400_000 / concurrency.max(1);
+    let bodies: Vec<Arc<Vec<Vec<u8>>>> = (0..concurrency)
+        .map(|w| {
+            Arc::new(
+                (0..per_thread)
+                    .map(|i| report(builder.name(), (w * per_thread + i) as u64).sign(&builder).unwrap().to_bytes())
+                    .collect(),
+            )
+        })
+        .collect();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let config = provenix_server::Config {
+        log_key: log_key.clone(),
+        builders: vec![builder.to_public()],
+        admin_token: None,
+        batch_interval: Duration::from_millis(50),
+        store_dir: StoreDir::default(),
+    };
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = runtime.block_on(provenix_server::start(config, store.clone())).unwrap();
+    runtime.spawn(async move { provenix_server::serve(listener, state).await });
+
+    let run = |what: &'static str, secs: u64| -> (u64, Vec<Duration>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let handles: Vec<_> = (0..concurrency)
+            .map(|w| {
+                let (stop, count, url, bodies) = (stop.clone(), count.clone(), url.clone(), bodies[w].clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::Agent::new_with_defaults();
+                    let mut lat = Vec::new();
+                    let mut i = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        if what == "submit" {
+                            let Some(body) = bodies.get(i) else { break };
+                            let mut resp = agent.post(format!("{url}/api/v1/reports")).send(&body[..]).unwrap();
+                            resp.body_mut().read_to_vec().unwrap();
+                        } else {
+                            let index = (i as u64).wrapping_mul(2_654_435_761) % prefill_count.max(1);
+                            let mut resp =
+                                agent.get(format!("{url}/api/v1/proofs/inclusion?index={index}")).call().unwrap();
+                            resp.body_mut().read_to_vec().unwrap();
+                        }
+                        lat.push(t.elapsed());
+                        count.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                    lat
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(secs));
+        stop.store(true, Ordering::Relaxed);
+        let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        all.sort();
+        (count.load(Ordering::Relaxed), all)
+    };
+
+    let (n, lat) = run("submit", seconds);
+    println!(
+        "submit: {concurrency} submitters, {seconds} s: {n} reports, {:.0} reports/s, receipt latency p50 {:.1} ms p99 {:.1} ms",
+        n as f64 / seconds as f64,
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    let proof_secs = (seconds / 3).max(5);
+    let (n, lat) = run("proof", proof_secs);
+    println!(
+        "proofs: log of {} entries, {:.0} proofs/s, latency p50 {:.2} ms p99 {:.2} ms",
+        store.latest_checkpoint().unwrap().map_or(0, |c| c.0),
+        n as f64 / proof_secs as f64,
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    let size = store.latest_checkpoint().unwrap().map_or(0, |c| c.0);
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "peak RSS {} MiB; disk {:.0} bytes/entry ({size} entries, {bytes} bytes)",
+        peak_rss_kib() / 1024,
+        bytes as f64 / size.max(1) as f64
+    );
+}

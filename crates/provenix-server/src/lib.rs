@@ -1,0 +1,270 @@
+//! The provenix rebuild transparency log server.
+//!
+//! Builders submit signed build reports (or DSSE rebuild attestations);
+//! the server checks each against the registered builder keys, and the
+//! [`sequencer`] appends accepted ones, in batches, to an RFC 9162 Merkle
+//! log whose hashes are stored as C2SP tiles and whose checkpoints it signs
+//! with the log key. Anyone can fetch checkpoints, tiles, entries and
+//! proofs, and per output path or `.drv` the reports and a [`verdict`].
+//! The HTTP API is documented in `docs/log.md`.
+//!
+//! [`router`] builds the axum application from an [`AppState`]; [`start`]
+//! opens the state (and starts the sequencer) from a [`Config`];
+//! [`serve`] runs it on a listener until shutdown.
+#![warn(missing_docs)]
+
+pub mod error;
+mod routes;
+pub mod sequencer;
+pub mod store;
+pub mod verdict;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use provenix_formats::log::merkle::{self, NodeHash};
+use provenix_formats::log::proof::InclusionProof;
+use provenix_formats::log::report::Report;
+use provenix_formats::log::tile::TileNodes;
+use provenix_formats::signature::{PublicKey, SecretKey, TrustedKeys};
+use provenix_formats::store_path::StoreDir;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::AppError;
+use sequencer::{Pending, Sequenced};
+use store::{LogStore, StoreError};
+
+/// Largest request body, in bytes: one entry or attestation envelope.
+pub const MAX_BODY_LEN: usize = 1 << 20;
+
+/// How the server is set up.
+pub struct Config {
+    /// The log key; its name is the checkpoints' origin line.
+    pub log_key: SecretKey,
+    /// Builders to register at start (added to those already stored).
+    pub builders: Vec<PublicKey>,
+    /// The token of the admin API; `None` turns it off.
+    pub admin_token: Option<String>,
+    /// How long the sequencer waits for more entries after the first of a batch.
+    pub batch_interval: Duration,
+    /// The store directory report paths must be under.
+    pub store_dir: StoreDir,
+}
+
+/// Longest batch interval accepted.
+pub const MAX_BATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Storage failed.
+    #[error("log storage")]
+    Store(#[from] StoreError),
+    /// The log key's name cannot sign checkpoints.
+    #[error("log key `{0}` cannot sign C2SP notes (its name contains `+`)")]
+    LogKeyName(String),
+    /// A stored builder key does not parse.
+    #[error("stored builder key of `{0}` is invalid")]
+    BuilderKey(String),
+    /// The batch interval is over [`MAX_BATCH_INTERVAL`].
+    #[error("batch interval {0:?} is longer than 1 s")]
+    Interval(Duration),
+    /// A blocking task failed.
+    #[error("startup task")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+struct Inner {
+    store: Arc<dyn LogStore>,
+    store_dir: StoreDir,
+    builders: RwLock<Arc<TrustedKeys>>,
+    origin: String,
+    log_public: PublicKey,
+    admin_token: Option<String>,
+    queue: mpsc::Sender<Pending>,
+}
+
+/// What every handler gets: storage, builder keys, the sequencer's queue.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// Opens the log: registers `config.builders`, signs the empty checkpoint of
+/// a new log, loads and checks the tree's right edge, and starts the sequencer.
+pub async fn start(config: Config, store: Arc<dyn LogStore>) -> Result<AppState, StartError> {
+    if config.batch_interval > MAX_BATCH_INTERVAL {
+        return Err(StartError::Interval(config.batch_interval));
+    }
+    let origin = config.log_key.name().to_owned();
+    if origin.contains('+') {
+        return Err(StartError::LogKeyName(origin));
+    }
+    let (s, key, o, new_builders) = (store.clone(), config.log_key.clone(), origin.clone(), config.builders.clone());
+    let (edge, keys) = tokio::task::spawn_blocking(move || -> Result<_, StartError> {
+        for b in &new_builders {
+            s.add_builder(b.name(), &b.to_string())?;
+        }
+        sequencer::init_empty(&*s, &key, &o)?;
+        let edge = sequencer::load_edge(&*s)?;
+        let mut keys = TrustedKeys::new();
+        for (name, text) in s.builders()? {
+            keys.insert(PublicKey::parse(&text).map_err(|_| StartError::BuilderKey(name))?);
+        }
+        Ok((edge, keys))
+    })
+    .await??;
+    let (queue, rx) = mpsc::channel(sequencer::MAX_BATCH * 4);
+    let seq = sequencer::Sequencer {
+        store: store.clone(),
+        key: config.log_key.clone(),
+        origin: origin.clone(),
+        interval: config.batch_interval,
+        edge,
+    };
+    tokio::spawn(seq.run(rx));
+    Ok(AppState {
+        inner: Arc::new(Inner {
+            store,
+            store_dir: config.store_dir,
+            builders: RwLock::new(Arc::new(keys)),
+            origin,
+            log_public: config.log_key.to_public(),
+            admin_token: config.admin_token,
+            queue,
+        }),
+    })
+}
+
+impl AppState {
+    /// The storage.
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.inner.store
+    }
+
+    /// The checkpoints' origin line (the log key's name).
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The log's public key.
+    pub fn log_public_key(&self) -> &PublicKey {
+        &self.inner.log_public
+    }
+
+    pub(crate) fn store_dir(&self) -> &StoreDir {
+        &self.inner.store_dir
+    }
+
+    pub(crate) fn admin_token(&self) -> Option<&str> {
+        self.inner.admin_token.as_deref()
+    }
+
+    /// The registered builder keys, as of now.
+    pub fn builder_keys(&self) -> Arc<TrustedKeys> {
+        self.inner.builders.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set_builder_keys(&self, keys: TrustedKeys) {
+        if let Ok(mut k) = self.inner.builders.write() {
+            *k = Arc::new(keys);
+        }
+    }
+
+    /// Queues a checked entry and waits until it is sequenced and stored.
+    pub(crate) async fn sequence(&self, data: Vec<u8>, report: Report) -> Result<Sequenced, AppError> {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || {
+            AppError::client(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the log is not accepting entries",
+            )
+        };
+        self.inner.queue.send(Pending { data, report, reply }).await.map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?.map_err(|()| unavailable())
+    }
+}
+
+/// Inclusion proof of `index` in the tree of `size`, read from stored tiles.
+pub fn inclusion_proof(store: &dyn LogStore, index: u64, size: u64) -> Result<InclusionProof, ProofReadError> {
+    let mut nodes = TileNodes::new(|level, idx| store.tile(level, idx).map(Option::unwrap_or_default));
+    let hashes = merkle::inclusion_proof(&mut nodes, index, size).map_err(|e| ProofReadError(e.to_string()))?;
+    Ok(InclusionProof { leaf_index: index, tree_size: size, hashes })
+}
+
+/// Consistency proof between sizes, read from stored tiles.
+pub fn consistency_proof(store: &dyn LogStore, old: u64, new: u64) -> Result<Vec<NodeHash>, ProofReadError> {
+    let mut nodes = TileNodes::new(|level, idx| store.tile(level, idx).map(Option::unwrap_or_default));
+    merkle::consistency_proof(&mut nodes, old, new).map_err(|e| ProofReadError(e.to_string()))
+}
+
+/// A proof could not be built from storage (out of range, or storage failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProofReadError(String);
+
+/// The application: every route of `docs/log.md`.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `router(state)` on `listener` until ctrl-c or SIGTERM, then drains.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// Errors running the server from a blocking caller.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The runtime or the listener could not start.
+    #[error("starting the server on {addr}")]
+    Io {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Opening the log failed.
+    #[error("opening the log")]
+    Start(#[from] StartError),
+}
+
+/// Runs the server on `listen` until ctrl-c or SIGTERM, from synchronous code
+/// (the CLI): builds a tokio runtime, opens the log, binds, calls `ready`
+/// with the bound address, and serves.
+pub fn run_blocking(
+    config: Config,
+    store: Arc<dyn LogStore>,
+    listen: std::net::SocketAddr,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), RunError> {
+    let io = |source| RunError::Io { addr: listen, source };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(io)?;
+    runtime.block_on(async move {
+        let state = start(config, store).await?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        ready(addr);
+        serve(listener, state).await.map_err(io)
+    })
+}

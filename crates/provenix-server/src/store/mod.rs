@@ -1,0 +1,121 @@
+//! Storage of the log behind one trait, [`LogStore`], so that backends are
+//! interchangeable and pass one test suite (`tests/storage.rs`).
+//!
+//! The trait is synchronous; the server calls it from `spawn_blocking`.
+//! [`LogStore::append_batch`] is the only writer of the log: a batch's
+//! entries, the tiles they change and the checkpoint over them commit in one
+//! transaction, so a crash leaves either all of a batch or none of it, and
+//! the stored tree size never goes backwards.
+
+pub mod sqlite;
+
+use provenix_formats::log::merkle::NodeHash;
+use provenix_formats::log::report::Report;
+use provenix_formats::log::tile::Tile;
+use thiserror::Error;
+
+/// A storage failure.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database holds something this server did not write.
+    #[error("database is inconsistent: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer server.
+    #[error("database schema version {found} is newer than this server's {supported}")]
+    NewerSchema {
+        /// Found.
+        found: i64,
+        /// Supported.
+        supported: i64,
+    },
+    /// A builder name is registered with another key.
+    #[error("builder `{name}` is already registered with another key")]
+    BuilderConflict {
+        /// The name.
+        name: String,
+    },
+}
+
+/// One entry of a batch, with its report for the query columns.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// The entry's canonical bytes (the leaf).
+    pub data: Vec<u8>,
+    /// Its report.
+    pub report: Report,
+}
+
+/// What one sequencing batch writes.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Index of the first entry (the tree size before the batch).
+    pub first_index: u64,
+    /// The entries, in order.
+    pub entries: Vec<NewEntry>,
+    /// Tiles whose content changed, with their new content.
+    pub tiles: Vec<Tile>,
+    /// The tree size after the batch.
+    pub size: u64,
+    /// The signed checkpoint note for that size.
+    pub checkpoint: Vec<u8>,
+}
+
+/// One stored report, for queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// Its index in the log.
+    pub index: u64,
+    /// The `.drv` path.
+    pub drv: String,
+    /// The output name.
+    pub output: String,
+    /// The output path.
+    pub path: String,
+    /// NAR sha256.
+    pub nar_hash: NodeHash,
+    /// The builder's key name.
+    pub builder: String,
+    /// When it was built.
+    pub time: String,
+}
+
+/// A builder's standing against the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Agreement {
+    /// Reports by the builder.
+    pub reports: u64,
+    /// Output paths it reported that another builder also reported, all with its hash.
+    pub agreed: u64,
+    /// Output paths where another report (by anyone) has a different hash.
+    pub disagreed: u64,
+}
+
+/// The log's storage.
+pub trait LogStore: Send + Sync + 'static {
+    /// The latest checkpoint: tree size and signed note. `None` for an empty log.
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// The stored tile `(level, index)`, any width.
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes one batch atomically (module docs). `first_index` must equal the stored size.
+    fn append_batch(&self, batch: &Batch) -> Result<(), StoreError>;
+    /// Entry bytes `[start, start + count)` that exist.
+    fn entries(&self, start: u64, count: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Every report about an output path or a `.drv` path, oldest first.
+    fn reports_for(&self, path_or_drv: &str) -> Result<Vec<ReportRow>, StoreError>;
+    /// A builder's most recent reports, newest first.
+    fn builder_history(&self, builder: &str, limit: u64) -> Result<Vec<ReportRow>, StoreError>;
+    /// A builder's agreement with the others.
+    fn agreement(&self, builder: &str) -> Result<Agreement, StoreError>;
+    /// Output paths with more than one NAR hash, most recently reported first.
+    fn disputed_paths(&self, limit: u64) -> Result<Vec<String>, StoreError>;
+    /// Registered builders: name and public key text.
+    fn builders(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Registers a builder; the same key again is a no-op, another key under the name a conflict.
+    fn add_builder(&self, name: &str, public_key: &str) -> Result<(), StoreError>;
+    /// Removes a builder; its reports stay. Returns whether it was registered.
+    fn remove_builder(&self, name: &str) -> Result<bool, StoreError>;
+}
