@@ -90,8 +90,12 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let printed = if ctx.json {
         print_json(&report)
     } else {
-        write_human(&report, &super::roots::store_flag(ctx), &mut report_stream(args.output.as_deref().is_some_and(is_stdout)))
-            .map_err(Into::into)
+        write_human(
+            &report,
+            &super::roots::store_flag(ctx),
+            &mut report_stream(args.output.as_deref().is_some_and(is_stdout)),
+        )
+        .map_err(Into::into)
     };
     if !report.build_succeeded {
         after_printing(Outcome::Ok, printed)?;

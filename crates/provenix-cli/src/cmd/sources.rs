@@ -2,9 +2,9 @@
 
 use std::io::{self, BufWriter};
 
+use provenix_core::bootstrap::{BootstrapReport, bootstrap_seeds};
 use provenix_core::fod::SourceKind;
 use provenix_core::sources::{KindCount, LocalKind, LocalSource, Source, SourcesOptions, SourcesReport, sources};
-use provenix_core::bootstrap::{BootstrapReport, bootstrap_seeds};
 use serde::Serialize;
 
 use super::roots::{RootArgs, chain_names, human_bytes, open_db, short_name};

@@ -295,7 +295,8 @@ fn finish(args: &Args, ctx: &Ctx, report: &VulnsReport) -> anyhow::Result<Outcom
     } else if args.csv {
         write_csv(report, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout))).map_err(Into::into)
     } else {
-        write_human(report, fail_on, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout))).map_err(Into::into)
+        write_human(report, fail_on, &mut report_stream(args.sarif.as_deref().is_some_and(is_stdout)))
+            .map_err(Into::into)
     };
     let failed = failing > 0 || (args.fail_on_unidentified && !report.unidentified.is_empty());
     after_printing(if failed { Outcome::Failed } else { Outcome::Ok }, printed)
