@@ -177,7 +177,11 @@ impl AppState {
     pub(crate) async fn sequence(&self, data: Vec<u8>, report: Report) -> Result<Sequenced, AppError> {
         let (reply, rx) = oneshot::channel();
         let unavailable = || {
-            AppError::client(axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the log is not accepting entries")
+            AppError::client(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the log is not accepting entries",
+            )
         };
         self.inner.queue.send(Pending { data, report, reply }).await.map_err(|_| unavailable())?;
         rx.await.map_err(|_| unavailable())?.map_err(|()| unavailable())

@@ -133,7 +133,8 @@ impl Sequencer {
                     self.edge = edge;
                     let note = Arc::new(note);
                     for (i, reply) in replies.into_iter().enumerate() {
-                        let _ = reply.send(Ok(Sequenced { index: first_index + i as u64, size, checkpoint: note.clone() }));
+                        let _ =
+                            reply.send(Ok(Sequenced { index: first_index + i as u64, size, checkpoint: note.clone() }));
                     }
                 }
                 Ok(Err(e)) => {

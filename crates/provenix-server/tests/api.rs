@@ -180,9 +180,15 @@ async fn the_admin_api_registers_builders_behind_its_token() {
     assert_eq!(post(&st, "/api/v1/reports", signed(&b, 1, 1)).await.0, StatusCode::CREATED);
     // Another key under a registered name is a conflict.
     let other = serde_json::json!({ "publicKey": provenix_formats::signature::SecretKey::from_seed("builder-b", [1; 32]).unwrap().to_public().to_string() });
-    let r = Request::post("/api/v1/admin/builders").header("authorization", "Bearer s3cret").body(Body::from(other.to_string())).unwrap();
+    let r = Request::post("/api/v1/admin/builders")
+        .header("authorization", "Bearer s3cret")
+        .body(Body::from(other.to_string()))
+        .unwrap();
     assert_eq!(call(&st, r).await.0, StatusCode::CONFLICT);
-    let r = Request::delete("/api/v1/admin/builders/builder-b").header("authorization", "Bearer s3cret").body(Body::empty()).unwrap();
+    let r = Request::delete("/api/v1/admin/builders/builder-b")
+        .header("authorization", "Bearer s3cret")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(call(&st, r).await.0, StatusCode::OK);
     assert_eq!(post(&st, "/api/v1/reports", signed(&b, 2, 1)).await.0, StatusCode::FORBIDDEN);
 }
@@ -212,7 +218,8 @@ async fn a_record_edited_in_the_database_is_caught_by_the_client_check() {
     let data: Vec<u8> = conn.query_row("SELECT data FROM entries WHERE idx = 2", [], |r| r.get(0)).unwrap();
     let edited = String::from_utf8(data).unwrap().replace("nar-size: 1002", "nar-size: 9999").into_bytes();
     conn.execute("UPDATE entries SET data = ?1 WHERE idx = 2", [&edited]).unwrap();
-    let mut tile: Vec<u8> = conn.query_row("SELECT data FROM tiles WHERE level = 0 AND idx = 0", [], |r| r.get(0)).unwrap();
+    let mut tile: Vec<u8> =
+        conn.query_row("SELECT data FROM tiles WHERE level = 0 AND idx = 0", [], |r| r.get(0)).unwrap();
     tile[64..96].copy_from_slice(&leaf_hash(&edited));
     conn.execute("UPDATE tiles SET data = ?1 WHERE level = 0 AND idx = 0", [&tile]).unwrap();
     let e = get_json(&st, "/api/v1/entries/2").await.1;

@@ -17,12 +17,17 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(token) = state.admin_token() else {
         return Err(AppError::client(StatusCode::FORBIDDEN, "admin-disabled", "this server has no admin token"));
     };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // Compare without stopping at the first differing byte.
     let ok = given.is_some_and(|g| {
         g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     });
-    if ok { Ok(()) } else { Err(AppError::client(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong admin token")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::client(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong admin token"))
+    }
 }
 
 async fn reload_keys(state: &AppState) -> Result<(), AppError> {
@@ -58,7 +63,9 @@ pub(super) async fn add_builder(
     let (name, text) = (key.name().to_owned(), key.to_string());
     let n = name.clone();
     blocking(&state, move |s| match s.add_builder(&n, &text) {
-        Err(e @ StoreError::BuilderConflict { .. }) => Err(AppError::client(StatusCode::CONFLICT, "builder-conflict", e.to_string())),
+        Err(e @ StoreError::BuilderConflict { .. }) => {
+            Err(AppError::client(StatusCode::CONFLICT, "builder-conflict", e.to_string()))
+        }
         other => Ok(other?),
     })
     .await?;

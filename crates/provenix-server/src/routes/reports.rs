@@ -24,9 +24,14 @@ use crate::{AppState, MAX_BODY_LEN};
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, AppError> {
     let too_large = || {
-        AppError::client(StatusCode::PAYLOAD_TOO_LARGE, "too-large", format!("request body is larger than {limit} bytes"))
+        AppError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("request body is larger than {limit} bytes"),
+        )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
@@ -50,9 +55,7 @@ fn refusal(e: &LogReportError) -> AppError {
         LogReportError::Report(ReportError::Unverified { .. }) => {
             AppError::client(StatusCode::FORBIDDEN, "bad-signature", message)
         }
-        LogReportError::Report(
-            ReportError::BuilderMismatch { .. } | ReportError::AttestationMismatch,
-        )
+        LogReportError::Report(ReportError::BuilderMismatch { .. } | ReportError::AttestationMismatch)
         | LogReportError::NotInAttestation { .. } => {
             AppError::client(StatusCode::UNPROCESSABLE_ENTITY, "contradicts-signature", message)
         }

@@ -9,7 +9,10 @@ use super::{blocking, latest_size};
 use crate::AppState;
 use crate::error::AppError;
 
-pub(super) async fn tile(State(state): State<AppState>, Path(rest): Path<String>) -> Result<impl IntoResponse, AppError> {
+pub(super) async fn tile(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
     let text = format!("tile/{rest}");
     let path = TilePath::parse(&text).map_err(|e| AppError::bad_request("bad-tile-path", e.to_string()))?;
     let bytes = blocking(&state, move |s| {
