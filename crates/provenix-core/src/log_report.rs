@@ -98,7 +98,9 @@ pub fn entries_from_attestation(
         let nar_hash = subject
             .digest
             .get("sha256")
-            .and_then(|h| provenix_formats::hash::Hash::parse_unprefixed(h, provenix_formats::hash::HashAlgo::Sha256).ok())
+            .and_then(|h| {
+                provenix_formats::hash::Hash::parse_unprefixed(h, provenix_formats::hash::HashAlgo::Sha256).ok()
+            })
             .and_then(|h| <[u8; 32]>::try_from(h.digest()).ok())
             .ok_or_else(|| not(&format!("subject[{i}] has no sha256")))?;
         let by = run.byproducts.iter().find(|b| b.name.as_deref() == Some(path.as_str()));
@@ -145,7 +147,9 @@ pub fn check_entry(entry: Entry, trusted: &TrustedKeys, store: &StoreDir) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attest::{BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, Statement};
+    use crate::attest::{
+        BuildDefinition, BuildMetadata, Builder, Provenance, ResourceDescriptor, RunDetails, Statement,
+    };
     use provenix_formats::signature::SecretKey;
     use serde_json::json;
 
@@ -171,7 +175,10 @@ mod tests {
                     version: [("nix".to_owned(), "2.8.0".to_owned())].into_iter().collect(),
                     builder_dependencies: vec![],
                 },
-                metadata: Some(BuildMetadata { finished_on: Some("2026-12-07T09:00:00Z".to_owned()), ..Default::default() }),
+                metadata: Some(BuildMetadata {
+                    finished_on: Some("2026-12-07T09:00:00Z".to_owned()),
+                    ..Default::default()
+                }),
                 byproducts: vec![ResourceDescriptor {
                     name: Some(OUT.to_owned()),
                     annotations: json!({"drv": DRV, "output": "out", "verdict": "identical"}).as_object().cloned(),

@@ -19,7 +19,8 @@ fn dump_dom(profile: &Path, url: &str) -> String {
 }
 
 fn chromium(profile: &Path) -> Command {
-    let bin = which("chromium").expect("`chromium` is not installed: run scripts/install-deps.sh (Debian package chromium)");
+    let bin =
+        which("chromium").expect("`chromium` is not installed: run scripts/install-deps.sh (Debian package chromium)");
     let mut c = Command::new(bin);
     // --no-sandbox: tests run as root, where Chromium's own sandbox refuses to start.
     c.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
@@ -104,7 +105,11 @@ async fn chromium_renders_the_pages_of_a_running_server() {
                 .unwrap();
             assert!(out.status.success(), "chromium --screenshot {url}: {}", String::from_utf8_lossy(&out.stderr));
             let bytes = std::fs::read(&png).unwrap();
-            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000, "{} is not a real screenshot", png.display());
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+                "{} is not a real screenshot",
+                png.display()
+            );
         }
         pages
     })
@@ -119,7 +124,16 @@ async fn chromium_renders_the_pages_of_a_running_server() {
     };
     let get = |name: &str| pages.iter().find(|(n, _)| *n == name).map(|(_, t)| t.as_str()).unwrap();
     let overview = get("overview");
-    for expected in ["6 reports", "3 builders", "3 output paths", "1 reproduced", "1 disputed", "50.0% reproducibility rate", "tree size 6", "origin log.test"] {
+    for expected in [
+        "6 reports",
+        "3 builders",
+        "3 output paths",
+        "1 reproduced",
+        "1 disputed",
+        "50.0% reproducibility rate",
+        "tree size 6",
+        "origin log.test",
+    ] {
         assert!(overview.contains(expected), "overview lacks `{expected}`: {overview}");
     }
     let drv = get("derivation");
@@ -127,7 +141,9 @@ async fn chromium_renders_the_pages_of_a_running_server() {
     assert!(drv.contains(&format!("{} builder-a , builder-b", hash(1))), "{drv}");
     assert!(drv.contains(&format!("{} builder-c", hash(9))), "{drv}");
     let dis = get("disagreements");
-    assert!(dis.contains("1 output paths with more than one NAR hash") && dis.contains(&common::report("x", 2, 0).path));
+    assert!(
+        dis.contains("1 output paths with more than one NAR hash") && dis.contains(&common::report("x", 2, 0).path)
+    );
     let builder = get("builder");
     assert!(builder.contains("builder builder-c") && builder.contains("1 0 1 0.0%"), "{builder}");
     let search = get("search");

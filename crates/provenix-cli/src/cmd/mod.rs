@@ -5,6 +5,7 @@ pub(crate) mod bundle;
 pub(crate) mod diff_output;
 pub(crate) mod drv;
 pub(crate) mod key;
+pub(crate) mod log_show;
 pub(crate) mod nar;
 pub(crate) mod rebuild;
 pub(crate) mod roots;

@@ -71,7 +71,11 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Some(p) => {
             let t = std::fs::read_to_string(p).with_context(|| format!("--admin-token-file {}", p.display()))?;
             let t = t.trim().to_owned();
-            anyhow::ensure!(t.len() >= 16, "--admin-token-file {}: the token needs at least 16 characters", p.display());
+            anyhow::ensure!(
+                t.len() >= 16,
+                "--admin-token-file {}: the token needs at least 16 characters",
+                p.display()
+            );
             Some(t)
         }
         None => None,
