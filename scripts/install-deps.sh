@@ -3,7 +3,8 @@
 # Nix 2.8 (Debian's nix-bin), busybox-static (the sandbox's /bin/sh), jq and
 # hyperfine (benchmarks), xz-utils, openssl (a second ed25519 implementation that
 # cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
-# recommends it is three small packages, about 1 MB), python3-venv (the SBOM
+# recommends it is three small packages, about 1 MB), chromium (the log server's web UI is tested in
+# headless Chromium), python3-venv (the SBOM
 # validators below), python3-cryptography (bench/gen-reviews.py signs with it), curl (the SARIF
 # Multitool below, and rustup), git, zstd, bzip2 and unzip (`equiv` tests). Rust itself
 # comes from rustup (edition 2024, Rust >= 1.85).
@@ -23,6 +24,7 @@ command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # bench/gen-reviews.py signs benchmark review records with it (ed25519).
 /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || need+=(python3-cryptography)

@@ -176,6 +176,9 @@ enum Command {
     /// tiles at C2SP tlog-tiles paths). Submitters get a receipt: their index and an inclusion proof.
     /// Binds 127.0.0.1:8080 unless --listen says otherwise; stops on ctrl-c or SIGTERM.
     Serve(cmd::serve::Args),
+    /// Ask a rebuild transparency log about outputs (`log show`).
+    #[command(subcommand)]
+    Log(cmd::log_show::Command),
 }
 
 /// What every command gets: the checked global configuration.
@@ -291,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Policy(c) => cmd::policy::run(c, &ctx),
         Command::Equiv(a) => cmd::equiv::run(a, &ctx),
         Command::Serve(a) => cmd::serve::run(a, &ctx),
+        Command::Log(c) => cmd::log_show::run(c, &ctx),
     }
 }
 

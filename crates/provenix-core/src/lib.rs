@@ -31,6 +31,7 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod identity;
+pub mod log_check;
 pub mod log_report;
 pub mod mirrors;
 pub mod nixenv;

@@ -9,6 +9,7 @@ pub(crate) mod doctor;
 pub(crate) mod drv;
 pub(crate) mod equiv;
 pub(crate) mod key;
+pub(crate) mod log_show;
 pub(crate) mod man;
 pub(crate) mod nar;
 pub(crate) mod policy;

@@ -8,6 +8,7 @@ mod outputs;
 mod proofs;
 mod reports;
 mod tiles;
+mod ui;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -35,6 +36,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/builders/{name}", get(builders::one))
         .route("/api/v1/admin/builders", post(admin::add_builder))
         .route("/api/v1/admin/builders/{name}", delete(admin::remove_builder))
+        .merge(ui::routes())
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .with_state(state)
 }
