@@ -126,8 +126,12 @@ fn scan(inv: &Inventory, records: &[(String, Value)]) -> VulnsReport {
     }
     let cache = tempfile::tempdir().unwrap();
     let (db, stats) = VulnDb::open(data.path(), &cache.path().join("index.sqlite"), &NoProgress).unwrap();
-    let options =
-        VulnsOptions { runtime_only: false, whitelist: Whitelist::default(), today: Date::new(2024, 6, 1).unwrap() };
+    let options = VulnsOptions {
+        runtime_only: false,
+        whitelist: Whitelist::default(),
+        today: Date::new(2024, 6, 1).unwrap(),
+        ids: Vec::new(),
+    };
     vulns::scan(inv, &db, &stats, &options).unwrap()
 }
 
