@@ -110,7 +110,7 @@ fn python_prefixes_and_curls_own_feed_are_found_and_an_alias_patch_suppresses() 
     std::fs::write(db.join("nvd/page-0.json"), serde_json::to_vec(&nvd_page()).unwrap()).unwrap();
     std::fs::write(db.join("curl/CVE-2023-38545.json"), serde_json::to_vec(&curl_record()).unwrap()).unwrap();
 
-    let out = provenix(h.root(), &["vulns", &drv, "--db", db.to_str().unwrap(), "--json"]);
+    let out = provenix(h.root(), &["vulns", &drv, "--vuln-db", db.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let set = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<String>>();

@@ -179,8 +179,10 @@ mod tests {
                     finished_on: Some("2026-12-07T09:00:00Z".to_owned()),
                     ..Default::default()
                 }),
+                // As `rebuild` writes it: the rebuilt output's digest beside its record.
                 byproducts: vec![ResourceDescriptor {
                     name: Some(OUT.to_owned()),
+                    digest: [("sha256".to_owned(), "ab".repeat(32))].into_iter().collect(),
                     annotations: json!({"drv": DRV, "output": "out", "verdict": "identical"}).as_object().cloned(),
                     ..Default::default()
                 }],

@@ -256,8 +256,10 @@ fn attestation(key: &provenix_formats::signature::SecretKey, hash: &str) -> Vec<
                 finished_on: Some("2026-12-07T09:00:00Z".to_owned()),
                 ..Default::default()
             }),
+            // As `rebuild` writes it: the rebuilt output's digest beside its record.
             byproducts: vec![ResourceDescriptor {
                 name: Some(out),
+                digest: [("sha256".to_owned(), hash.repeat(32))].into_iter().collect(),
                 annotations: serde_json::json!({"drv": drv, "output": "out"}).as_object().cloned(),
                 ..Default::default()
             }],
