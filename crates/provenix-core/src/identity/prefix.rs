@@ -88,20 +88,8 @@ impl Family {
         if self != Family::Python {
             return name.to_owned();
         }
-        let mut out = String::with_capacity(name.len());
-        let mut in_run = false;
-        for c in name.chars() {
-            if matches!(c, '-' | '_' | '.') {
-                if !in_run {
-                    out.push('-');
-                }
-                in_run = true;
-            } else {
-                out.extend(c.to_lowercase());
-                in_run = false;
-            }
-        }
-        out
+        // The same comparison form the OSV matcher uses for PyPI names.
+        crate::vulndb::rules::normalize_package("pypi", name)
     }
 
     /// The identity key of package `name` of this family (`python:urllib3`).
