@@ -620,13 +620,13 @@ fn open_side(input: &Input) -> Result<(Side, DumpThread), DiffError> {
     let (stream, dump): (Box<dyn BufRead>, DumpThread) = match input {
         Input::Nar(path) => (Box::new(BufReader::with_capacity(READ_BUF, open_nofollow(path)?)), None),
         Input::Tree(path) => {
-            let (tx, rx) = mpsc::sync_channel(DUMP_CHANNEL_DEPTH);
+            let (writer, reader) = pipe(DUMP_CHANNEL_DEPTH);
             let root = path.clone();
             let handle = thread::Builder::new()
                 .name("diff-dump".to_owned())
-                .spawn(move || dump_path(&root, ChannelWriter { tx }))
+                .spawn(move || dump_path(&root, writer))
                 .map_err(io_err("starting a thread to read", path))?;
-            (Box::new(ChannelReader { rx, chunk: Vec::new(), pos: 0 }), Some(handle))
+            (Box::new(reader), Some(handle))
         }
     };
     let reader = NarReader::new(Tee::new(stream, io::sink(), HashAlgo::Sha256));
@@ -642,8 +642,16 @@ fn join_dump(input: &Input, dump: DumpThread) -> Result<(), DiffError> {
     }
 }
 
-/// The writing end of a dump: hands each write to the reader as a chunk.
-struct ChannelWriter {
+/// A bounded pipe between threads: what the writer writes, the reader reads, in order; the
+/// reader ends when the writer is dropped, and the writer fails with BrokenPipe once the reader
+/// is gone. `depth` chunks (one per write) can wait in between.
+pub(crate) fn pipe(depth: usize) -> (ChannelWriter, ChannelReader) {
+    let (tx, rx) = mpsc::sync_channel(depth);
+    (ChannelWriter { tx }, ChannelReader { rx, chunk: Vec::new(), pos: 0 })
+}
+
+/// The writing end of a [`pipe`]: hands each write to the reader as a chunk.
+pub(crate) struct ChannelWriter {
     tx: mpsc::SyncSender<Vec<u8>>,
 }
 
@@ -659,8 +667,8 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The reading end of a dump; ends when the dump thread does.
-struct ChannelReader {
+/// The reading end of a [`pipe`]; ends when the writer is dropped.
+pub(crate) struct ChannelReader {
     rx: mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,

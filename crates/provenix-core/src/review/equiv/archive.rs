@@ -40,7 +40,6 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::thread;
 
 use provenix_formats::hash::{HashAlgo, Hasher};
@@ -616,64 +615,23 @@ fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> 
 /// xz on a helper thread: lzma-rs writes the decoded bytes into a bounded channel the tar
 /// reader reads from; its error (if any) wins over the tar reader's, which only saw an early end.
 fn walk_xz<R: BufRead + Send + 'static>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
+    let (writer, reader) = crate::diff::pipe(8);
     let handle = thread::Builder::new()
         .name("equiv-xz".into())
         .spawn(move || {
             let mut input = input;
-            let mut out = io::BufWriter::with_capacity(BUF, ChannelWriter { tx });
+            let mut out = io::BufWriter::with_capacity(BUF, writer);
             lzma_rs::xz_decompress(&mut input, &mut out)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             io::Write::flush(&mut out)
         })
         .map_err(|source| ArchiveError::Io { path: b.path.to_path_buf(), op: "starting the xz thread", source })?;
-    let walked = walk_tar(ChannelReader { rx, chunk: Vec::new(), pos: 0 }, b);
+    let walked = walk_tar(reader, b);
     // Dropping the reader (inside walk_tar) makes a still-running decoder stop with BrokenPipe.
     let decoded = handle.join().unwrap_or_else(|_| Err(io::Error::other("the xz thread panicked")));
     match (decoded, walked) {
         (Err(e), _) if e.kind() != io::ErrorKind::BrokenPipe => Err(b.corrupt("xz", "the stream", e)),
         (_, walked) => walked,
-    }
-}
-
-struct ChannelWriter {
-    tx: mpsc::SyncSender<Vec<u8>>,
-}
-
-impl io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tx.send(buf.to_vec()).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.chunk.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
-                }
-                Err(mpsc::RecvError) => return Ok(0),
-            }
-        }
-        let avail = self.chunk.get(self.pos..).unwrap_or_default();
-        let n = avail.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), avail.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.pos += n;
-        Ok(n)
     }
 }
 
