@@ -369,9 +369,25 @@ fn every_rule_and_its_edge_gives_the_expected_findings() {
     // libfoo (its GitHub repository) has no CPE but is matched by OSV: counted, not listed.
     // (requests has the built-in table's python:requests whatever its interpreter prefix.)
     assert_eq!(report["withoutCpe"], 4, "{}", report["unidentified"]);
+    // Counts agree in number and say what they count (issue 20 item 17).
     let text = String::from_utf8(s.vulns(&[]).stdout).unwrap();
-    assert!(text.contains("1 packages have no CPE identity: only OSV"), "{text}");
-    assert!(text.contains("3 packages have no CPE identity, registry package or repository"), "{text}");
+    assert!(
+        text.contains("\n1 package has no CPE identity: only OSV (by registry package or repository) could match it\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n3 packages have no CPE identity, registry package or repository and were not checked: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n10 vulnerabilities in 10 components; 1 component patched, 0 components whitelisted\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" advisories from 8 files (skipped 2 rejected CVEs and 1 withdrawn record; index "),
+        "{text}"
+    );
+    assert!(!text.contains(" 1 packages") && !text.contains(" 1 components"), "{text}");
 }
 
 #[test]
@@ -389,6 +405,14 @@ fn findings_carry_aliases_severity_fixed_version_rule_and_why_chain() {
     let why: Vec<&str> = c["why"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(why.len(), 3, "app -> lib -> xz: {why:?}");
     assert!(why[0].ends_with("-app-1.0.drv") && why[1].ends_with("-lib-1.0.drv") && why[2].ends_with("-xz-5.6.0.drv"));
+    // An OSV GIT range fixed by a commit: the commit, never passed off as a version.
+    let libfoo = &find("OSV-2024-1")["components"][0];
+    assert_eq!(libfoo["fixed"], Value::Null, "{libfoo}");
+    assert_eq!(libfoo["fixedCommit"], "2222222222222222222222222222222222222222", "{libfoo}");
+    let text = String::from_utf8(s.vulns(&[]).stdout).unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with("OSV-2024-1 ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.ends_with("libfoo 1.2.3  fixed in commit 222222222222"), "{line}");
+    assert!(text.contains("xz 5.6.0  fixed in 5.6.2"), "{text}");
     let requests = find("CVE-2024-35195");
     assert_eq!(requests["aliases"], json!(["GHSA-9wx4-h78v-vm56"]));
     assert_eq!(requests["components"][0]["fixed"], "2.32.0");
@@ -430,6 +454,10 @@ fn sarif_output_lists_every_result_with_rules() {
     assert_eq!(xz["level"], "error");
     let patched = results.iter().find(|r| r["ruleId"] == "CVE-2024-12345").unwrap();
     assert_eq!(patched["suppressions"][0]["kind"], "external");
+    let libfoo = results.iter().find(|r| r["ruleId"] == "OSV-2024-1").unwrap();
+    let message = libfoo["message"]["text"].as_str().unwrap();
+    assert!(message.contains("; fixed in commit 222222222222"), "{message}");
+    assert_eq!(libfoo["properties"]["fixedCommit"], "2222222222222222222222222222222222222222");
     // The human output names the finding, the package and the chain.
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("CVE-2024-3094") && text.contains("why: app-1.0 -> lib-1.0 -> xz-5.6.0"), "{text}");
@@ -1074,12 +1102,16 @@ fn id_filter_fail_on_threshold_unused_whitelist_entries_and_csv() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("status,id,aliases,severity,score,pname,version,fixed,runtime,drv_path,rule,note"));
+    assert_eq!(
+        lines.next(),
+        Some("status,id,aliases,severity,score,pname,version,fixed,fixed_commit,runtime,drv_path,rule,note")
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 11, "{csv}");
     assert!(
-        rows.iter().any(|r| r.starts_with("vulnerable,CVE-2024-3094,,CRITICAL,10.0,xz,5.6.0,5.6.2,false,/nix/store/"))
+        rows.iter().any(|r| r.starts_with("vulnerable,CVE-2024-3094,,CRITICAL,10.0,xz,5.6.0,5.6.2,,false,/nix/store/"))
     );
+    assert!(rows.iter().any(|r| r.contains(",libfoo,1.2.3,,2222222222222222222222222222222222222222,false,")), "{csv}");
     assert!(
         rows.iter()
             .any(|r| r.starts_with("patched,CVE-2024-12345,") && r.ends_with(",patched by fix-CVE-2024-12345.patch"))
@@ -1115,8 +1147,8 @@ in [ (pkg "app" "1.0" {{ buildInputs = [ xz zlib ]; }}) (pkg "tool" "1.0" {{ bui
     assert_eq!(by_root[1]["root"], drvs[1].as_str());
     assert_eq!(by_root[1]["findings"], json!(["CVE-2024-0608"]));
     let text = String::from_utf8(provenix(h.root(), &["vulns", &drvs[0], &drvs[1], "--vuln-db", db]).stdout).unwrap();
-    assert!(text.contains("by root:\n  app-1.0: 2 vulnerable (CVE-2024-3094, CVE-2024-0608)"), "{text}");
-    assert!(text.contains("  tool-1.0: 1 vulnerable (CVE-2024-0608)"), "{text}");
+    assert!(text.contains("by root:\n  app-1.0: 2 vulnerabilities (CVE-2024-3094, CVE-2024-0608)"), "{text}");
+    assert!(text.contains("  tool-1.0: 1 vulnerability (CVE-2024-0608)"), "{text}");
 }
 
 #[test]

@@ -141,7 +141,7 @@ fn vulndb_file(data: &[u8], kind: Kind) {
                 let prepared = Prepared::new(&target);
                 let looked_up = prepared.keys();
                 assert!(looked_up.contains(key), "a target named by {key:?} is not looked up by it");
-                if let Some((rule, _)) = record.rules.evaluate(&prepared, &present) {
+                if let Some(((rule, _), _)) = record.rules.evaluate(&prepared, &present) {
                     assert!(!rule.to_string().is_empty(), "a rule without description");
                     // The version filters are supersets: a hit passes the filter of a key row it is looked up by.
                     let admitted = keys.iter().any(|(k, v, f)| {

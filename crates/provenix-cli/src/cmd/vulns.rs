@@ -14,9 +14,9 @@ use provenix_core::vulns::{
 };
 use provenix_store::db::NixDb;
 
-use super::escape_controls;
 use super::roots::{Bar, IdentityArgs, RootArgs, ensure_roots_built, open_db, short_name};
 use super::sources::csv_field;
+use super::{count, escape_controls, number};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 use crate::output::{ensure_stdout_free, is_stdout, report_stream, write_output};
 
@@ -327,7 +327,7 @@ fn write_list(title: &str, list: &[Finding], out: &mut impl Write) -> io::Result
     for f in list {
         for a in &f.components {
             let version = a.version.as_deref().unwrap_or("-");
-            let fixed = a.fixed.as_deref().map(|v| format!("  fixed in {}", escape_controls(v))).unwrap_or_default();
+            let fixed = a.fix_text().map(|t| format!("  {}", escape_controls(&t))).unwrap_or_default();
             let runtime = if a.runtime { "  runtime" } else { "" };
             writeln!(
                 out,
@@ -355,7 +355,7 @@ fn write_list(title: &str, list: &[Finding], out: &mut impl Write) -> io::Result
 
 /// One CSV row per affected component of every list (RFC 4180 quoting).
 fn write_csv(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "status,id,aliases,severity,score,pname,version,fixed,runtime,drv_path,rule,note")?;
+    writeln!(out, "status,id,aliases,severity,score,pname,version,fixed,fixed_commit,runtime,drv_path,rule,note")?;
     for (status, list) in
         [("vulnerable", &report.findings), ("patched", &report.patched), ("whitelisted", &report.whitelisted)]
     {
@@ -375,6 +375,7 @@ fn write_csv(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
                     a.pname.clone(),
                     a.version.clone().unwrap_or_default(),
                     a.fixed.clone().unwrap_or_default(),
+                    a.fixed_commit.clone().unwrap_or_default(),
                     a.runtime.to_string(),
                     a.drv_path.clone(),
                     a.rule.clone(),
@@ -398,14 +399,19 @@ fn write_by_root(report: &VulnsReport, out: &mut impl Write) -> io::Result<()> {
         let ids = if r.findings.is_empty() { "none".to_owned() } else { escape_controls(&r.findings.join(", ")) };
         writeln!(
             out,
-            "  {}: {} vulnerable ({ids}); {} patched, {} whitelisted",
+            "  {}: {} ({ids}); {} patched, {} whitelisted",
             escape_controls(display_ref(&r.root)),
-            r.findings.len(),
+            count(r.findings.len(), "vulnerability", "vulnerabilities"),
             r.patched.len(),
             r.whitelisted.len()
         )?;
     }
     writeln!(out)
+}
+
+/// `1 package has`, `2 packages have`.
+fn count_has(n: usize) -> String {
+    format!("{} {}", count(n, "package", "packages"), number(n, "has", "have"))
 }
 
 fn write_human(report: &VulnsReport, fail_on: Option<Level>, out: &mut impl Write) -> io::Result<()> {
@@ -417,37 +423,42 @@ fn write_human(report: &VulnsReport, fail_on: Option<Level>, out: &mut impl Writ
         let failing = report.failing(Some(level)).count();
         writeln!(
             out,
-            "{failing} of {} vulnerabilities at or above --fail-on {} (the others do not fail the scan)",
-            report.findings.len(),
+            "{failing} of {} at or above --fail-on {} (the others do not fail the scan)",
+            count(report.findings.len(), "vulnerability", "vulnerabilities"),
             format!("{level:?}").to_lowercase()
         )?;
     }
-    let count = |l: &[Finding]| l.iter().map(|f| f.components.len()).sum::<usize>();
+    let components = |l: &[Finding]| {
+        let n = l.iter().map(|f| f.components.len()).sum::<usize>();
+        count(n, "component", "components")
+    };
     writeln!(
         out,
-        "{} vulnerabilities in {} components; {} patched, {} whitelisted",
-        report.findings.len(),
-        count(&report.findings),
-        count(&report.patched),
-        count(&report.whitelisted)
+        "{} in {}; {} patched, {} whitelisted",
+        count(report.findings.len(), "vulnerability", "vulnerabilities"),
+        components(&report.findings),
+        components(&report.patched),
+        components(&report.whitelisted)
     )?;
     let db = &report.database;
     writeln!(
         out,
-        "scanned {} packages of {} derivations against {} advisories from {} files ({} rejected, {} withdrawn skipped{})",
-        report.scanned,
-        report.derivations,
-        db.advisories,
-        db.files,
-        db.rejected,
-        db.withdrawn,
-        if db.reused { "; index reused" } else { "; index rebuilt" }
+        "scanned {} of {} against {} from {} (skipped {} and {}; index {})",
+        count(report.scanned, "package", "packages"),
+        count(report.derivations, "derivation", "derivations"),
+        count(db.advisories, "advisory", "advisories"),
+        count(db.files, "file", "files"),
+        count(db.rejected, "rejected CVE", "rejected CVEs"),
+        count(db.withdrawn, "withdrawn record", "withdrawn records"),
+        if db.reused { "reused" } else { "rebuilt" }
     )?;
-    if report.without_cpe > report.unidentified.len() {
+    let osv_only = report.without_cpe.saturating_sub(report.unidentified.len());
+    if osv_only > 0 {
         writeln!(
             out,
-            "{} packages have no CPE identity: only OSV (by registry package or repository) could match them",
-            report.without_cpe - report.unidentified.len()
+            "{} no CPE identity: only OSV (by registry package or repository) could match {}",
+            count_has(osv_only),
+            number(osv_only, "it", "them")
         )?;
     }
     if !report.unidentified.is_empty() {
@@ -466,8 +477,9 @@ fn write_human(report: &VulnsReport, fail_on: Option<Level>, out: &mut impl Writ
         let more = report.unidentified.len().saturating_sub(names.len());
         writeln!(
             out,
-            "{} packages have no CPE identity, registry package or repository and were not checked: {}{}",
-            report.unidentified.len(),
+            "{} no CPE identity, registry package or repository and {} not checked: {}{}",
+            count_has(report.unidentified.len()),
+            number(report.unidentified.len(), "was", "were"),
             names.join(", "),
             if more > 0 { format!(" (+{more}; --json lists all, --identities adds them)") } else { String::new() }
         )?;

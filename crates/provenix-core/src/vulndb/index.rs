@@ -350,8 +350,8 @@ fn write_files(
     Ok(stats)
 }
 
-/// A hit before its advisory is read: advisory row, target, rule, fixed version.
-type Found = (i64, u32, super::MatchRule, Option<String>);
+/// A hit before its advisory is read: advisory row, target, rule, fixed version, fixing commit.
+type Found = (i64, u32, super::MatchRule, Option<String>, Option<String>);
 
 /// See [`super::VulnDb::scan`].
 pub(super) fn scan(
@@ -443,8 +443,8 @@ pub(super) fn scan(
                 .iter()
                 .filter_map(|&t| {
                     let target = prepared.get(t as usize)?;
-                    let (rule, fixed) = rules.evaluate(target, &present)?;
-                    Some((*row, t, rule, fixed))
+                    let ((rule, fixed), fixed_commit) = rules.evaluate(target, &present)?;
+                    Some((*row, t, rule, fixed, fixed_commit))
                 })
                 .collect())
         })
@@ -455,7 +455,7 @@ pub(super) fn scan(
     let mut hits = Vec::new();
     let mut stmt = conn.prepare_cached("SELECT advisory FROM advisories WHERE id = ?1").map_err(sql(path))?;
     for found in evaluated {
-        for (row, target, rule, fixed) in found? {
+        for (row, target, rule, fixed, fixed_commit) in found? {
             let advisory =
                 match advisories.get(&row) {
                     Some(a) => Arc::clone(a),
@@ -469,7 +469,7 @@ pub(super) fn scan(
                         advisory
                     }
                 };
-            hits.push(Hit { target: target as usize, advisory, rule, fixed });
+            hits.push(Hit { target: target as usize, advisory, rule, fixed, fixed_commit });
         }
     }
     hits.sort_by(|a, b| {

@@ -442,6 +442,9 @@ pub struct Hit {
     pub rule: MatchRule,
     /// The first fixed version, when known.
     pub fixed: Option<String>,
+    /// The commit that fixes it, when the rule is an OSV GIT range whose
+    /// `fixed` event is a commit.
+    pub fixed_commit: Option<String>,
 }
 
 /// The file name of the index kept in a writable data directory.

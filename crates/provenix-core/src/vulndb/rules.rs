@@ -595,12 +595,16 @@ impl RuleSet {
     }
 
     /// The first rule of this advisory that `target` matches, in the order
-    /// of the file. `present` holds the `(vendor, product)` pairs of the closure.
-    pub(crate) fn evaluate(&self, target: &Prepared<'_>, present: &Present) -> Option<RuleHit> {
+    /// of the file, and the commit that fixes it when the matched rule is an
+    /// OSV GIT range with a `fixed` commit. `present` holds the `(vendor,
+    /// product)` pairs of the closure.
+    pub(crate) fn evaluate(&self, target: &Prepared<'_>, present: &Present) -> Option<(RuleHit, Option<String>)> {
         match self {
-            RuleSet::Nvd(configs) => configs.iter().find_map(|c| nvd_config(c, target, present)),
-            RuleSet::Cve5(entries) => entries.iter().find_map(|a| cve5_affected(a, target)),
-            RuleSet::Osv(entries) => entries.iter().find_map(|a| osv_package(a, target).or_else(|| osv_git(a, target))),
+            RuleSet::Nvd(configs) => configs.iter().find_map(|c| nvd_config(c, target, present)).map(|h| (h, None)),
+            RuleSet::Cve5(entries) => entries.iter().find_map(|a| cve5_affected(a, target)).map(|h| (h, None)),
+            RuleSet::Osv(entries) => {
+                entries.iter().find_map(|a| osv_package(a, target).map(|h| (h, None)).or_else(|| osv_git(a, target)))
+            }
         }
     }
 }
@@ -873,8 +877,19 @@ fn repo_version_ranges(entry: &OsvAffected) -> impl Iterator<Item = &OsvRange> {
     entry.ranges.iter().filter(|r| r.kind != "GIT" && entry.package.is_none())
 }
 
-fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
+/// A hit of a GIT range, with the range's `fixed` commit when it has one.
+fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<(RuleHit, Option<String>)> {
     entry.ranges.iter().filter(|r| r.kind == "GIT").find_map(|range| {
+        let fix_commit = range.events.iter().find_map(|e| match e {
+            Event::Fixed(v) if is_commit(v) => Some(v.clone()),
+            _ => None,
+        });
+        osv_git_range(entry, range, target).map(|hit| (hit, fix_commit))
+    })
+}
+
+fn osv_git_range(entry: &OsvAffected, range: &OsvRange, target: &Prepared<'_>) -> Option<RuleHit> {
+    {
         let repo = range.repo.as_deref()?;
         target.repos.iter().filter(|(url, _, _)| url == repo).find_map(|(url, tag, rev)| {
             // The GIT range's fixed version when written as one, else (an entry without a
@@ -944,7 +959,7 @@ fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<RuleHit> {
             }
             None
         })
-    })
+    }
 }
 
 #[cfg(test)]

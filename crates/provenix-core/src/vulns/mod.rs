@@ -128,6 +128,9 @@ pub struct Affected {
     /// The first fixed version, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed: Option<String>,
+    /// The commit that fixes it, when the data names one (an OSV GIT range).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_commit: Option<String>,
     /// `.drv` paths from a root down to the component.
     pub why: Vec<String>,
     /// The patch that names the finding (in `patched`).
@@ -506,6 +509,7 @@ pub fn scan_scope(
                 rule: hit.rule.to_string(),
                 matched: hit.rule.clone(),
                 fixed: hit.fixed.clone(),
+                fixed_commit: hit.fixed_commit.clone(),
                 why: (scope.why)(n),
                 patch: None,
                 whitelist: None,
@@ -605,6 +609,18 @@ impl Level {
             Level::Medium => 4.0,
             Level::High => 7.0,
             Level::Critical => 9.0,
+        }
+    }
+}
+
+impl Affected {
+    /// What fixes it, in words: `fixed in 5.6.2`, or `fixed in commit 2222222222aa`
+    /// (shortened to 12 digits) when the data names only the commit of the fix.
+    pub fn fix_text(&self) -> Option<String> {
+        match (&self.fixed, &self.fixed_commit) {
+            (Some(version), _) => Some(format!("fixed in {version}")),
+            (None, Some(commit)) => Some(format!("fixed in commit {}", commit.get(..12).unwrap_or(commit))),
+            (None, None) => None,
         }
     }
 }

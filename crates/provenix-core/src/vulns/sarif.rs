@@ -82,8 +82,8 @@ pub(crate) fn file_uri(path: &str) -> String {
 fn result(f: &Finding, index: usize, a: &Affected, fingerprint: String) -> Value {
     let version = a.version.as_deref().unwrap_or("(no version)");
     let mut text = format!("{} {} ({}) is affected by {}: {}", a.pname, version, a.drv_path, f.id, a.rule);
-    if let Some(fixed) = &a.fixed {
-        text.push_str(&format!("; fixed in {fixed}"));
+    if let Some(fix) = a.fix_text() {
+        text.push_str(&format!("; {fix}"));
     }
     let chain: Vec<&str> = a.why.iter().map(|p| crate::identity::short_name(p)).collect();
     if chain.len() > 1 {
@@ -104,7 +104,7 @@ fn result(f: &Finding, index: usize, a: &Affected, fingerprint: String) -> Value
             "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
         }],
         "partialFingerprints": { "provenixFinding/v1": fingerprint },
-        "properties": { "version": a.version, "fixed": a.fixed, "runtime": a.runtime, "outputs": a.outputs },
+        "properties": { "version": a.version, "fixed": a.fixed, "fixedCommit": a.fixed_commit, "runtime": a.runtime, "outputs": a.outputs },
     });
     if let Some(patch) = &a.patch {
         result["suppressions"] = json!([{ "kind": "external", "justification": format!("patched by {patch}") }]);
