@@ -171,6 +171,11 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     let nix_hash = s.h.run_text("nix-store", ["-q", "--hash", &s.out]);
     let nix_hash = Hash::parse(&nix_hash, None).unwrap().to_sri();
     assert_eq!(root["narHash"], nix_hash.as_str());
+    // The human summary counts in agreement with its nouns.
+    let again = s.h.scratch().join("again.bundle.tar");
+    let o = provenix(Some(s.h.root()), &["bundle", &s.drv, "-o", again.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(&format!("\n  {} paths: 4 derivations, 1 source, 1 input source; ", paths.len())), "{text}");
 
     // The stream is byte for byte what `nix-store --export` writes for those paths,
     // and plain Nix imports it into a fresh store.
@@ -304,13 +309,19 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     assert_eq!(st_b.provenance_predicate().unwrap().build_definition, p.build_definition);
     assert_eq!(st_b.subject, st.subject);
 
-    // With --keep the temporary directory stays, and the report says where.
+    // With --keep the temporary directory stays, and the report says where. `-o -` puts the
+    // attestation on stdout, so the human report goes to stderr, in lines of at most 80
+    // columns (a path longer than the room stands alone on its line).
     let o = provenix_env(
         None,
         &[
             "rebuild",
             file.to_str().unwrap(),
             "--keep",
+            "--attest-key",
+            rebuilder_sec.to_str().unwrap(),
+            "-o",
+            "-",
             NIX_OPTS[0],
             NIX_OPTS[1],
             NIX_OPTS[2],
@@ -321,10 +332,19 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
         &[("TMPDIR", &tmp)],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let kept =
-        text.lines().find_map(|l| l.trim().strip_prefix("work directory kept: ")).unwrap_or_else(|| panic!("{text}"));
-    assert!(Path::new(kept).join("build.log").exists(), "{text}");
+    let on_stdout = provenix_core::attest::verify(&o.stdout, &trusted).unwrap();
+    assert_eq!(on_stdout.statement.subject, st.subject, "the attestation on stdout");
+    assert!(!Path::new("-").exists() && !tmp.join("-").exists(), "no file named -");
+    let text = stderr(&o);
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let kept = words.split_once("work directory kept: ").and_then(|(_, rest)| rest.split(' ').next());
+    assert!(Path::new(kept.unwrap_or_else(|| panic!("{text}"))).join("build.log").exists(), "{text}");
+    assert!(text.contains("attestation (in-toto SLSA provenance, DSSE): -"), "{text}");
+    assert!(text.contains("\n1 of 1 output identical to the reference\n"), "{text}");
+    assert!(words.contains("; 1 source matches its declared hash "), "counts agree in number: {text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80 || !line.trim().contains(' '), "over 80 columns: {line:?}\n{text}");
+    }
 
     // A second rebuild into the same, now used, directory is refused.
     let o = rebuild(&file, &work, &[]);

@@ -73,6 +73,8 @@ fn drv_paths_recomputes_what_nix_computed() {
     assert_eq!(report["outputs"]["out"], nix_out.as_str());
     assert_eq!(report["closureSize"], 3);
     assert_eq!(report["findings"], serde_json::json!([]));
+    let human = String::from_utf8(provenix(h.root(), &["drv", "paths", &drv]).stdout).unwrap();
+    assert!(human.ends_with("\nok: 3 derivations checked, every path follows from the bytes\n"), "{human}");
 }
 
 /// Replaces `from` by `to` (same length) inside a store file, as an attacker
@@ -113,7 +115,10 @@ fn drv_paths_reports_a_tampered_input_with_exit_1() {
 
     let human = provenix(h.root(), &["drv", "paths", &drv]);
     assert_eq!(human.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&human.stdout).contains("drv-path-mismatch"));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("drv-path-mismatch"), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert_eq!(last, format!("{} findings in 3 derivations", findings.len()), "{text}");
 }
 
 #[test]

@@ -336,6 +336,8 @@ in derivation {{ name = "bundle"; inherit system; builder = "/bin/sh"; args = [ 
     // The biggest sources once more only for their why-chains, not as a second table.
     assert!(human.contains("Why the 2 biggest sources are needed:"), "{human}");
     assert!(human.contains("B  bundle -> app-1.0 -> src-1.0.tar.gz\n"), "{human}");
+    let sized = human.lines().filter(|l| l.contains(" 144 B  ")).count();
+    assert_eq!(sized, 2, "the source's size once in the table and once by its why-chain:\n{human}");
 }
 
 #[test]

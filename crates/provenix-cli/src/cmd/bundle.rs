@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use provenix_core::bundle::{BundleOptions, BundleReport, bundle};
 use provenix_formats::signature::SecretKey;
 
+use super::count;
 use super::key::load_secret_key;
 use super::roots::{Bar, RootArgs, chain_names, human_bytes, open_db};
 use crate::cli::{Ctx, Outcome, print_json};
@@ -68,11 +69,11 @@ fn write_human(r: &BundleReport, out: &mut impl io::Write) -> io::Result<()> {
     writeln!(out, "wrote {} ({})", r.file, human_bytes(r.size))?;
     writeln!(
         out,
-        "  {} paths: {} derivations, {} sources, {} input sources; {} of NARs",
-        r.paths,
-        r.derivations,
-        r.sources,
-        r.inputs,
+        "  {}: {}, {}, {}; {} of NARs",
+        count(r.paths, "path", "paths"),
+        count(r.derivations, "derivation", "derivations"),
+        count(r.sources, "source", "sources"),
+        count(r.inputs, "input source", "input sources"),
         human_bytes(r.nar_bytes)
     )?;
     match r.signed_by.as_slice() {

@@ -11,6 +11,7 @@ use provenix_formats::store_path::StorePath;
 use provenix_store::drv::{DrvClosure, read_derivation};
 use serde::Serialize;
 
+use super::count;
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]
@@ -150,12 +151,21 @@ fn print_paths(report: &PathsReport) -> anyhow::Result<()> {
         writeln!(out, "{name:<8} {}", path.as_deref().unwrap_or("(deferred: content-addressed)"))?;
     }
     if report.findings.is_empty() {
-        writeln!(out, "ok: {} derivations checked, every path follows from the bytes", report.closure_size)?;
+        writeln!(
+            out,
+            "ok: {} checked, every path follows from the bytes",
+            count(report.closure_size, "derivation", "derivations")
+        )?;
     } else {
         for f in &report.findings {
             writeln!(out, "{}: {}: {}\n  claimed  {}\n  computed {}", f.kind, f.path, f.detail, f.claimed, f.computed)?;
         }
-        writeln!(out, "{} finding(s) in {} derivations", report.findings.len(), report.closure_size)?;
+        writeln!(
+            out,
+            "{} in {}",
+            count(report.findings.len(), "finding", "findings"),
+            count(report.closure_size, "derivation", "derivations")
+        )?;
     }
     Ok(())
 }

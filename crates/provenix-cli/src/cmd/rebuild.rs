@@ -9,9 +9,9 @@ use provenix_core::bundle::BundleReader;
 use provenix_core::nixenv::Status;
 use provenix_core::rebuild::{RebuildOptions, RebuildReport, Verdict, provenance, rebuild, remove_work_dir};
 
-use super::escape_controls;
 use super::key::load_trusted_keys;
 use super::roots::{Bar, human_bytes};
+use super::{count, escape_controls, number, wrap};
 use crate::cli::{Ctx, Outcome, VerificationFailed, after_printing, print_json};
 use crate::output::{ensure_stdout_free, is_stdout, report_stream, write_output};
 
@@ -64,8 +64,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     if !ctx.quiet {
+        let mut err = io::stderr().lock();
         for c in report.environment.iter().filter(|c| c.status == Status::Warn) {
-            eprintln!("warning: {}: {}", c.name, escape_controls(&c.summary));
+            para(&mut err, 0, &format!("warning: {}: {}", c.name, escape_controls(&c.summary)))?;
         }
     }
     let attest_key = attest_key.filter(|_| report.build_succeeded);
@@ -130,37 +131,63 @@ fn check_output_target(target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `text` broken at spaces into lines of at most 80 columns: the first line after `indent`
+/// spaces, the others two further in. A word longer than the room (a store path, a command)
+/// stands alone on its line.
+fn para(out: &mut impl io::Write, indent: usize, text: &str) -> io::Result<()> {
+    let lines = wrap(text, indent + 2, 80);
+    for (i, line) in lines.iter().enumerate() {
+        let line = if i == 0 { line.get(2..).unwrap_or(line) } else { line };
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 /// `store_flag` is the `--store` the printed `diff-output` advice needs to read the reference.
 fn write_human(r: &RebuildReport, store_flag: &str, out: &mut impl io::Write) -> io::Result<()> {
     match r.signature.status {
-        "verified" => writeln!(out, "manifest signed by {} (trusted)", r.signature.signers.join(", "))?,
+        "verified" => para(out, 0, &format!("manifest signed by {} (trusted)", r.signature.signers.join(", ")))?,
         _ => writeln!(out, "manifest signature NOT checked (no --trust-key given)")?,
     }
     let c = &r.checked;
-    writeln!(
+    para(
         out,
-        "checked before import: {} paths, {} of NARs: {} .drv paths and outputs recomputed, {} sources match their declared hashes",
-        c.paths,
-        human_bytes(c.nar_bytes),
-        c.derivations,
-        c.sources
+        0,
+        &format!(
+            "checked before import: {} ({} of NARs); the paths of {} recomputed from their bytes; {} {} declared {}",
+            count(c.paths, "path", "paths"),
+            human_bytes(c.nar_bytes),
+            count(c.derivations, ".drv file", ".drv files"),
+            count(c.sources, "source", "sources"),
+            number(c.sources, "matches its", "match their"),
+            number(c.sources, "hash", "hashes"),
+        ),
     )?;
     if !c.inputs_not_content_addressed.is_empty() {
-        writeln!(out, "  input sources not content-addressed: {}", c.inputs_not_content_addressed.join(", "))?;
+        let n = c.inputs_not_content_addressed.len();
+        para(
+            out,
+            2,
+            &format!(
+                "{} not content-addressed (the path does not pin the bytes): {}",
+                count(n, "input source is", "input sources are"),
+                c.inputs_not_content_addressed.join(", ")
+            ),
+        )?;
     }
-    writeln!(out, "rebuilt offline in {} ({})", r.store, r.nix_version)?;
+    para(out, 0, &format!("rebuilt offline with {} in {}", r.nix_version, r.store))?;
     if r.work_dir_removed {
-        writeln!(out, "  work directory {} removed (--keep keeps it)", r.work_dir)?;
+        para(out, 2, &format!("work directory {} removed (--keep keeps it)", r.work_dir))?;
     } else {
-        writeln!(out, "  log: {}", r.log)?;
+        para(out, 2, &format!("log: {}", r.log))?;
         if r.work_dir_temporary {
-            writeln!(out, "  work directory kept: {}", r.work_dir)?;
+            para(out, 2, &format!("work directory kept: {}", r.work_dir))?;
         }
     }
     if !r.build_succeeded {
         writeln!(out, "  the build FAILED:")?;
         for line in &r.build_errors {
-            writeln!(out, "    {}", escape_controls(line))?;
+            para(out, 4, &escape_controls(line))?;
         }
     }
     for o in &r.outputs {
@@ -170,19 +197,26 @@ fn write_human(r: &RebuildReport, store_flag: &str, out: &mut impl io::Write) ->
             Verdict::NoReference => "no-reference",
             Verdict::NotBuilt => "NOT BUILT   ",
         };
-        writeln!(out, "  {mark} {} ({})", o.path, o.output)?;
+        let line = format!("  {mark} {} ({})", o.path, o.output);
+        if line.chars().count() <= 80 {
+            writeln!(out, "{line}")?;
+        } else {
+            para(out, 2, &format!("{} {} ({})", mark.trim_end(), o.path, o.output))?;
+        }
         if o.verdict == Verdict::Differs {
-            writeln!(out, "      reference {}", o.reference.as_deref().unwrap_or("-"))?;
-            writeln!(out, "      rebuilt   {}", o.rebuilt.as_deref().unwrap_or("-"))?;
+            para(out, 6, &format!("reference {}", o.reference.as_deref().unwrap_or("-")))?;
+            para(out, 6, &format!("rebuilt   {}", o.rebuilt.as_deref().unwrap_or("-")))?;
             if let Some(at) = &o.rebuilt_at {
-                writeln!(out, "      see: provenix{store_flag} diff-output {} {at}", o.path)?;
+                // The command on a line of its own, unbroken, so it can be copied.
+                writeln!(out, "      see what differs with:")?;
+                writeln!(out, "        provenix{store_flag} diff-output {} {at}", o.path)?;
             }
         }
     }
     if let Some(a) = &r.attestation {
-        writeln!(out, "attestation (in-toto SLSA provenance, DSSE): {a}")?;
+        para(out, 0, &format!("attestation (in-toto SLSA provenance, DSSE): {a}"))?;
     }
     let identical = r.outputs.iter().filter(|o| o.verdict == Verdict::Identical).count();
-    writeln!(out, "{identical} of {} outputs identical to the reference", r.outputs.len())?;
+    writeln!(out, "{identical} of {} identical to the reference", count(r.outputs.len(), "output", "outputs"))?;
     out.flush()
 }

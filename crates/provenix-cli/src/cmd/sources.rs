@@ -155,11 +155,11 @@ fn write_bootstrap(report: &BootstrapReport) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "binary seed: {} sources, {} ({} bytes) of {} derivations",
-        report.seeds.len(),
+        "binary seed: {}, {} ({} bytes) of {}",
+        count(report.seeds.len(), "source", "sources"),
         human_bytes(report.total_bytes),
         report.total_bytes,
-        report.derivations
+        count(report.derivations, "derivation", "derivations")
     )?;
     out.flush()?;
     Ok(())
