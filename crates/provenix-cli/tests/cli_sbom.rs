@@ -132,7 +132,7 @@ fn sboms_of_a_real_closure_validate_and_carry_hashes_sources_patches_and_edges()
     let o = ok(provenix(store, &["sbom", "--format", "cyclonedx", &b.drv, "-o", cdx.to_str().unwrap()]));
     let human = String::from_utf8_lossy(&o.stdout);
     assert!(
-        human.contains("4 components: 3 packages, 1 source;") && human.contains("2 in the runtime closure"),
+        human.contains("4 components: 3 packages, 1 source;") && human.contains("2 components in the runtime closure"),
         "{human}"
     );
     assert_valid(python.as_deref(), "cyclonedx", &cdx);

@@ -108,7 +108,7 @@ fn render(report: &DiffReport) -> anyhow::Result<()> {
     }
     if report.entries_truncated {
         let more = report.summary.entries.saturating_sub(report.entries.len());
-        writeln!(out, "... and {more} more changed entries, not listed")?;
+        writeln!(out, "... and {}, not listed", super::count(more, "more changed entry", "more changed entries"))?;
     }
     let mut details = report.entries.iter().flat_map(details).peekable();
     if details.peek().is_some() {

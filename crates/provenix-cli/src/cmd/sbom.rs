@@ -164,7 +164,7 @@ fn write_human(s: &SbomSummary, file: &std::path::Path, out: &mut impl io::Write
     )?;
     writeln!(out, "  {}", count(s.edges, "dependency edge", "dependency edges"))?;
     match s.runtime {
-        Some(n) => writeln!(out, "  {n} in the runtime closure")?,
+        Some(n) => writeln!(out, "  {} in the runtime closure", count(n, "component", "components"))?,
         None => writeln!(out, "  runtime closure unknown (no Nix database, or a root not built)")?,
     }
     if s.unknown_identities > 0 {
