@@ -262,13 +262,16 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
         provenix_formats::signature::TrustedKeys::parse_list(&std::fs::read_to_string(&stranger).unwrap()).unwrap();
     assert!(provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &stranger).is_err());
     // A second rebuilder of the same bundle states the same build definition. It configures
-    // Nix through NIX_CONFIG instead of --nix-option, which the attestation records too, and
+    // Nix through nix.conf and NIX_CONFIG instead of --nix-option, which the attestation records
+    // too, and
     // without --work-dir its temporary directory is removed once everything matched.
     let (sec_b, _) = s.h.generate_key("rebuilder-b");
     let tmp = s.h.scratch().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
+    // nix.conf sets the sandbox shell and NIX_CONFIG the build users: both recorded.
     let conf = s.h.scratch().join("nix-config-b");
-    std::fs::write(&conf, "").unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("nix.conf"), "sandbox-paths = /bin/sh=/bin/busybox\n").unwrap();
     let second_file = s.h.scratch().join("b.dsse.json");
     let o = provenix_env(
         None,
@@ -281,11 +284,7 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
             "-o",
             second_file.to_str().unwrap(),
         ],
-        &[
-            ("TMPDIR", &tmp),
-            ("NIX_CONF_DIR", &conf),
-            ("NIX_CONFIG", Path::new("sandbox-paths = /bin/sh=/bin/busybox\nbuild-users-group =")),
-        ],
+        &[("TMPDIR", &tmp), ("NIX_CONF_DIR", &conf), ("NIX_CONFIG", Path::new("build-users-group ="))],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = json(&o);
@@ -298,10 +297,9 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(
-        build_settings(&second_file)["effectiveNixSettings"]["sandbox-paths"],
-        serde_json::json!(["/bin/sh=/bin/busybox"])
-    );
+    let effective_b = &build_settings(&second_file)["effectiveNixSettings"];
+    assert_eq!(effective_b["sandbox-paths"], serde_json::json!(["/bin/sh=/bin/busybox"]), "from nix.conf");
+    assert_eq!(effective_b["build-users-group"], "", "from NIX_CONFIG");
     in_toto_validate(&second_file);
     let second = std::fs::read(&second_file).unwrap();
     let envelope = provenix_formats::dsse::Envelope::parse(&second).unwrap();
@@ -703,4 +701,25 @@ fn a_non_reproducible_package_differs_and_diff_output_names_the_file() {
     let d = json(&o);
     let changed: Vec<&str> = d["entries"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert_eq!(changed, ["share/build-id"], "{d}");
+    // The human report under --store prints the diff-output advice on a line of its own,
+    // carrying that --store, and the advice runs as printed.
+    let mut args = vec!["rebuild", file.to_str().unwrap(), "--work-dir"];
+    let human_work = s.h.scratch().join("rebuild-human");
+    args.push(human_work.to_str().unwrap());
+    args.extend_from_slice(&NIX_OPTS);
+    let o = provenix(Some(s.h.root()), &args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let advice = text
+        .lines()
+        .skip_while(|l| l.trim() != "see what differs with:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"))
+        .trim();
+    let prefix = format!("provenix --store {} diff-output {} ", s.h.root().display(), s.out);
+    assert!(advice.starts_with(&prefix), "{advice}");
+    let words: Vec<&str> = advice.split(' ').skip(1).collect();
+    let o = Command::new(env!("CARGO_BIN_EXE_provenix")).args(&words).arg("--no-diffoscope").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{advice}: {}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("share/build-id"), "{}", String::from_utf8_lossy(&o.stdout));
 }
