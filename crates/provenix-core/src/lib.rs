@@ -37,6 +37,7 @@ pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;
 pub mod review;
+pub mod sarif;
 pub mod sbom;
 pub mod sources;
 pub mod text;

@@ -13,7 +13,7 @@
 use serde_json::{Value, json};
 
 use super::policy::{PolicyReport, SourceVerdict, Status};
-use crate::vulns::sarif::{SCHEMA, file_uri};
+use crate::sarif::{ResultAt, suppressed};
 
 fn rules() -> Value {
     json!([
@@ -47,29 +47,23 @@ fn result(v: &SourceVerdict) -> Option<Value> {
     if !v.counted_reviewers.is_empty() {
         text.push_str(&format!("; counted: {}", v.counted_reviewers.join(", ")));
     }
-    let mut result = json!({
-        "ruleId": rule,
-        "ruleIndex": index,
-        "level": "error",
-        "message": { "text": text },
-        "locations": [{
-            "physicalLocation": {
-                "artifactLocation": { "uri": file_uri(&v.drv_path) },
-                "region": { "startLine": 1, "endLine": 1 },
-            },
-            "logicalLocations": [{ "name": v.name, "kind": "package" }],
-        }],
-        "partialFingerprints": { "provenixReview/v1": format!("{rule}:{}", v.digest.as_deref().unwrap_or(&v.hash)) },
-        "properties": {
+    let mut result = crate::sarif::result(ResultAt {
+        rule_id: rule,
+        rule_index: index,
+        level: "error",
+        text,
+        drv_path: &v.drv_path,
+        logical: json!({ "name": v.name, "kind": "package" }),
+        fingerprint: ("provenixReview/v1", format!("{rule}:{}", v.digest.as_deref().unwrap_or(&v.hash))),
+        properties: json!({
             "hash": v.hash,
             "countedReviewers": v.counted_reviewers,
             "requiredReviewers": v.required.reviewers,
-        },
+        }),
     });
     if let Some(e) = &v.exemption {
         let until = e.until.map(|d| format!(" (until {d})")).unwrap_or_default();
-        result["suppressions"] =
-            json!([{ "kind": "external", "status": "accepted", "justification": format!("{}{until}", e.reason) }]);
+        result["suppressions"] = suppressed(format!("{}{until}", e.reason), true);
     }
     Some(result)
 }
@@ -77,18 +71,5 @@ fn result(v: &SourceVerdict) -> Option<Value> {
 /// The check as one SARIF 2.1.0 log.
 pub fn to_sarif(report: &PolicyReport, tool_version: &str) -> Value {
     let results: Vec<Value> = report.sources.iter().filter_map(result).collect();
-    json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "provenix",
-                "version": tool_version,
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": rules(),
-            } },
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    })
+    crate::sarif::log(tool_version, rules(), results)
 }

@@ -23,9 +23,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Affected, Finding, VulnsReport};
-
-/// The schema URI SARIF files name.
-pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+use crate::sarif::{ResultAt, suppressed};
 
 fn level(f: &Finding) -> &'static str {
     match f.severity.as_ref().map(|s| s.score) {
@@ -66,19 +64,6 @@ fn rule(f: &Finding) -> Value {
     rule
 }
 
-/// A `.drv` path as a `file://` URI; anything else (an SBOM's `bom-ref`) as a relative URI.
-pub(crate) fn file_uri(path: &str) -> String {
-    let mut uri = String::from(if path.starts_with('/') { "file://" } else { "" });
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~+".contains(&b) {
-            uri.push(char::from(b));
-        } else {
-            uri.push_str(&format!("%{b:02X}"));
-        }
-    }
-    uri
-}
-
 fn result(f: &Finding, index: usize, a: &Affected, fingerprint: String) -> Value {
     let version = a.version.as_deref().unwrap_or("(no version)");
     let mut text = format!("{} {} ({}) is affected by {}: {}", a.pname, version, a.drv_path, f.id, a.rule);
@@ -89,29 +74,21 @@ fn result(f: &Finding, index: usize, a: &Affected, fingerprint: String) -> Value
     if chain.len() > 1 {
         text.push_str(&format!(". Why: {}", chain.join(" -> ")));
     }
-    let mut result = json!({
-        "ruleId": f.id,
-        "ruleIndex": index,
-        "level": level(f),
-        "message": { "text": text },
-        "locations": [{
-            // The finding is about the whole `.drv` file, which Nix writes as one line of ATerm
-            // (newlines in strings are escaped): the region of a whole artifact is its lines.
-            "physicalLocation": {
-                "artifactLocation": { "uri": file_uri(&a.drv_path) },
-                "region": { "startLine": 1, "endLine": 1 },
-            },
-            "logicalLocations": [{ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }],
-        }],
-        "partialFingerprints": { "provenixFinding/v1": fingerprint },
-        "properties": { "version": a.version, "fixed": a.fixed, "fixedCommit": a.fixed_commit, "runtime": a.runtime, "outputs": a.outputs },
+    let mut result = crate::sarif::result(ResultAt {
+        rule_id: &f.id,
+        rule_index: index,
+        level: level(f),
+        text,
+        drv_path: &a.drv_path,
+        logical: json!({ "name": a.pname, "fullyQualifiedName": chain.join(" -> "), "kind": "package" }),
+        fingerprint: ("provenixFinding/v1", fingerprint),
+        properties: json!({ "version": a.version, "fixed": a.fixed, "fixedCommit": a.fixed_commit, "runtime": a.runtime, "outputs": a.outputs }),
     });
     if let Some(patch) = &a.patch {
-        result["suppressions"] = json!([{ "kind": "external", "justification": format!("patched by {patch}") }]);
+        result["suppressions"] = suppressed(format!("patched by {patch}"), false);
     } else if let Some(w) = &a.whitelist {
         let until = w.until.map(|d| format!(" (until {d})")).unwrap_or_default();
-        result["suppressions"] =
-            json!([{ "kind": "external", "status": "accepted", "justification": format!("{}{until}", w.reason) }]);
+        result["suppressions"] = suppressed(format!("{}{until}", w.reason), true);
     }
     result
 }
@@ -145,18 +122,5 @@ pub fn to_sarif(report: &VulnsReport, tool_version: &str) -> Value {
             results.push(result(f, index, a, fingerprint));
         }
     }
-    json!({
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "provenix",
-                "version": tool_version,
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": rules,
-            } },
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    })
+    crate::sarif::log(tool_version, Value::Array(rules), results)
 }
