@@ -271,6 +271,39 @@ pub fn review_policy(data: &[u8]) {
     }
 }
 
+/// A file given as a ROOT, as the root sniffer sees its first bytes: it never panics, names what
+/// it finds with an article and gives advice as `: …` or none, and never refuses text that may
+/// be a Nix expression (UTF-8 without NUL or control characters other than whitespace, not
+/// starting like a JSON object, a `.drv` file or a bzip2 stream).
+pub fn root_sniff(data: &[u8]) {
+    use provenix_store::roots::{SNIFF_LEN, sniff_bytes};
+    let head = data.get(..SNIFF_LEN).unwrap_or(data);
+    let answer = sniff_bytes(head);
+    if let Some((what, advice)) = answer {
+        assert!(what.starts_with("a ") || what.starts_with("an "), "{what:?}");
+        assert!(advice.is_empty() || advice.starts_with(": "), "{advice:?}");
+    }
+    if may_be_nix_text(head) {
+        assert_eq!(answer, None, "Nix text refused: {:?}", String::from_utf8_lossy(head));
+    }
+}
+
+/// Text a Nix file may hold, read as the sniffer reads it (a character cut off at the end is
+/// still text), minus the starts the sniffer is entitled to recognise.
+fn may_be_nix_text(head: &[u8]) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(head.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    let json = text.trim_start().strip_prefix('{').is_some_and(|rest| rest.trim_start().starts_with('"'));
+    let bzip2 =
+        text.as_bytes().get(..4).is_some_and(|m| m.starts_with(b"BZh") && m.get(3).is_some_and(u8::is_ascii_digit));
+    !text.chars().any(|c| c.is_control() && !c.is_ascii_whitespace()) && !json && !bzip2 && !text.starts_with("Derive(")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -307,6 +340,24 @@ mod tests {
             // Every seed and past crash is a valid statement, so the body checks the round trip.
             assert!(crate::attest::Statement::parse(&seed).is_ok(), "{}", String::from_utf8_lossy(&seed));
             super::statement(&seed);
+        }
+    }
+
+    proptest::proptest! {
+        /// The root sniffer's rule on random bytes and on random text around its magics.
+        #[test]
+        fn the_root_sniff_body_holds_for_random_bytes_and_text(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            text in "[ -~\n\té]{0,300}",
+            magic in proptest::sample::select(vec!["ustar", "BZh9", "{ \"runs\"", "Derive(", "{\"bomFormat\"", "sarif"]),
+            at in 0usize..300,
+        ) {
+            super::root_sniff(&bytes);
+            let mut spliced = text.clone().into_bytes();
+            let at = at.min(spliced.len());
+            spliced.splice(at..at, magic.bytes());
+            super::root_sniff(&spliced);
+            super::root_sniff(text.as_bytes());
         }
     }
 
@@ -356,6 +407,7 @@ mod tests {
             ("sbom_input", super::sbom_input),
             ("vulndb_packed", super::vulndb_packed),
             ("review_policy", super::review_policy),
+            ("root_sniff", super::root_sniff),
         ] {
             let seeds = seeds(target);
             assert!(!seeds.is_empty(), "{target} has no seeds");

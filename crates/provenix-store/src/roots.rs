@@ -304,7 +304,7 @@ fn other_store_root(store: &Store, target: &Path) -> Option<PathBuf> {
 }
 
 /// Bytes [`sniff`] reads from the start of a file.
-const SNIFF_LEN: usize = 64 << 10;
+pub const SNIFF_LEN: usize = 64 << 10;
 
 /// What a file is when it is plainly not a Nix expression, with advice, from its first bytes:
 /// `None` for anything that may be Nix text.
@@ -315,9 +315,15 @@ pub fn sniff(file: &Path) -> Option<(&'static str, &'static str)> {
     sniff_bytes(&head)
 }
 
-fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
+/// [`sniff`] of a file's first bytes (at most [`SNIFF_LEN`] of them are looked at by `sniff`).
+/// Text that may be Nix is never named: each magic it looks for either holds a byte Nix text
+/// cannot (NUL, a control character, invalid UTF-8) or is anchored where Nix text cannot match it
+/// (a JSON object's first key, a bzip2 block header).
+pub fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
     const NAR_MAGIC: &[u8] = b"\x0d\0\0\0\0\0\0\0nix-archive-1";
-    let ustar = head.get(257..262) == Some(b"ustar".as_slice());
+    // A tar header is 512 bytes padded with NULs: `ustar` at 257 in text is not one.
+    let ustar = head.get(257..262) == Some(b"ustar".as_slice())
+        && head.get(..512.min(head.len())).is_some_and(|h| h.contains(&0));
     let entry_name = head.get(..100).map(|n| n.split(|&b| b == 0).next().unwrap_or_default());
     if ustar && entry_name == Some(b"store.export".as_slice()) {
         return Some((
@@ -331,21 +337,29 @@ fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
     if head.starts_with(NAR_MAGIC) {
         return Some(("a NAR file", ": check it with `provenix nar check`, or unpack it with `provenix nar unpack`"));
     }
-    let magics: [(&[u8], &'static str); 5] = [
+    let magics: [(&[u8], &'static str); 4] = [
         (b"\x1f\x8b", "a gzip-compressed file"),
         (b"\xfd7zXZ\0", "an xz-compressed file"),
-        (b"BZh", "a bzip2-compressed file"),
         (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
         (b"PK\x03\x04", "a zip archive"),
     ];
     if let Some((_, what)) = magics.iter().find(|(m, _)| head.starts_with(m)) {
         return Some((what, ""));
     }
+    // `BZh`, the block size 1-9, then a block's magic (pi) or the end of the stream (sqrt pi):
+    // `BZh` alone also starts a Nix identifier.
+    if let Some([b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]) = head.get(..10)
+        && (rest == b"1AY&SY" || rest == b"\x17rE8P\x90")
+    {
+        return Some(("a bzip2-compressed file", ""));
+    }
     if head.starts_with(b"Derive(") {
         return Some(("a derivation outside the store", ": name its path in the store (`/nix/store/…drv`)"));
     }
+    // A JSON object's first key is a string; a Nix function's or attribute set's first is
+    // mostly a name (`{ pkgs ? … }:`).
     let text = head.trim_ascii_start();
-    if text.starts_with(b"{") {
+    if text.strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"")) {
         let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
         let json: [(&[u8], &'static str, &'static str); 5] = [
             (b"\"bomFormat\"", "a CycloneDX SBOM", ": name the roots it describes"),
@@ -544,13 +558,23 @@ mod tests {
         for nix in [
             b"{ pkgs ? import <nixpkgs> {} }: pkgs.hello\n".as_slice(),
             b"{ \"runs\" = 1; }",
+            b"{ runs = 1; x = \"sarif\"; y = \"bomFormat\"; }",
             b"derivation { name = \"caf\xc3\xa9\"; }",
+            b"BZh: 1",
+            b"BZhelper",
             b"",
         ] {
             assert_eq!(sniff_bytes(nix), None, "{}", String::from_utf8_lossy(nix));
         }
         // A character cut in two by the end of what was read is still text.
         assert_eq!(sniff_bytes(b"# caf\xc3"), None);
+        // Found by the root_sniff fuzz body's rule: `ustar` at byte 257 of text is no tar.
+        let mut text = b"# ".to_vec();
+        text.resize(257, b'x');
+        text.extend_from_slice(b"ustar formats\n1\n");
+        assert_eq!(sniff_bytes(&text), None);
+        assert_eq!(sniff_bytes(b"BZh91AY&SY\x01\x02").unwrap().0, "a bzip2-compressed file");
+        assert_eq!(sniff_bytes(b"BZh9\x17rE8P\x90\0\0\0\0").unwrap().0, "a bzip2-compressed file");
     }
 
     #[test]

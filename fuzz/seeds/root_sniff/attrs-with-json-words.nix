@@ -1,0 +1,1 @@
+{ lib }: { "runs" = [ ]; name = "sarif"; bomFormat = null; }

@@ -1,0 +1,1 @@
+BZhelper: BZhelper

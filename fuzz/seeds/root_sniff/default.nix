@@ -1,0 +1,2 @@
+{ pkgs ? import <nixpkgs> {} }:
+pkgs.stdenv.mkDerivation { pname = "café"; version = "1.0"; }
