@@ -12,7 +12,7 @@ use provenix_core::diff::{
     diff_outputs,
 };
 
-use super::escape_controls;
+use super::{count, escape_controls};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 /// Longest `--diffoscope-timeout`: a day.
@@ -164,8 +164,10 @@ fn details(entry: &Entry) -> Vec<String> {
 
 fn describe(node: Option<&Node>) -> String {
     match node {
-        Some(Node::Regular { size, executable: true }) => format!("executable file ({size} bytes)"),
-        Some(Node::Regular { size, executable: false }) => format!("regular file ({size} bytes)"),
+        Some(Node::Regular { size, executable: true }) => {
+            format!("executable file ({})", count(*size, "byte", "bytes"))
+        }
+        Some(Node::Regular { size, executable: false }) => format!("regular file ({})", count(*size, "byte", "bytes")),
         Some(Node::Symlink { target }) => format!("symlink to {}", sanitize(target)),
         Some(Node::Directory) => "directory".to_owned(),
         None => "nothing".to_owned(),
@@ -196,11 +198,8 @@ fn content_block(path: &str, entry: &Entry, content: &ContentDiff) -> String {
     let first = content.first_difference;
     let mut line = format!("{path}: {kind}, {size_a} -> {size_b} bytes, first difference at byte {first} ({first:#x})");
     if !content.ranges.is_empty() {
-        let ranges: Vec<String> = content
-            .ranges
-            .iter()
-            .map(|r| format!("{} byte{} at {}", r.len, if r.len == 1 { "" } else { "s" }, r.offset))
-            .collect();
+        let ranges: Vec<String> =
+            content.ranges.iter().map(|r| format!("{} at {}", count(r.len, "byte", "bytes"), r.offset)).collect();
         line.push_str(&format!("; differing: {}", ranges.join(", ")));
         if content.ranges_truncated {
             line.push_str(", ...");
@@ -242,7 +241,7 @@ fn render_diffoscope(report: &DiffReport, out: &mut impl io::Write) -> io::Resul
 
 fn summary_line(report: &DiffReport) -> String {
     if report.identical {
-        return format!("identical: NAR {} ({} bytes)", report.a.nar_hash, report.a.nar_size);
+        return format!("identical: NAR {} ({})", report.a.nar_hash, count(report.a.nar_size, "byte", "bytes"));
     }
     let s = &report.summary;
     let counts: Vec<String> = [

@@ -63,7 +63,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         print_json(&Written { dir: dir.display().to_string(), pages: names })?;
     } else if !ctx.quiet {
         let n = names.len();
-        writeln!(io::stdout(), "wrote {n} manual page{} into {}", if n == 1 { "" } else { "s" }, dir.display())?;
+        writeln!(io::stdout(), "wrote {} into {}", super::count(n, "manual page", "manual pages"), dir.display())?;
     }
     Ok(Outcome::Ok)
 }

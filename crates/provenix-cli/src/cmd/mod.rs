@@ -55,14 +55,14 @@ pub(crate) fn paint(on: bool, paint: Paint, text: &str) -> String {
 
 /// `n` and the noun, in the singular for one (`1 source`, `2 sources`); `plural` is the noun's
 /// plural form.
-pub(crate) fn count(n: usize, singular: &str, plural: &str) -> String {
+pub(crate) fn count<N: Copy + PartialEq + From<u8> + std::fmt::Display>(n: N, singular: &str, plural: &str) -> String {
     format!("{n} {}", number(n, singular, plural))
 }
 
 /// `singular` for one, else `plural`: a verb or noun that agrees with a count (`1 package has`,
 /// `2 packages have`).
-pub(crate) fn number<'a>(n: usize, singular: &'a str, plural: &'a str) -> &'a str {
-    if n == 1 { singular } else { plural }
+pub(crate) fn number<'a, N: PartialEq + From<u8>>(n: N, singular: &'a str, plural: &'a str) -> &'a str {
+    if n == N::from(1) { singular } else { plural }
 }
 
 /// `text` broken at spaces into lines of at most `width` columns, each after `indent` spaces. A
@@ -112,6 +112,7 @@ mod tests {
         assert_eq!(count(1, "source", "sources"), "1 source");
         assert_eq!(count(0, "source", "sources"), "0 sources");
         assert_eq!(count(2, "derivation", "derivations"), "2 derivations");
+        assert_eq!(count(1u64, "byte", "bytes"), "1 byte");
         assert_eq!(number(1, "has", "have"), "has");
         assert_eq!(number(3, "has", "have"), "have");
     }

@@ -196,7 +196,8 @@ fn check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     } else if report.valid {
         let size = report.nar_size.unwrap_or_default();
         let hash = report.nar_hash.as_deref().unwrap_or_default();
-        writeln!(io::stdout(), "{}: valid NAR, {size} bytes, {hash}", report.file).map_err(Into::into)
+        writeln!(io::stdout(), "{}: valid NAR, {}, {hash}", report.file, super::count(size, "byte", "bytes"))
+            .map_err(Into::into)
     } else {
         let err = report.error.as_deref().unwrap_or_default();
         writeln!(io::stdout(), "{}: invalid NAR: {err}", report.file).map_err(Into::into)
@@ -217,7 +218,12 @@ fn unpack(args: &UnpackArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
             "narHash": summary.hash.to_prefixed_nixbase32(),
         }))?;
     } else if !ctx.quiet {
-        writeln!(io::stdout(), "unpacked {} bytes of NAR into {}", summary.size, args.dir.display())?;
+        writeln!(
+            io::stdout(),
+            "unpacked {} of NAR into {}",
+            super::count(summary.size, "byte", "bytes"),
+            args.dir.display()
+        )?;
     }
     Ok(Outcome::Ok)
 }

@@ -155,10 +155,10 @@ fn write_bootstrap(report: &BootstrapReport) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "binary seed: {}, {} ({} bytes) of {}",
+        "binary seed: {}, {} ({}) of {}",
         count(report.seeds.len(), "source", "sources"),
         human_bytes(report.total_bytes),
-        report.total_bytes,
+        count(report.total_bytes, "byte", "bytes"),
         count(report.derivations, "derivation", "derivations")
     )?;
     out.flush()?;
