@@ -263,8 +263,7 @@ fn bundle_then_offline_rebuild_is_identical_and_plain_nix_imports_the_bundle() {
     assert!(provenix_core::attest::verify(&std::fs::read(&attestation).unwrap(), &stranger).is_err());
     // A second rebuilder of the same bundle states the same build definition. It configures
     // Nix through nix.conf and NIX_CONFIG instead of --nix-option, which the attestation records
-    // too, and
-    // without --work-dir its temporary directory is removed once everything matched.
+    // too, and without --work-dir its temporary directory is removed once everything matched.
     let (sec_b, _) = s.h.generate_key("rebuilder-b");
     let tmp = s.h.scratch().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
