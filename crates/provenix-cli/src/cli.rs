@@ -176,7 +176,7 @@ enum Command {
     /// tiles at C2SP tlog-tiles paths). Submitters get a receipt: their index and an inclusion proof.
     /// Binds 127.0.0.1:8080 unless --listen says otherwise; stops on ctrl-c or SIGTERM.
     Serve(cmd::serve::Args),
-    /// Ask a rebuild transparency log about outputs (`log show`).
+    /// Ask a rebuild transparency log about outputs (`log show`), or check its history (`log verify`).
     #[command(subcommand)]
     Log(cmd::log_show::Command),
 }

@@ -1,5 +1,5 @@
-//! `provenix log show` against a real `provenix serve` on 127.0.0.1, with
-//! signed reports submitted over HTTP.
+//! `provenix log show` and `log verify` against a real `provenix serve` on
+//! 127.0.0.1, with signed reports submitted over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead as _, BufReader};
@@ -27,11 +27,15 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path, builders: &[&SecretKey]) -> Server {
+    serve_db(dir, &dir.join("log.sqlite"), builders)
+}
+
+fn serve_db(dir: &Path, db: &Path, builders: &[&SecretKey]) -> Server {
     let list: Vec<String> = builders.iter().map(|k| k.to_public().to_string()).collect();
     std::fs::write(dir.join("builders"), list.join("\n")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_provenix"))
         .arg("--db")
-        .arg(format!("sqlite:{}", dir.join("log.sqlite").display()))
+        .arg(format!("sqlite:{}", db.display()))
         .args(["serve", "--listen", "127.0.0.1:0", "--batch-interval-ms", "5", "--log-key"])
         .arg(key("log.test", 7).to_string())
         .arg("--builders")
@@ -127,4 +131,194 @@ fn log_show_refuses_a_bad_path_a_bad_url_and_a_dead_server_with_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+fn log_key_pub() -> String {
+    key("log.test", 7).to_public().to_string()
+}
+
+/// `provenix --json log verify` with the state in `state`: exit code, JSON, stderr.
+fn log_verify(server: &Server, state: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut args = vec!["--json", "log", "verify", "--server", &server.url, "--trust-log-key"];
+    let pubkey = log_key_pub();
+    args.push(&pubkey);
+    let state_arg = state.display().to_string();
+    args.extend(["--state-dir", &state_arg]);
+    args.extend(extra);
+    let out = provenix(&args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), json, err)
+}
+
+#[test]
+fn log_verify_trusts_on_first_use_accepts_appends_and_catches_an_edited_record_with_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (a, b) = (key("builder-a", 1), key("builder-b", 2));
+    let server = serve(dir.path(), &[&a, &b]);
+    for n in 1..=3 {
+        submit(&server, &a, n, 1);
+    }
+    let (code, j, err) = log_verify(&server, &state, &[]);
+    assert_eq!(code, Some(0), "{err} {j}");
+    assert_eq!(j["relation"], "first-contact");
+    assert_eq!(j["checkpoint"]["size"], 3);
+    assert_eq!(j["recorded"], true);
+    let file = std::path::PathBuf::from(j["stateFile"].as_str().unwrap());
+    assert!(file.starts_with(&state), "{file:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("log.test\n3\n"));
+
+    for n in 4..=5 {
+        submit(&server, &b, n, 2);
+    }
+    let (code, j, _) = log_verify(&server, &state, &[]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["relation"], "extended");
+    assert_eq!(j["previous"]["size"], 3);
+    assert_eq!(j["checkpoint"]["size"], 5);
+    let (code, j, _) = log_verify(&server, &state, &["--full"]);
+    assert_eq!(code, Some(0), "{j}");
+    assert_eq!(j["relation"], "same");
+    assert_eq!(j["full"]["entries"], 5);
+    assert_eq!(j["full"]["signaturesVerified"], 5);
+    assert_eq!(j["full"]["rootMatches"], true);
+
+    // Rewrite history in the database: entry 2 claims another size, and its
+    // leaf hash in the level-0 tile is edited to match, so proofs still agree.
+    let conn = rusqlite::Connection::open(dir.path().join("log.sqlite")).unwrap();
+    let data: Vec<u8> = conn.query_row("SELECT data FROM entries WHERE idx = 2", [], |r| r.get(0)).unwrap();
+    let edited = String::from_utf8(data).unwrap().replace("nar-size: 1000", "nar-size: 9999").into_bytes();
+    conn.execute("UPDATE entries SET data = ?1 WHERE idx = 2", [&edited]).unwrap();
+    let mut tile: Vec<u8> =
+        conn.query_row("SELECT data FROM tiles WHERE level = 0 AND idx = 0", [], |r| r.get(0)).unwrap();
+    tile[64..96].copy_from_slice(&provenix_formats::log::merkle::leaf_hash(&edited));
+    conn.execute("UPDATE tiles SET data = ?1 WHERE level = 0 AND idx = 0", [&tile]).unwrap();
+    drop(conn);
+
+    // The signed checkpoint is untouched, so only the full re-check sees it.
+    assert_eq!(log_verify(&server, &state, &[]).0, Some(0));
+    let (code, j, _) = log_verify(&server, &state, &["--full"]);
+    assert_eq!(code, Some(1), "{j}");
+    assert_eq!(j["full"]["rootMatches"], false);
+    let problems = j["problems"].to_string();
+    assert!(problems.contains("the entries do not hash to the signed root: 5 entries give root"), "{problems}");
+    assert!(problems.contains("entry 2 by `builder-a` does not verify with its registered key"), "{problems}");
+    assert_eq!(j["recorded"], false);
+
+    // Human output names the failure too.
+    let pubkey = log_key_pub();
+    let state_arg = state.display().to_string();
+    let out = provenix(&[
+        "log",
+        "verify",
+        "--server",
+        &server.url,
+        "--trust-log-key",
+        &pubkey,
+        "--state-dir",
+        &state_arg,
+        "--entries",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("5 entries re-hashed: the root DOES NOT match"), "{text}");
+}
+
+#[test]
+fn log_verify_catches_a_server_restarted_on_an_older_copy_of_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let a = key("builder-a", 1);
+    let db = dir.path().join("log.sqlite");
+    let old = dir.path().join("old.sqlite");
+    let server = serve_db(dir.path(), &db, &[&a]);
+    for n in 1..=3 {
+        submit(&server, &a, n, 1);
+    }
+    assert_eq!(log_verify(&server, &state, &[]).0, Some(0));
+    drop(server);
+    // The copy an operator might restore: the database and its WAL.
+    for suffix in ["", "-wal"] {
+        let from = format!("{}{suffix}", db.display());
+        if Path::new(&from).exists() {
+            std::fs::copy(&from, format!("{}{suffix}", old.display())).unwrap();
+        }
+    }
+    let server = serve_db(dir.path(), &db, &[&a]);
+    for n in 4..=5 {
+        submit(&server, &a, n, 1);
+    }
+    let (code, j, _) = log_verify(&server, &state, &[]);
+    assert_eq!((code, j["relation"].as_str()), (Some(0), Some("extended")), "{j}");
+    let seen_root = j["checkpoint"]["rootHash"].as_str().unwrap().to_owned();
+    drop(server);
+
+    // Restarted on the older copy: the tree went from 5 back to 3.
+    let server = serve_db(dir.path(), &old, &[&a]);
+    let (code, j, err) = log_verify(&server, &state, &[]);
+    assert_eq!(code, Some(1), "{err} {j}");
+    assert_eq!(j["relation"], "inconsistent");
+    let problem = j["problems"][0].as_str().unwrap();
+    assert!(
+        problem.starts_with(&format!(
+            "the tree size went backwards: this client saw size 5 (root {seen_root}), the server now says 3"
+        )),
+        "{problem}"
+    );
+    // It grows again with other reports: another root at the size seen...
+    for n in 6..=7 {
+        submit(&server, &a, n, 9);
+    }
+    let (code, j, _) = log_verify(&server, &state, &[]);
+    assert_eq!(code, Some(1), "{j}");
+    let problem = j["problems"][0].as_str().unwrap();
+    assert!(problem.starts_with(&format!("another root at the same size 5: this client saw root {seen_root}")));
+    // ...and past it, with no consistency proof from the history seen.
+    submit(&server, &a, 8, 9);
+    let (code, j, _) = log_verify(&server, &state, &[]);
+    assert_eq!(code, Some(1), "{j}");
+    let problem = j["problems"][0].as_str().unwrap();
+    assert!(problem.contains("is not a prefix of size 6"), "{problem}");
+    assert!(problem.ends_with("the consistency proof does not verify"), "{problem}");
+    // The state still holds the history seen.
+    assert_eq!(j["previous"]["size"], 5);
+    assert_eq!(j["recorded"], false);
+}
+
+#[test]
+fn log_verify_refuses_a_secret_key_a_wrong_log_key_and_a_dead_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let a = key("builder-a", 1);
+    let server = serve(dir.path(), &[&a]);
+    submit(&server, &a, 1, 1);
+    let state_arg = state.display().to_string();
+    let secret = key("log.test", 7).to_string();
+    let out =
+        provenix(&["log", "verify", "--server", &server.url, "--trust-log-key", &secret, "--state-dir", &state_arg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--trust-log-key: public key given on the command line: this is a secret key; pass the .pub"),
+        "{err}"
+    );
+
+    // Another key of the same name: the checkpoint is not signed by it (exit 1), nothing recorded.
+    let impostor = key("log.test", 8).to_public().to_string();
+    let out =
+        provenix(&["log", "verify", "--server", &server.url, "--trust-log-key", &impostor, "--state-dir", &state_arg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("problem: the checkpoint is not signed by the trusted key `log.test`"), "{text}");
+    assert!(!state.join("logs").exists() || std::fs::read_dir(state.join("logs")).unwrap().next().is_none());
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let pubkey = log_key_pub();
+    let out = provenix(&["log", "verify", "--server", &url, "--trust-log-key", &pubkey, "--state-dir", &state_arg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("asking http://127.0.0.1:"), "{err}");
 }

@@ -10,6 +10,7 @@ pub(crate) mod drv;
 pub(crate) mod equiv;
 pub(crate) mod key;
 pub(crate) mod log_show;
+pub(crate) mod log_verify;
 pub(crate) mod man;
 pub(crate) mod nar;
 pub(crate) mod policy;
