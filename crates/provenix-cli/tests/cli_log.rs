@@ -322,3 +322,234 @@ fn log_verify_refuses_a_secret_key_a_wrong_log_key_and_a_dead_server() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("asking http://127.0.0.1:"), "{err}");
 }
+
+/// A realised output of a throwaway store: its path, `.drv` and NAR sha256 as Nix records them.
+struct Built {
+    path: String,
+    drv: String,
+    nar: [u8; 32],
+}
+
+fn built(h: &provenix_testkit::NixHarness, path: &str) -> Built {
+    let drv = h.run_text("nix-store", ["--query", "--deriver", path]);
+    // `nix-store --query --hash` prints `sha256:<nixbase32>`.
+    let hash = h.run_text("nix-store", ["--query", "--hash", path]);
+    let hash = provenix_formats::hash::Hash::parse(&hash, None).unwrap();
+    Built { path: path.to_owned(), drv, nar: hash.digest().try_into().unwrap() }
+}
+
+/// The two-leaf closure of the testkit: leaf-a, leaf-b and top, sorted as named.
+fn two_leaf_outputs(h: &provenix_testkit::NixHarness) -> (Built, Built, Built) {
+    let top = h.build_two_leaf_closure();
+    let refs = h.run_text("nix-store", ["--query", "--references", &top]);
+    let leaf = |name: &str| refs.lines().find(|l| l.ends_with(name)).unwrap().to_owned();
+    (built(h, &leaf("-leaf-a")), built(h, &leaf("-leaf-b")), built(h, &top))
+}
+
+/// Submits a report of `out` by `k` with NAR hash `nar` (the local one unless given).
+fn report_output(server: &Server, k: &SecretKey, out: &Built, nar: Option<[u8; 32]>) {
+    let report = Report {
+        drv: out.drv.clone(),
+        output: "out".to_owned(),
+        path: out.path.clone(),
+        nar_hash: nar.unwrap_or(out.nar),
+        nar_size: None,
+        builder: k.name().to_owned(),
+        system: None,
+        nix_version: "2.8.0".to_owned(),
+        time: "2026-12-07T09:00:00Z".to_owned(),
+        attestation: None,
+    };
+    let resp = ureq::post(&format!("{}/api/v1/reports", server.url)).send(&report.sign(k).unwrap().to_bytes()[..]);
+    assert_eq!(resp.unwrap().status().as_u16(), 201);
+}
+
+fn in_store(h: &provenix_testkit::NixHarness, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_provenix")).arg("--store").arg(h.root()).args(args).output().unwrap()
+}
+
+#[test]
+fn challenge_compares_a_real_closure_with_the_log_and_fails_on_a_difference() {
+    let Some(h) = provenix_testkit::NixHarness::new() else { return };
+    let (leaf_a, leaf_b, top) = two_leaf_outputs(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (key("builder-a", 1), key("builder-b", 2));
+    let server = serve(dir.path(), &[&a, &b]);
+    report_output(&server, &a, &leaf_a, None);
+    report_output(&server, &b, &leaf_a, None);
+    report_output(&server, &a, &leaf_b, None);
+    report_output(&server, &b, &leaf_b, Some([9; 32]));
+
+    let out = in_store(&h, &["challenge", &top.path, "--server", &server.url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("{}: matches 2 builders (builder-a, builder-b)\n", leaf_a.path)), "{text}");
+    assert!(text.contains(&format!("{}: DIFFERS from 1 builder (builder-b)\n", leaf_b.path)), "{text}");
+    assert!(text.contains(&format!("    {} from builder-b\n", nar(9))), "{text}");
+    assert!(text.contains("    the local hash from builder-a\n"), "{text}");
+    let advice = format!("    see: provenix --store {} diff-output {} THEIRS\n", h.root().display(), leaf_b.path);
+    assert!(text.contains(&advice), "{text}");
+    assert!(text.contains(&format!("{}: not in log\n", top.path)), "{text}");
+    assert!(text.contains("3 outputs: 1 match the log, 1 differ, 1 not in log\n"), "{text}");
+
+    let out = in_store(&h, &["--json", "challenge", &top.path, "--server", &server.url]);
+    assert_eq!(out.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["summary"],
+        serde_json::json!({"outputs": 3, "matches": 1, "differs": 1, "notInLog": 1, "unrealised": 0})
+    );
+    let b_out = j["outputs"].as_array().unwrap().iter().find(|o| o["path"] == leaf_b.path.as_str()).unwrap();
+    assert_eq!(b_out["status"], "differs");
+    assert_eq!(b_out["drv"], leaf_b.drv.as_str());
+    let local = provenix_formats::hash::Hash::from_digest(provenix_formats::hash::HashAlgo::Sha256, &leaf_b.nar);
+    assert_eq!(b_out["localHash"], local.unwrap().to_prefixed_nixbase32());
+    assert_eq!(b_out["differing"][0]["narHash"], nar(9));
+
+    // The closure of leaf-a alone agrees with the log: exit 0. Its `.drv` is a root too.
+    let out = in_store(&h, &["challenge", &leaf_a.drv, "--server", &server.url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.ends_with("1 output: 1 match the log, 0 differ, 0 not in log\n"), "{text}");
+}
+
+#[test]
+fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_disputed() {
+    let Some(h) = provenix_testkit::NixHarness::new() else { return };
+    let (leaf_a, leaf_b, top) = two_leaf_outputs(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (key("builder-a", 1), key("builder-b", 2), key("builder-c", 3));
+    let server = serve(dir.path(), &[&a, &b, &c]);
+    let (pub_a, pub_b) = (a.to_public().to_string(), b.to_public().to_string());
+    let verify = |url: &str| {
+        let out = in_store(
+            &h,
+            &[
+                "--json",
+                "verify",
+                &top.path,
+                "--log",
+                url,
+                "--require-builders",
+                "2",
+                "--trust-builder",
+                &pub_a,
+                "--trust-builder",
+                &pub_b,
+            ],
+        );
+        let j: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        let log_findings: Vec<serde_json::Value> = j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "not-reproduced" || f["kind"] == "disputed")
+            .cloned()
+            .collect();
+        (out.status.code(), j, log_findings)
+    };
+    // Both trusted builders for leaf-a and top; for leaf-b one of them and an untrusted one.
+    for o in [&leaf_a, &top] {
+        report_output(&server, &a, o, None);
+        report_output(&server, &b, o, None);
+    }
+    report_output(&server, &a, &leaf_b, None);
+    report_output(&server, &c, &leaf_b, None);
+    let (code, j, found) = verify(&server.url);
+    assert_eq!(code, Some(1), "{j}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["kind"], "not-reproduced");
+    assert_eq!(found[0]["severity"], "error");
+    assert_eq!(found[0]["path"], leaf_b.path.as_str());
+    assert_eq!(found[0]["detail"], "reproduced by 1 of the 2 trusted builders required: builder-a");
+    assert_eq!(j["checked"]["log"]["outputs"], 3);
+    assert_eq!(j["checked"]["log"]["reproduced"], 2);
+    assert_eq!(j["checked"]["log"]["untrustedReports"], 1);
+
+    // The second trusted builder reproduces leaf-b: everything passes.
+    report_output(&server, &b, &leaf_b, None);
+    let (code, j, found) = verify(&server.url);
+    assert_eq!(code, Some(0), "{j}");
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(j["checked"]["log"]["reproduced"], 3);
+    assert_eq!(j["checked"]["log"]["trustedReports"], 6);
+
+    // A trusted builder reports another hash for top: disputed.
+    report_output(&server, &b, &top, Some([9; 32]));
+    let (code, _, found) = verify(&server.url);
+    assert_eq!(code, Some(1));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["kind"], "disputed");
+    assert_eq!(found[0]["path"], top.path.as_str());
+    assert_eq!(found[0]["actual"], nar(9));
+    let detail = found[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("builder-b ({})", nar(9))), "{detail}");
+    assert!(detail.ends_with("agreeing: builder-a, builder-b"), "{detail}");
+
+    // Human output: the finding and the log line.
+    let out = in_store(
+        &h,
+        &[
+            "verify",
+            &top.path,
+            "--log",
+            &server.url,
+            "--require-builders",
+            "2",
+            "--trust-builder",
+            &pub_a,
+            "--trust-builder",
+            &pub_b,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("error   disputed"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "compared 3 realised outputs with the log at {}: 2 reproduced by at least 2 trusted builders",
+            server.url
+        )),
+        "{text}"
+    );
+
+    // A log whose `builder-b` is another key: its reports are not builder-b's.
+    let dir2 = tempfile::tempdir().unwrap();
+    let impostor = key("builder-b", 5);
+    let server2 = serve(dir2.path(), &[&a, &impostor]);
+    for o in [&leaf_a, &leaf_b, &top] {
+        report_output(&server2, &a, o, None);
+        report_output(&server2, &impostor, o, None);
+    }
+    let (code, j, found) = verify(&server2.url);
+    assert_eq!(code, Some(1), "{j}");
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found.iter().all(|f| f["detail"] == "reproduced by 1 of the 2 trusted builders required: builder-a"));
+    assert_eq!(j["checked"]["log"]["untrustedReports"], 3);
+}
+
+#[test]
+fn verify_log_refuses_impossible_requirements_with_exit_2() {
+    let pub_a = key("builder-a", 1).to_public().to_string();
+    let secret = key("builder-b", 2).to_string();
+    let d = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv";
+    for (args, says) in [
+        (
+            vec!["verify", d, "--log", "http://127.0.0.1:1", "--require-builders", "2", "--trust-builder", &pub_a],
+            "--require-builders 2 cannot be met by 1 --trust-builder keys",
+        ),
+        (vec!["verify", d, "--log", "http://127.0.0.1:1"], "--log needs at least one --trust-builder key"),
+        (vec!["verify", d, "--trust-builder", &pub_a], "--log <URL>"),
+        (
+            vec!["verify", d, "--log", "http://127.0.0.1:1", "--trust-builder", &secret],
+            "this is a secret key; pass the .pub",
+        ),
+        (vec!["verify", d, "--log", "ftp://x", "--trust-builder", &pub_a], "expected an http:// or https:// URL"),
+    ] {
+        let out = provenix(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

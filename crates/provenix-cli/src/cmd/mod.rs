@@ -2,6 +2,7 @@
 
 pub(crate) mod attest;
 pub(crate) mod bundle;
+pub(crate) mod challenge;
 pub(crate) mod completions;
 pub(crate) mod diff;
 pub(crate) mod diff_output;
