@@ -190,6 +190,11 @@ fn log_verify_trusts_on_first_use_accepts_appends_and_catches_an_edited_record_w
     let data: Vec<u8> = conn.query_row("SELECT data FROM entries WHERE idx = 2", [], |r| r.get(0)).unwrap();
     let edited = String::from_utf8(data).unwrap().replace("nar-size: 1000", "nar-size: 9999").into_bytes();
     conn.execute("UPDATE entries SET data = ?1 WHERE idx = 2", [&edited]).unwrap();
+    // Only the entry: the full re-check names it by its tile.
+    let (code, j, _) = log_verify(&server, &state, &["--full"]);
+    assert_eq!(code, Some(1), "{j}");
+    let problems = j["problems"].to_string();
+    assert!(problems.contains("entry 2 does not hash to its leaf hash in tile/0/000.p/5"), "{problems}");
     let mut tile: Vec<u8> =
         conn.query_row("SELECT data FROM tiles WHERE level = 0 AND idx = 0", [], |r| r.get(0)).unwrap();
     tile[64..96].copy_from_slice(&provenix_formats::log::merkle::leaf_hash(&edited));
@@ -204,6 +209,7 @@ fn log_verify_trusts_on_first_use_accepts_appends_and_catches_an_edited_record_w
     let problems = j["problems"].to_string();
     assert!(problems.contains("the entries do not hash to the signed root: 5 entries give root"), "{problems}");
     assert!(problems.contains("entry 2 by `builder-a` does not verify with its registered key"), "{problems}");
+    assert!(!problems.contains("its leaf hash in"), "the tile was edited to match: {problems}");
     assert_eq!(j["recorded"], false);
 
     // Human output names the failure too.

@@ -8,16 +8,17 @@
 //!    id, re-checked when read): a smaller size, or another root at the same
 //!    size, is a rewritten history; a larger size must come with a
 //!    consistency proof (RFC 9162 2.1.4) from the old tree to the new one;
-//! 3. with `full`, fetch every entry bundle, recompute the root from the
-//!    entries' leaf hashes (memory: the tree's right edge only) and check each
-//!    entry's signature or envelope with the key the server registers for its
-//!    builder. Catches an entry edited in the server's database even when its
-//!    leaf hash in the tiles was edited to match;
+//! 3. with `full`, fetch every entry bundle and level-0 tile, recompute the
+//!    root from the entries' leaf hashes (memory: the tree's right edge only),
+//!    compare each leaf hash with the tile's, and check each entry's signature
+//!    or envelope with the key the server registers for its builder. Catches
+//!    an entry edited in the server's database (named by index when its tile
+//!    was left alone), even when its leaf hash in the tiles was edited to match;
 //! 4. record the new checkpoint (atomically) only when every check passed.
 //!
 //! First contact has nothing to compare with: the checkpoint is recorded
 //! and trusted from then on (trust on first use). Cost: two requests, plus
-//! with `full` one per 256 entries and one signature check per entry.
+//! with `full` two per 256 entries and one signature check per entry.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,7 @@ use provenix_formats::log::checkpoint::{Checkpoint, verify_checkpoint};
 use provenix_formats::log::merkle::{leaf_hash, root, verify_consistency};
 use provenix_formats::log::note::key_id;
 use provenix_formats::log::report::Entry;
-use provenix_formats::log::tile::{RightEdge, TILE_WIDTH};
+use provenix_formats::log::tile::{RightEdge, TILE_WIDTH, TilePath};
 use provenix_formats::signature::{PublicKey, TrustedKeys};
 use provenix_formats::store_path::StoreDir;
 use serde::Serialize;
@@ -311,10 +312,17 @@ fn full_check(
         // At most 256, so the cast cannot truncate.
         let width = (size - index).min(TILE_WIDTH) as u16;
         let entries = client.entry_bundle(bundle, width)?;
+        // The level-0 tile holds the leaf hashes proofs are made of: each must be its entry's.
+        let tile = client.tile(0, bundle, width)?;
         let mut leaves = Vec::with_capacity(entries.len());
-        for (offset, bytes) in entries.into_iter().enumerate() {
+        for (offset, (bytes, in_tile)) in entries.into_iter().zip(tile).enumerate() {
             let at = index + offset as u64;
-            leaves.push(leaf_hash(&bytes));
+            let leaf = leaf_hash(&bytes);
+            if leaf != in_tile {
+                let path = TilePath { level: Some(0), index: bundle, width };
+                report.problem(format!("entry {at} does not hash to its leaf hash in {path}"));
+            }
+            leaves.push(leaf);
             check.entries += 1;
             check_one(at, &bytes, &keys, options, &mut check, report);
         }

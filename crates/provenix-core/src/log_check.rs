@@ -2,11 +2,12 @@
 //! (`GET /api/v1/outputs?path=P`, docs/log.md): the reports and verdicts
 //! behind `provenix log show`, and what `challenge` and `verify --log`
 //! compare local NAR hashes with; and the log's own data for `log verify`:
-//! the checkpoint, consistency proofs, entry bundles, entries and builders.
+//! the checkpoint, consistency proofs, tiles, entry bundles, entries and builders.
 //! Nothing here trusts what it fetches: callers check it.
 
 use std::time::Duration;
 
+use provenix_formats::log::merkle::NodeHash;
 use provenix_formats::log::proof::{ConsistencyProof, ProofJsonError};
 use provenix_formats::log::tile::{TILE_WIDTH, TilePath};
 use serde::{Deserialize, Serialize};
@@ -179,6 +180,17 @@ impl LogClient {
         let url = format!("/{path}");
         let bytes = self.get(&url, &[])?;
         split_bundle(&bytes, usize::from(width)).ok_or_else(|| LogCheckError::Bundle { url: self.url(&url) })
+    }
+
+    /// The hashes of tile `level`/`index` (C2SP `tile/<L>/<N>[.p/<W>]`), `width` of them.
+    pub fn tile(&self, level: u8, index: u64, width: u16) -> Result<Vec<NodeHash>, LogCheckError> {
+        let path = TilePath { level: Some(level), index, width };
+        let url = format!("/{path}");
+        let bytes = self.get(&url, &[])?;
+        if bytes.len() != usize::from(width) * 32 {
+            return Err(LogCheckError::Bundle { url: self.url(&url) });
+        }
+        Ok(bytes.chunks_exact(32).filter_map(|c| <NodeHash>::try_from(c).ok()).collect())
     }
 
     /// One entry's bytes (`GET /api/v1/entries/{index}`).

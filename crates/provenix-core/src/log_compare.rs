@@ -9,8 +9,9 @@
 //! 2. their NAR sha256, computed natively and in parallel (streaming; O(bytes)),
 //!    or taken from a hash `verify` has just computed;
 //! 3. per output, one `GET /api/v1/outputs` ([`challenge`]); with trusted
-//!    builder keys ([`reproduction_findings`]) also each listed entry, whose
-//!    signature (or envelope) is checked with the trusted key of its builder,
+//!    builder keys ([`reproduction_findings`]) also each listed entry under a
+//!    trusted builder's name, whose signature (or envelope) is checked with
+//!    the trusted key of that name,
 //!    so only what a trusted key signed counts, never the server's summary.
 //!    The server still chooses which reports it lists: a hidden report is
 //!    not seen, a forged one is not counted.
@@ -307,12 +308,16 @@ pub fn reproduction_findings(
         let local_hash = o.nar_hash.to_prefixed_nixbase32();
         // Per trusted builder, every hash it signed for this output.
         let mut signed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let indices: BTreeSet<u64> = lookup
-            .outputs
-            .iter()
-            .filter(|l| l.path == o.path)
-            .flat_map(|l| l.reports.iter().map(|r| r.index))
-            .collect();
+        let mut indices: BTreeSet<u64> = BTreeSet::new();
+        for r in lookup.outputs.iter().filter(|l| l.path == o.path).flat_map(|l| &l.reports) {
+            // Reports the server names as an untrusted builder's are not fetched: if that
+            // name is a lie, the report is hidden, which the server could do anyway.
+            if req.trusted.get(&r.builder).is_some() {
+                indices.insert(r.index);
+            } else {
+                checked.untrusted_reports += 1;
+            }
+        }
         for index in indices {
             let bytes = req.client.entry(index)?;
             let verified = Entry::parse(&bytes, store.dir())
