@@ -306,7 +306,7 @@ fn log_verify_refuses_a_secret_key_a_wrong_log_key_and_a_dead_server() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("--trust-log-key: public key given on the command line: this is a secret key; pass the .pub"),
+        err.contains("--trust-log-key: public key given on the command line: public key `log.test` has 64 bytes, the length of a secret key: this is a secret key; pass its public key"),
         "{err}"
     );
 
@@ -549,7 +549,7 @@ fn verify_log_refuses_impossible_requirements_with_exit_2() {
         (vec!["verify", d, "--trust-builder", &pub_a], "--log <URL>"),
         (
             vec!["verify", d, "--log", "http://127.0.0.1:1", "--trust-builder", &secret],
-            "this is a secret key; pass the .pub",
+            "this is a secret key; pass its public key",
         ),
         (vec!["verify", d, "--log", "ftp://x", "--trust-builder", &pub_a], "expected an http:// or https:// URL"),
     ] {

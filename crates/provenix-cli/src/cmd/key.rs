@@ -119,9 +119,6 @@ pub(crate) fn load_secret_key(arg: &str) -> anyhow::Result<SecretKey> {
 /// Reads a public key given as a file or as the `name:base64` string.
 pub(crate) fn load_public_key(arg: &str) -> anyhow::Result<PublicKey> {
     let text = key_text(arg)?;
-    if SecretKey::parse(text.trim()).is_ok() {
-        anyhow::bail!("public key {}: this is a secret key; pass the .pub", describe(arg));
-    }
     PublicKey::parse(text.trim()).with_context(|| format!("public key {}", describe(arg)))
 }
 
