@@ -374,3 +374,21 @@ fn check_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provenix_formats::signature::SecretKey;
+
+    #[test]
+    fn state_files_are_named_by_origin_and_key_id_with_unsafe_characters_replaced() {
+        let key = SecretKey::from_seed("rebuild.example.org/log", [1; 32]).unwrap().to_public();
+        let other = SecretKey::from_seed("rebuild.example.org/log", [2; 32]).unwrap().to_public();
+        let file = state_file(Path::new("/state"), &key);
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(file.starts_with("/state/logs"), "{file:?}");
+        assert!(name.starts_with("rebuild.example.org_log+") && name.ends_with(".checkpoint"), "{name}");
+        assert_eq!(name.len(), "rebuild.example.org_log+".len() + 8 + ".checkpoint".len());
+        assert_ne!(state_file(Path::new("/state"), &other), file, "another key of the same name");
+    }
+}
