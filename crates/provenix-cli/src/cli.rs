@@ -176,9 +176,16 @@ enum Command {
     /// tiles at C2SP tlog-tiles paths). Submitters get a receipt: their index and an inclusion proof.
     /// Binds 127.0.0.1:8080 unless --listen says otherwise; stops on ctrl-c or SIGTERM.
     Serve(cmd::serve::Args),
-    /// Ask a rebuild transparency log about outputs (`log show`).
+    /// Ask a rebuild transparency log about outputs (`log show`), or check its history (`log verify`).
     #[command(subcommand)]
     Log(cmd::log_show::Command),
+    /// Compare the local outputs of the roots' closure with a rebuild transparency log, as `guix challenge`.
+    ///
+    /// Every realised output of the build closure (fixed-output derivations aside: their declared
+    /// hash pins them) is hashed here (NAR sha256) and looked up on --server: `matches N builders`,
+    /// `DIFFERS from` the builders that reported another hash (with the `diff-output` command to
+    /// compare their build), or `not in log`. Exit 1 if any local output differs from the log.
+    Challenge(cmd::challenge::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -295,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Equiv(a) => cmd::equiv::run(a, &ctx),
         Command::Serve(a) => cmd::serve::run(a, &ctx),
         Command::Log(c) => cmd::log_show::run(c, &ctx),
+        Command::Challenge(a) => cmd::challenge::run(a, &ctx),
     }
 }
 

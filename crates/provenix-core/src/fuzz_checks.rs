@@ -3,7 +3,7 @@
 //! `__json` (structured attrs) comes from whoever wrote the `.drv`, and the
 //! in-toto statement inside an attestation, and vulnerability data (NVD 2.0,
 //! CVE 5, OSV; also as `.zip` and `.json.gz` files), the CycloneDX SBOM `vulns --sbom`
-//! reads, review records and review policies. Each body
+//! reads, review records and review policies, and a log server's entry bundles. Each body
 //! must not panic; `fuzz/` drives them and `cargo test` replays the seeds.
 
 #![allow(clippy::panic)] // a fuzz body reports a broken invariant by panicking, for the fuzzer to see
@@ -304,6 +304,40 @@ fn may_be_nix_text(head: &[u8]) -> bool {
     !text.chars().any(|c| c.is_control() && !c.is_ascii_whitespace()) && !json && !bzip2 && !text.starts_with("Derive(")
 }
 
+/// A C2SP entry bundle from a log server (`log verify --full`): split into
+/// exactly the entries a naive walk finds, re-encoding to the same bytes, and
+/// refused for any other count or when an entry is cut short.
+pub fn log_entry_bundle(data: &[u8]) {
+    let (mut rest, mut count, mut whole) = (data, 0usize, true);
+    while !rest.is_empty() {
+        let Some(len) = rest.get(..2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) else {
+            whole = false;
+            break;
+        };
+        let Some(after) = rest.get(2 + len..) else {
+            whole = false;
+            break;
+        };
+        rest = after;
+        count += 1;
+    }
+    let split = crate::log_check::split_bundle(data, count);
+    assert!(crate::log_check::split_bundle(data, count + 1).is_none(), "a count the bundle does not have");
+    match split {
+        Some(entries) => {
+            assert!(whole, "a cut bundle split");
+            let mut again = Vec::with_capacity(data.len());
+            for e in &entries {
+                let len = u16::try_from(e.len()).unwrap_or_else(|_| panic!("entry of {} bytes", e.len()));
+                again.extend_from_slice(&len.to_be_bytes());
+                again.extend_from_slice(e);
+            }
+            assert!(again == data, "the entries do not re-encode to the bundle");
+        }
+        None => assert!(!whole, "a whole bundle of {count} entries refused"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -333,6 +367,12 @@ mod tests {
         assert!(!envs.is_empty());
         for seed in envs {
             super::fod_env(&seed);
+        }
+        let bundles = seeds("log_entry_bundle");
+        assert!(!bundles.is_empty());
+        for seed in bundles {
+            assert!(crate::log_check::split_bundle(&seed, 2).is_some(), "the seed is a bundle of two entries");
+            super::log_entry_bundle(&seed);
         }
         let statements = seeds("statement");
         assert!(statements.len() >= 4);

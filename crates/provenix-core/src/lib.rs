@@ -19,6 +19,8 @@
 //! - [`review`]: release archives against their VCS trees ([`review::equiv`]),
 //!   what changed between two closures' sources, signed reviews of sources,
 //!   and the policy gate that counts independent reviewers.
+//! - [`log_audit`]: `log verify`, a log's checkpoints against the last one seen.
+//! - [`log_compare`]: local outputs against a log: `challenge`, `verify --log`.
 //! - [`log_report`]: rebuild attestations as log entries, and checking entries.
 #![warn(missing_docs)]
 
@@ -31,7 +33,9 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod identity;
+pub mod log_audit;
 pub mod log_check;
+pub mod log_compare;
 pub mod log_report;
 pub mod mirrors;
 pub mod nixenv;

@@ -80,6 +80,9 @@ pub enum VerifyError {
         #[source]
         source: crate::review::equiv::EquivError,
     },
+    /// Comparing the outputs with the log failed (`--log`).
+    #[error("checking the outputs against the log")]
+    Log(#[from] crate::log_compare::LogCompareError),
     /// The download thread pool could not be started.
     #[error("starting {jobs} download threads")]
     Pool {
@@ -190,6 +193,10 @@ finding_kinds! {
     VcsUnpaired = "vcs-unpaired", Info;
     /// The upstream repository of a release archive could not be fetched at its tag (`--vcs-fetch`).
     VcsFetchFailed = "vcs-fetch-failed", Warning;
+    /// A realised output fewer trusted builders than required reported with its local NAR hash (`--log`).
+    NotReproduced = "not-reproduced", Error;
+    /// A trusted builder reported another NAR hash for a realised output than the local one (`--log`).
+    Disputed = "disputed", Error;
 }
 
 impl Serialize for FindingKind {
@@ -228,7 +235,7 @@ impl Finding {
         Finding { kind, severity: kind.severity(), path, detail, url: None, expected: None, actual: None, equiv: None }
     }
 
-    fn expected(mut self, expected: String, actual: String) -> Finding {
+    pub(crate) fn expected(mut self, expected: String, actual: String) -> Finding {
         self.expected = Some(expected);
         self.actual = Some(actual);
         self
@@ -274,6 +281,9 @@ pub struct Checked {
     pub urls_failed: usize,
     /// Bytes downloaded.
     pub bytes_downloaded: u64,
+    /// With a log to check against (`--log`): what that covered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<crate::log_compare::LogChecked>,
 }
 
 /// The result of [`verify`].
@@ -338,6 +348,8 @@ pub struct VerifyOptions<'a> {
     pub once: bool,
     /// Compare each release archive with a VCS tree of it found offline (`None`: do not).
     pub vcs: Option<crate::review::equiv::pairing::VcsOptions>,
+    /// Require each realised output to be reproduced by trusted builders in this log.
+    pub log: Option<crate::log_compare::LogRequirement>,
 }
 
 /// One distinct output path of the closure, and what its content must hash to.
@@ -431,13 +443,26 @@ pub fn verify(
         .map(|(target, info)| check_content(store, target, *info, options.progress, total > 0, options.once))
         .collect();
     options.progress.end();
-    for result in results {
+    // The NAR sha256 of every output hashed here, for the log check.
+    let mut rehashed: BTreeMap<StorePath, Hash> = BTreeMap::new();
+    for ((target, _), result) in work.iter().zip(results) {
         let check = result?;
+        if let Some(hash) = check.nar {
+            rehashed.insert(target.path.clone(), hash);
+        }
         checked.bytes_hashed += check.bytes;
         checked.outputs_rehashed += usize::from(check.nar_compared);
         checked.fods_rehashed += usize::from(check.fod_compared);
         checked.outputs_pinned += usize::from(check.pinned);
         findings.extend(check.findings);
+    }
+
+    if let Some(log) = &options.log {
+        let local = crate::log_compare::local_outputs(store, &closure, db, &rehashed, options.progress)?;
+        let (log_findings, log_checked) =
+            crate::log_compare::reproduction_findings(store, &local, log, options.progress)?;
+        findings.extend(log_findings);
+        checked.log = Some(log_checked);
     }
 
     if let Some(vcs) = &options.vcs {
@@ -574,6 +599,8 @@ struct ContentCheck {
     /// A flat source checked by its declared hash alone.
     pinned: bool,
     findings: Vec<Finding>,
+    /// The NAR hash computed, if any.
+    nar: Option<Hash>,
 }
 
 /// Whether a read failure means the content is wrong (a finding) rather
@@ -599,8 +626,14 @@ fn check_content(
     let dir = store.dir();
     let shown = dir.display(&target.path);
     let physical = store.physical(&target.path);
-    let mut check =
-        ContentCheck { bytes: 0, nar_compared: false, fod_compared: false, pinned: false, findings: Vec::new() };
+    let mut check = ContentCheck {
+        bytes: 0,
+        nar_compared: false,
+        fod_compared: false,
+        pinned: false,
+        findings: Vec::new(),
+        nar: None,
+    };
     let unreadable = |err: NarFsError, check: &mut ContentCheck, kind: FindingKind| {
         if content_problem(&err) {
             check.findings.push(Finding::new(kind, shown.clone(), format!("cannot be hashed: {}", chain(&err))));
@@ -648,6 +681,7 @@ fn check_content(
                     );
                 }
                 nar = Some((hash, size));
+                check.nar = Some(hash);
             }
             Err(err) => unreadable(err, &mut check, FindingKind::OutputContentMismatch)?,
         }
@@ -711,7 +745,8 @@ fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) ->
         && regular_file_nar_size(size, false) == info.nar_size
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources as one line, each part shortened.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     // Each part shortened: a URL from a `.drv` can be megabytes long.
     let mut out = crate::text::shorten_message(&err.to_string());
     let mut source = err.source();

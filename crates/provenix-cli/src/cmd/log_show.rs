@@ -23,6 +23,16 @@ pub(crate) enum Command {
     /// more than one hash; `single`: one builder; `unknown`: no report), each NAR hash with the
     /// builders that reported it, and every report with its log index.
     Show(Args),
+    /// Check the log's latest checkpoint: its signature, and that it extends the last one seen.
+    ///
+    /// The checkpoint must be signed by --trust-log-key. The last checkpoint this client accepted
+    /// for that log is kept in the state directory (--state-dir, default $XDG_STATE_HOME/provenix
+    /// or ~/.local/state/provenix); the new one must be the same tree or prove, by the server's
+    /// consistency proof, that it only appended to it. The first run records the checkpoint
+    /// (trust on first use). --full also fetches every entry, recomputes the root and checks
+    /// every entry's signature with its builder's registered key. Exit 0 when consistent, 1 when
+    /// the history was rewritten or the checkpoint does not verify, 2 on usage or network errors.
+    Verify(super::log_verify::Args),
 }
 
 /// `provenix log show` arguments.
@@ -39,6 +49,7 @@ pub(crate) struct Args {
 pub(crate) fn run(cmd: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     match cmd {
         Command::Show(a) => show(a, ctx),
+        Command::Verify(a) => super::log_verify::run(a, ctx),
     }
 }
 

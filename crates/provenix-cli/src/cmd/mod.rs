@@ -2,6 +2,7 @@
 
 pub(crate) mod attest;
 pub(crate) mod bundle;
+pub(crate) mod challenge;
 pub(crate) mod completions;
 pub(crate) mod diff;
 pub(crate) mod diff_output;
@@ -10,6 +11,7 @@ pub(crate) mod drv;
 pub(crate) mod equiv;
 pub(crate) mod key;
 pub(crate) mod log_show;
+pub(crate) mod log_verify;
 pub(crate) mod man;
 pub(crate) mod nar;
 pub(crate) mod policy;

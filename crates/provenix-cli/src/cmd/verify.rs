@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
+use provenix_core::log_check::LogClient;
+use provenix_core::log_compare::LogRequirement;
 use provenix_core::review::equiv::Limits;
 use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
 use provenix_core::review::equiv::vcs_fetch::FetchOptions;
 use provenix_core::verify::{Severity, VerifyOptions, VerifyReport, verify};
+use provenix_formats::signature::TrustedKeys;
 
 use super::roots::{Bar, RootArgs, human_bytes, open_db};
 use super::{Paint, count, escape_controls, paint, wrap};
@@ -59,6 +62,18 @@ pub(crate) struct Args {
     /// A tree of known upstream copies of build files for the archive-against-VCS check; repeatable.
     #[arg(long, value_name = "DIR")]
     known_copies: Vec<PathBuf>,
+    /// A rebuild transparency log: every realised output of the closure (fixed-output derivations
+    /// aside) must have been reported with its local NAR hash by --require-builders of the
+    /// --trust-builder keys (`not-reproduced`), and by none of them with another (`disputed`).
+    /// Reports count only when their signature verifies with a trusted key.
+    #[arg(long, value_name = "URL")]
+    log: Option<String>,
+    /// With --log: how many trusted builders must have reproduced each output.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "log", value_parser = clap::value_parser!(u16).range(1..))]
+    require_builders: u16,
+    /// With --log: a builder's public key (a file or `name:base64`) whose reports count; repeatable.
+    #[arg(long, value_name = "PUB", requires = "log")]
+    trust_builder: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -75,6 +90,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         anyhow::ensure!(temp_dir.is_dir(), "--temp-dir {}: not a directory", temp_dir.display());
     }
     let vcs = vcs_options(args, &temp_dir)?;
+    let log = log_requirement(args)?;
     let db = open_db(ctx)?;
     let roots = args.roots.resolve(ctx, db.as_ref())?;
     // Evaluating a Nix-file root creates the database of a fresh store.
@@ -96,6 +112,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         progress: &bar,
         once: args.once,
         vcs: Some(vcs),
+        log,
     };
     let report = verify(&ctx.store, db.as_ref(), &roots, &options)?;
     let level = match args.fail_on {
@@ -123,6 +140,26 @@ fn vcs_options(args: &Args, temp_dir: &std::path::Path) -> anyhow::Result<VcsOpt
     };
     let fetch = args.vcs_fetch.then(|| FetchOptions { temp_dir: temp_dir.to_path_buf(), ..FetchOptions::default() });
     Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits, fetch })
+}
+
+/// The `--log` check: the client, the trusted builder keys and how many must agree.
+fn log_requirement(args: &Args) -> anyhow::Result<Option<LogRequirement>> {
+    let Some(url) = &args.log else { return Ok(None) };
+    let mut trusted = TrustedKeys::new();
+    for arg in &args.trust_builder {
+        let key = super::key::load_public_key(arg).context("--trust-builder")?;
+        let name = key.name().to_owned();
+        anyhow::ensure!(trusted.insert(key).is_none(), "--trust-builder: two keys named {name}");
+    }
+    let required = usize::from(args.require_builders);
+    anyhow::ensure!(!trusted.is_empty(), "--log needs at least one --trust-builder key");
+    anyhow::ensure!(
+        required <= trusted.len(),
+        "--require-builders {required} cannot be met by {} --trust-builder keys",
+        trusted.len()
+    );
+    let client = LogClient::new(url, super::log_show::LOG_TIMEOUT).context("--log")?;
+    Ok(Some(LogRequirement { client, trusted, required }))
 }
 
 /// `1234`, `512K`, `64M`, `4G` (binary units; `KiB` and the like too).
@@ -214,6 +251,22 @@ fn write_human(report: &VerifyReport, level: Severity, color: bool, out: &mut im
             count(c.urls_fetched, "URL", "URLs"),
             human_bytes(c.bytes_downloaded),
             c.urls_failed
+        )?;
+    }
+    if let Some(l) = &c.log {
+        writeln!(
+            out,
+            "compared {} with the log at {}: {} reproduced by at least {}",
+            count(l.outputs, "realised output", "realised outputs"),
+            escape_controls(&l.server),
+            l.reproduced,
+            count(l.required_builders, "trusted builder", "trusted builders"),
+        )?;
+        writeln!(
+            out,
+            "  ({} signed by a trusted key; {} not, so not counted)",
+            count(l.trusted_reports, "report", "reports"),
+            l.untrusted_reports
         )?;
     }
     let nonzero: Vec<String> =
