@@ -19,7 +19,9 @@
 //! - [`review`]: release archives against their VCS trees ([`review::equiv`]),
 //!   what changed between two closures' sources, signed reviews of sources,
 //!   and the policy gate that counts independent reviewers.
-//! - [`log_report`]: rebuild attestations as log entries, and checking entries.
+//! - [`log_report`]: rebuild attestations as log entries, and checking entries;
+//!   [`log_submit`]: submitting reports and checking receipts, with [`log_spool`]
+//!   for those a post-build hook could not deliver.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -33,6 +35,8 @@ pub mod fuzz_checks;
 pub mod identity;
 pub mod log_check;
 pub mod log_report;
+pub mod log_spool;
+pub mod log_submit;
 pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;
