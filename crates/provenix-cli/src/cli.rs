@@ -179,6 +179,16 @@ enum Command {
     /// Ask a rebuild transparency log about outputs (`log show`).
     #[command(subcommand)]
     Log(cmd::log_show::Command),
+    /// Submit build reports to a rebuild transparency log; check the receipts; compare with other builders.
+    ///
+    /// Reports local outputs (--path), rebuild attestations, or, as Nix's post-build-hook
+    /// (--post-build-hook), every build this machine makes. Each report is signed with --key, the log's
+    /// receipt (inclusion proof, checkpoint) is checked, and the build is compared with the other
+    /// builders' reports of the same output: "matches N builders", or "DIFFERS from N builders" with
+    /// both hashes and the `diff-output` command to run. Exit 0 when everything was logged (a
+    /// difference is reported, not a failure), 1 when a receipt does not verify, 2 on errors (bad
+    /// key, unreachable or refusing server). The hook always exits 0. See docs/log.md.
+    Report(cmd::report::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -295,6 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Equiv(a) => cmd::equiv::run(a, &ctx),
         Command::Serve(a) => cmd::serve::run(a, &ctx),
         Command::Log(c) => cmd::log_show::run(c, &ctx),
+        Command::Report(a) => cmd::report::run(a, &ctx),
     }
 }
 
