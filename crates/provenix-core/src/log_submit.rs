@@ -389,7 +389,8 @@ pub fn report_for_output(
 ) -> Result<Report, SubmitError> {
     let dir = store.dir();
     let shown = dir.display(path);
-    let info = db.path_info(path)?.ok_or_else(|| SubmitError::NotValid { path: shown.clone(), db: db.path().into() })?;
+    let info =
+        db.path_info(path)?.ok_or_else(|| SubmitError::NotValid { path: shown.clone(), db: db.path().into() })?;
     let drv = match drv {
         Some(d) => d.clone(),
         None => info.deriver.clone().ok_or_else(|| SubmitError::NoDeriver { path: shown.clone() })?,

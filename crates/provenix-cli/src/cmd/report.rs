@@ -14,8 +14,7 @@ use provenix_core::log_check::LogClient;
 use provenix_core::log_report::entries_from_attestation;
 use provenix_core::log_spool::Spool;
 use provenix_core::log_submit::{
-    Agreement, Comparison, Submitted, Submitter, check_receipt, compare, report_for_output,
-    valid_outputs,
+    Agreement, Comparison, Submitted, Submitter, check_receipt, compare, report_for_output, valid_outputs,
 };
 use provenix_formats::hash::Hash;
 use provenix_formats::log::report::{Entry, Report};
@@ -201,16 +200,10 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
 
 impl<'a> Run<'a> {
     fn new(args: &Args, ctx: &'a Ctx, timeout: Duration, connect: Duration) -> anyhow::Result<Run<'a>> {
-        let server = args
-            .server
-            .as_deref()
-            .context("no log server: give --server URL (or set PROVENIX_REPORT_SERVER)")?;
-        let log_key = args
-            .trust_log_key
-            .as_deref()
-            .map(super::key::load_public_key)
-            .transpose()
-            .context("--trust-log-key")?;
+        let server =
+            args.server.as_deref().context("no log server: give --server URL (or set PROVENIX_REPORT_SERVER)")?;
+        let log_key =
+            args.trust_log_key.as_deref().map(super::key::load_public_key).transpose().context("--trust-log-key")?;
         let submitter = Submitter::new(server, connect).context("--server")?;
         let lookup = LogClient::new(server, connect.min(timeout)).context("--server")?;
         let doc = ReportDoc {
@@ -308,7 +301,9 @@ impl<'a> Run<'a> {
                     self.logged(Reported::new("spool", &entry.report), &bytes, &s);
                 }
                 Err(e) if e.is_transient() => {
-                    self.doc.warnings.push(format!("flushing the spool stopped: {}", error_text(&anyhow::Error::new(e))));
+                    self.doc
+                        .warnings
+                        .push(format!("flushing the spool stopped: {}", error_text(&anyhow::Error::new(e))));
                     break;
                 }
                 Err(e) => {
@@ -329,9 +324,11 @@ impl<'a> Run<'a> {
 /// The post-build hook. Any error is the caller's one-line warning; the build goes on.
 fn hook(args: &Args, ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
     let timeout = args.timeout.map_or(HOOK_TIMEOUT, Duration::from_secs);
-    let drv_arg = args.drv_path.as_deref().filter(|d| !d.is_empty()).context(
-        "DRV_PATH is not set: --post-build-hook is meant to be Nix's post-build-hook (see docs/log.md)",
-    )?;
+    let drv_arg = args
+        .drv_path
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .context("DRV_PATH is not set: --post-build-hook is meant to be Nix's post-build-hook (see docs/log.md)")?;
     let store = hook_store(ctx, args.nix_config.as_deref());
     let ctx = Ctx { json: ctx.json, quiet: ctx.quiet, store, db: ctx.db.clone(), color: false };
     let mut run = Run::new(args, &ctx, timeout, HOOK_CONNECT_TIMEOUT)?;
@@ -475,9 +472,15 @@ fn sri(nar_hash: &str) -> String {
     Hash::parse(nar_hash, None).map(|h| h.to_sri()).unwrap_or_else(|_| nar_hash.to_owned())
 }
 
-fn diff_output_command(ctx: &Ctx, path: &str, c: &Comparison) -> String {
+/// The file name suggested for the NAR of the first builder that differs.
+fn other_nar(c: &Comparison) -> (String, String) {
     let other = c.differing_builders().into_iter().next().unwrap_or_default();
     let nar = format!("{}.nar", other.replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-', "_"));
+    (other, nar)
+}
+
+fn diff_output_command(ctx: &Ctx, path: &str, c: &Comparison) -> String {
+    let (_, nar) = other_nar(c);
     let mut cmd = String::from("provenix");
     if let Some(root) = ctx.store.root() {
         cmd.push_str(&format!(" --store {}", root.display()));
@@ -545,11 +548,12 @@ fn describe_comparison(r: &Reported, c: &Comparison) -> Vec<String> {
                 lines.push(format!("  (matches {}: {})", n(c.matching.len()), builders(&c.matching)));
             }
             if let Some(cmd) = &r.diff_output {
-                let other = c.differing_builders().into_iter().next().unwrap_or_default();
+                let (other, nar) = other_nar(c);
                 lines.push(format!(
-                    "  to see what differs, get {}'s output as a NAR (there: nix-store --dump {} > FILE.nar) and run:",
+                    "  to see what differs, get {}'s output as a NAR (there: nix-store --dump {} > {}) and run:",
                     escape_controls(&other),
-                    escape_controls(&r.path)
+                    escape_controls(&r.path),
+                    escape_controls(&nar)
                 ));
                 lines.push(format!("    {}", escape_controls(cmd)));
             }
