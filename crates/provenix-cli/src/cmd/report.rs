@@ -58,18 +58,18 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with_all = ["attestations", "path"])]
     flush: bool,
     /// The log server's URL.
-    #[arg(long, value_name = "URL", env = "PROVENIX_REPORT_SERVER")]
+    #[arg(long, value_name = "URL", env = "PROVENIX_REPORT_SERVER", hide_env_values = true)]
     server: Option<String>,
     /// The builder's secret key (Nix format, a file or `name:base64`); the report names its key name.
     #[arg(long, value_name = "KEY", env = "PROVENIX_REPORT_KEY", hide_env_values = true)]
     key: Option<String>,
     /// The log's public key: checkpoints must be signed by it, with its name as origin. Without it
     /// the inclusion proof is checked but the checkpoint is not authenticated (said in the output).
-    #[arg(long, value_name = "PUB", env = "PROVENIX_REPORT_LOG_KEY")]
+    #[arg(long, value_name = "PUB", env = "PROVENIX_REPORT_LOG_KEY", hide_env_values = true)]
     trust_log_key: Option<String>,
     /// Where undelivered reports wait (default $XDG_STATE_HOME/provenix/report-spool, else
     /// ~/.local/state/provenix/report-spool, else /var/lib/provenix/report-spool).
-    #[arg(long, value_name = "DIR", env = "PROVENIX_REPORT_SPOOL")]
+    #[arg(long, value_name = "DIR", env = "PROVENIX_REPORT_SPOOL", hide_env_values = true)]
     spool: Option<PathBuf>,
     /// Time limit for the whole run, in seconds (default 30; with --post-build-hook 5).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
