@@ -324,6 +324,8 @@ impl<'a> Run<'a> {
 /// The post-build hook. Any error is the caller's one-line warning; the build goes on.
 fn hook(args: &Args, ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
     let timeout = args.timeout.map_or(HOOK_TIMEOUT, Duration::from_secs);
+    // `nix-store --version` takes tens of milliseconds: ask while the rest is set up.
+    let version = std::thread::spawn(nix_version);
     let drv_arg = args
         .drv_path
         .as_deref()
@@ -342,7 +344,7 @@ fn hook(args: &Args, ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
             .collect::<anyhow::Result<Vec<_>>>()?,
         _ => valid_outputs(&ctx.store, &db, &drv)?,
     };
-    let nix_version = nix_version();
+    let nix_version = version.join().unwrap_or_else(|_| "unknown".to_owned());
     let mut reachable = true;
     for path in &outputs {
         let report = report_for_output(&ctx.store, &db, path, Some(&drv), key.name(), &nix_version)?;
