@@ -454,4 +454,23 @@ fn bad_keys_urls_and_paths_are_refused_with_exit_2_and_a_bad_receipt_with_exit_1
         assert!(err.contains(says), "expected {says:?} in {err}");
     }
     assert_eq!(a.spooled(), 0, "refusals are not spooled");
+
+    // A server that accepts connections and never answers: the hook gives up at --timeout and spools.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled_url = format!("http://{}", stalled.local_addr().unwrap());
+    let drv = a.nix.run_text("nix-store", ["--query", "--deriver", &out_path]);
+    let out = Command::new(env!("CARGO_BIN_EXE_provenix"))
+        .args(["--store", &root, "report", "--post-build-hook", "--timeout", "1", "--spool"])
+        .arg(a.spool.as_os_str())
+        .env("PROVENIX_REPORT_SERVER", &stalled_url)
+        .env("PROVENIX_REPORT_KEY", sec)
+        .env("DRV_PATH", &drv)
+        .env("OUT_PATHS", "")
+        .output()
+        .unwrap();
+    let err = text(&out).1;
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("{out_path} (out): log unreachable, report spooled")), "{err}");
+    assert_eq!(a.spooled(), 1);
+    drop(stalled);
 }

@@ -131,6 +131,20 @@ impl Spool {
         Ok(bytes)
     }
 
+    /// Takes the spool's flush lock (an advisory lock on `.flush.lock`), or
+    /// `None` when another process holds it: two hooks of parallel builds must
+    /// not send the same entries twice. Released when the file is dropped.
+    pub fn try_lock_flush(&self) -> Result<Option<std::fs::File>, SpoolError> {
+        let path = self.dir.join(".flush.lock");
+        let io = |source| SpoolError::Io { path: path.clone(), source };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
     /// Removes a delivered entry.
     pub fn remove(&self, path: &Path) -> Result<(), SpoolError> {
         std::fs::remove_file(path).map_err(|source| SpoolError::Io { path: path.to_owned(), source })
@@ -166,6 +180,17 @@ mod tests {
         assert!(spool.pending().unwrap().is_empty());
         std::fs::write(spool.dir().join("big.entry"), vec![b'x'; MAX_ENTRY_LEN + 1]).unwrap();
         assert!(matches!(spool.read(&spool.dir().join("big.entry")), Err(SpoolError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn one_flush_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path()).unwrap();
+        let held = spool.try_lock_flush().unwrap();
+        assert!(held.is_some());
+        assert!(Spool::open(tmp.path()).unwrap().try_lock_flush().unwrap().is_none(), "held by the first");
+        drop(held);
+        assert!(spool.try_lock_flush().unwrap().is_some(), "free again");
     }
 
     #[test]

@@ -273,6 +273,11 @@ impl<'a> Run<'a> {
     /// Sends spooled entries oldest first until the spool is empty, the log
     /// is unreachable, or the deadline passes. Refused entries go to `rejected/`.
     fn flush(&mut self, spool: &Spool) -> anyhow::Result<()> {
+        let Some(_lock) = spool.try_lock_flush()? else {
+            self.doc.warnings.push(format!("{}: another run is flushing it", spool.dir().display()));
+            self.doc.spool_left = spool.pending()?.len();
+            return Ok(());
+        };
         let pending = spool.pending()?;
         let mut left = pending.len();
         for file in &pending {
@@ -338,11 +343,12 @@ fn hook(args: &Args, ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
     let spool = Spool::open(&spool_dir(args)?)?;
     let db = super::roots::open_db(&ctx)?.context("no Nix database for the store (give --db FILE)")?;
     let drv = ctx.store.parse_user_path(drv_arg).with_context(|| format!("DRV_PATH {drv_arg}"))?;
-    let outputs = match args.out_paths.as_deref().map(str::split_whitespace) {
-        Some(paths) if args.out_paths.as_deref().is_some_and(|p| !p.trim().is_empty()) => paths
-            .map(|p| ctx.store.parse_user_path(p).with_context(|| format!("OUT_PATHS {p}")))
-            .collect::<anyhow::Result<Vec<_>>>()?,
-        _ => valid_outputs(&ctx.store, &db, &drv)?,
+    let listed: Vec<&str> = args.out_paths.as_deref().unwrap_or_default().split_whitespace().collect();
+    let outputs = if listed.is_empty() {
+        valid_outputs(&ctx.store, &db, &drv)?
+    } else {
+        let parse = |p: &&str| ctx.store.parse_user_path(p).with_context(|| format!("OUT_PATHS {p}"));
+        listed.iter().map(parse).collect::<anyhow::Result<Vec<_>>>()?
     };
     let nix_version = version.join().unwrap_or_else(|_| "unknown".to_owned());
     let mut reachable = true;
