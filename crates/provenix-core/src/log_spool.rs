@@ -57,6 +57,18 @@ pub enum SpoolError {
     },
 }
 
+/// The flush lock of a spool, removed when dropped.
+#[derive(Debug)]
+pub struct FlushLock {
+    path: PathBuf,
+}
+
+impl Drop for FlushLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// A spool directory.
 #[derive(Debug, Clone)]
 pub struct Spool {
@@ -131,18 +143,34 @@ impl Spool {
         Ok(bytes)
     }
 
-    /// Takes the spool's flush lock (an advisory lock on `.flush.lock`), or
-    /// `None` when another process holds it: two hooks of parallel builds must
-    /// not send the same entries twice. Released when the file is dropped.
-    pub fn try_lock_flush(&self) -> Result<Option<std::fs::File>, SpoolError> {
+    /// Takes the spool's flush lock, or `None` when another live process
+    /// holds it: two hooks of parallel builds must not send the same entries
+    /// twice. The lock is `.flush.lock`, created exclusively with the holder's
+    /// PID; one whose process is gone (no `/proc/PID`) is stale and taken
+    /// over. Released when the guard is dropped.
+    pub fn try_lock_flush(&self) -> Result<Option<FlushLock>, SpoolError> {
         let path = self.dir.join(".flush.lock");
         let io = |source| SpoolError::Io { path: path.clone(), source };
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    std::io::Write::write_all(&mut file, std::process::id().to_string().as_bytes()).map_err(io)?;
+                    return Ok(Some(FlushLock { path }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let alive =
+                        holder.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    if alive {
+                        return Ok(None);
+                    }
+                    // Stale: its process died (or it is being written this instant, and the retry sees it).
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(io(e)),
+            }
         }
+        Ok(None)
     }
 
     /// Removes a delivered entry.
@@ -191,6 +219,9 @@ mod tests {
         assert!(Spool::open(tmp.path()).unwrap().try_lock_flush().unwrap().is_none(), "held by the first");
         drop(held);
         assert!(spool.try_lock_flush().unwrap().is_some(), "free again");
+        // A lock whose process is gone is taken over.
+        std::fs::write(spool.dir().join(".flush.lock"), u32::MAX.to_string()).unwrap();
+        assert!(spool.try_lock_flush().unwrap().is_some(), "stale lock");
     }
 
     #[test]
