@@ -379,7 +379,10 @@ fn hook(args: &Args, ctx: &Ctx, started: Instant) -> anyhow::Result<()> {
         }
     }
     if reachable {
-        run.flush(&spool)?;
+        // This build's reports are out; a broken spool only costs a warning.
+        if let Err(e) = run.flush(&spool) {
+            run.doc.warnings.push(format!("flushing the spool: {}", error_text(&e)));
+        }
     } else {
         run.doc.spool_left = spool.pending()?.len();
     }
