@@ -4,8 +4,10 @@
 #
 #   sources -> verify -> equiv (the xz-style case) -> sbom -> vulns -> bundle (signed) -> rebuild offline
 #   in a fresh store (after `provenix doctor`) -> signed attestation -> attest verify; then the
-#   non-reproducible variant, whose rebuild differs, and diff-output naming the file that differs; then a
-#   version bump (--arg bump true): diff, and a review gate that fails, then passes after two reviewers sign.
+#   non-reproducible variant, whose rebuild differs, and diff-output naming the file that differs; a rebuild
+#   transparency log (provenix serve) that both builds and both rebuilds are reported to (provenix report),
+#   reproduced and disputed (provenix log show); then a version bump (--arg bump true): diff, and a review
+#   gate that fails, then passes after two reviewers sign.
 #
 # Run as root (Nix single-user, and `unshare --net` for the offline rebuild).
 set -euo pipefail
@@ -129,6 +131,41 @@ status=$?
 set -e
 [ "$status" = 1 ] || { echo "expected exit 1 (differs) from diff-output, got $status" >&2; exit 1; }
 
+step "provenix serve: a rebuild transparency log on 127.0.0.1 (a fresh SQLite file, a free port)"
+"$provenix" key generate log.example --secret-out "$work/log.sec" --public-out "$work/log.pub" >/dev/null 2>&1
+{ cat "$work/release.pub"; echo; cat "$work/rebuilder.pub"; echo; } > "$work/builders"
+"$provenix" serve --db "sqlite:$work/log.sqlite" --listen 127.0.0.1:0 --log-key "$work/log.sec" \
+  --builders "$work/builders" 2>"$work/serve.log" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+url=
+for _ in $(seq 100); do
+  url=$(sed -n 's/^provenix serve: listening on //p' "$work/serve.log")
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "provenix serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+echo "   $url, log key $(cat "$work/log.pub")"
+report=("$provenix" report --server "$url" --trust-log-key "$work/log.pub")
+
+step "provenix report: the shipped build (release-1) and the offline rebuild's attestation (rebuilder-1)"
+"$provenix" --store "$store" "${report[@]:1}" --key "$work/release.sec" --path "$out"
+"${report[@]}" --key "$work/rebuilder.sec" "$work/greeter.rebuild.dsse.json"
+
+step "provenix report: the non-reproducible variant, shipped and rebuilt: the second report DIFFERS"
+"$provenix" --store "$nr_store" "${report[@]:1}" --key "$work/release.sec" --path "$nr_out"
+"$provenix" --store "$work/rebuild-nr/store" "${report[@]:1}" --key "$work/rebuilder.sec" --path "$nr_out"
+
+step "provenix log show: the verdicts"
+"$provenix" log show "$out" --server "$url"
+"$provenix" log show "$nr_out" --server "$url"
+verdict=$("$provenix" --json log show "$out" --server "$url" | jq -r .verdict)
+nr_verdict=$("$provenix" --json log show "$nr_out" --server "$url" | jq -r .verdict)
+[ "$verdict" = reproduced ] && [ "$nr_verdict" = disputed ] ||
+  { echo "expected reproduced and disputed, got $verdict and $nr_verdict" >&2; exit 1; }
+kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
+trap - EXIT
+
 step "a version bump (--arg bump true: wordstat 0.4 -> 0.5, which fixes CVE-2024-0001 upstream): provenix diff"
 bump_drv=$(nix-instantiate --store "$store" "${nixopts[@]}" examples/pipeline --argstr tarballs "$tarballs" \
             --arg bump true 2>/dev/null)
@@ -198,6 +235,7 @@ cat <<EOF
    vulns:        $("${vulns[@]}" --json --whitelist examples/pipeline/whitelist.toml | jq -r '"\(.findings | length) open, \(.patched | length) patched, \(.whitelisted | length) whitelisted"'); SARIF in $work/greeter.sarif
    attestation:  $work/greeter.rebuild.dsse.json, signed by $(echo "$report" | jq -r '.signers | join(", ")'), verifies
    variant:      nonReproducible=true rebuild differs, as expected; diff-output names the file
+   log:          provenix serve on $url: the build and its rebuild $verdict, the variant $nr_verdict ($work/log.sqlite)
    bump:         diff of wordstat 0.4 -> 0.5; review gate not met without reviews, met after alice's and bob's ($(ls "$work/reviews" | wc -l) records); SARIF in $work/review-gate.sarif
    equiv:        the xz-style release tarball's m4/build-to-host.m4 named as tarball-only-file (unknown-build-file)
 EOF

@@ -186,6 +186,16 @@ enum Command {
     /// `DIFFERS from` the builders that reported another hash (with the `diff-output` command to
     /// compare their build), or `not in log`. Exit 1 if any local output differs from the log.
     Challenge(cmd::challenge::Args),
+    /// Submit build reports to a rebuild transparency log; check the receipts; compare with other builders.
+    ///
+    /// Reports local outputs (--path), rebuild attestations, or, as Nix's post-build-hook
+    /// (--post-build-hook), every build this machine makes. Each report is signed with --key, the log's
+    /// receipt (inclusion proof, checkpoint) is checked, and the build is compared with the other
+    /// builders' reports of the same output: "matches N builders", or "DIFFERS from N builders" with
+    /// both hashes and the `diff-output` command to run. Exit 0 when everything was logged (a
+    /// difference is reported, not a failure), 1 when a receipt does not verify, 2 on errors (bad
+    /// key, unreachable or refusing server). The hook always exits 0. See docs/log.md.
+    Report(cmd::report::Args),
 }
 
 /// What every command gets: the checked global configuration.
@@ -303,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(a) => cmd::serve::run(a, &ctx),
         Command::Log(c) => cmd::log_show::run(c, &ctx),
         Command::Challenge(a) => cmd::challenge::run(a, &ctx),
+        Command::Report(a) => cmd::report::run(a, &ctx),
     }
 }
 

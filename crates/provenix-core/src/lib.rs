@@ -21,7 +21,9 @@
 //!   and the policy gate that counts independent reviewers.
 //! - [`log_audit`]: `log verify`, a log's checkpoints against the last one seen.
 //! - [`log_compare`]: local outputs against a log: `challenge`, `verify --log`.
-//! - [`log_report`]: rebuild attestations as log entries, and checking entries.
+//! - [`log_report`]: rebuild attestations as log entries, and checking entries;
+//!   [`log_submit`]: submitting reports and checking receipts, with [`log_spool`]
+//!   for those a post-build hook could not deliver.
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -37,6 +39,8 @@ pub mod log_audit;
 pub mod log_check;
 pub mod log_compare;
 pub mod log_report;
+pub mod log_spool;
+pub mod log_submit;
 pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;

@@ -16,6 +16,7 @@ pub(crate) mod man;
 pub(crate) mod nar;
 pub(crate) mod policy;
 pub(crate) mod rebuild;
+pub(crate) mod report;
 pub(crate) mod review;
 pub(crate) mod roots;
 pub(crate) mod sbom;
