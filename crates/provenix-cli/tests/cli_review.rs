@@ -9,8 +9,19 @@ use std::process::{Command, Output};
 use provenix_testkit::NixHarness;
 use serde_json::Value;
 
+/// Runs provenix on the throwaway store, with the user's cache directory inside it.
 fn provenix(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provenix")).arg("--store").arg(store).args(args).output().expect("run provenix")
+    Command::new(env!("CARGO_BIN_EXE_provenix"))
+        .env("XDG_CACHE_HOME", cache_home(store))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run provenix")
+}
+
+fn cache_home(store: &Path) -> PathBuf {
+    store.join("cache-home")
 }
 
 fn stderr(o: &Output) -> String {
@@ -513,6 +524,55 @@ fn rules_by_kind_ask_more_of_patches() {
     let text = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
     assert_eq!(v.status.code(), Some(0), "{text}");
     assert_eq!(text.lines().filter(|l| l.starts_with("ok: ")).count(), 2, "{text}");
+}
+
+#[test]
+fn signature_checks_are_remembered_and_an_altered_record_is_still_refused() {
+    let Some(s) = Setup::new() else { return };
+    s.review_all("alice", &s.app, "cached", "a");
+    s.review_all("bob", &s.app, "cached", "b");
+    let policy = s.policy("two.toml", TWO, "");
+    let cache = cache_home(s.h.root()).join("provenix/review-checks");
+    // --no-cache neither reads nor writes the cache.
+    let mut args: Vec<String> =
+        ["--json", "policy", "check", &s.app, "--policy"].iter().map(|x| x.to_string()).collect();
+    args.extend([policy.display().to_string(), "--reviews".into(), s.path("cached").display().to_string()]);
+    args.push("--no-cache".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = s.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let uncached = json_of(&o);
+    assert!(!cache.exists());
+    // The first run remembers one check per signature (4 records, one signature each).
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json_of(&o), uncached);
+    let bytes = std::fs::read(&cache).unwrap();
+    let header = b"provenix signature checks v1\n";
+    assert!(bytes.starts_with(header));
+    assert_eq!(bytes.len(), header.len() + 4 * 32);
+    // The second run gives the same verdicts from the remembered checks.
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json_of(&o), uncached);
+    // A record altered after its check was remembered is other bytes: checked again, refused.
+    let file = s.path("cached/alice-a-lib-1.0.tar.gz.json");
+    let mut envelope: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = String::from_utf8(b64.decode(envelope["payload"].as_str().unwrap()).unwrap()).unwrap();
+    envelope["payload"] = Value::String(b64.encode(payload.replace("\"level\":\"high\"", "\"level\":\"medium\"")));
+    std::fs::write(&file, serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&file.display().to_string()), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+    // A cache file of junk is ignored and replaced.
+    std::fs::write(&cache, b"junk").unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&cache).unwrap().len(), header.len() + 3 * 32);
 }
 
 #[test]

@@ -9,8 +9,10 @@
 //! - [`record`]: review records, in-toto statements in DSSE envelopes
 //!   (`provenix review`);
 //! - [`policy`]: a TOML policy and the check of a closure against it
-//!   (`provenix policy check`), with SARIF output ([`sarif`]).
+//!   (`provenix policy check`), with SARIF output ([`sarif`]);
+//! - [`check_cache`]: signature checks remembered between runs of the gate.
 
+pub mod check_cache;
 pub mod closure_diff;
 pub mod equiv;
 pub mod policy;
