@@ -4,7 +4,8 @@ use std::io::{self, BufWriter, Write};
 
 use provenix_core::identity::{InventoryOptions, Patch, inventory, short_name};
 use provenix_core::review::closure_diff::{ClosureDiff, SourceChange, SourceSide, diff_closures};
-use provenix_store::db::NixDb;
+use provenix_formats::store_path::StorePath;
+use provenix_store::drv::NodeId;
 
 use super::escape_controls;
 use super::roots::{RootArgs, open_db};
@@ -17,27 +18,22 @@ pub(crate) struct Args {
     roots: RootArgs,
 }
 
-/// The inventory of one side.
-pub(crate) fn side_inventory(
-    ctx: &Ctx,
-    db: Option<&NixDb>,
-    roots: &RootArgs,
-    arg: &str,
-) -> anyhow::Result<provenix_core::identity::Inventory> {
-    let one = roots.only(arg);
-    let drvs = one.resolve(ctx, db)?;
-    let options = InventoryOptions { mirrors: roots.mirror_table()?, ..InventoryOptions::default() };
-    Ok(inventory(&ctx.store, db, &drvs, &options)?)
-}
-
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let [old, new] = args.roots.roots.as_slice() else {
         anyhow::bail!("diff takes two roots, OLD and NEW; {} given", args.roots.roots.len());
     };
     let db = open_db(ctx)?;
-    let old_inv = side_inventory(ctx, db.as_ref(), &args.roots, old)?;
-    let new_inv = side_inventory(ctx, db.as_ref(), &args.roots, new)?;
-    let diff = diff_closures(&old_inv, &new_inv);
+    let old_drvs = args.roots.only(old).resolve(ctx, db.as_ref())?;
+    let new_drvs = args.roots.only(new).resolve(ctx, db.as_ref())?;
+    // One inventory of both sides: what they share is read once.
+    let all: Vec<StorePath> = old_drvs.iter().chain(&new_drvs).cloned().collect();
+    // Which outputs are realised does not change what differs (`--files` looks at the few
+    // changed sources itself).
+    let options =
+        InventoryOptions { mirrors: args.roots.mirror_table()?, skip_realisation: true, ..InventoryOptions::default() };
+    let inv = inventory(&ctx.store, db.as_ref(), &all, &options)?;
+    let ids = |drvs: &[StorePath]| -> Vec<NodeId> { drvs.iter().filter_map(|d| inv.graph.node(d)).collect() };
+    let diff = diff_closures(&inv, &ids(&old_drvs), &ids(&new_drvs));
     let s = &diff.summary;
     let same = diff.sources_added.is_empty()
         && diff.sources_removed.is_empty()
@@ -54,7 +50,7 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     if !ctx.quiet && s.stale_hashes > 0 {
         eprintln!("warning: {} source(s) changed URL but kept their hash (stale hash?)", s.stale_hashes);
     }
-    std::mem::forget((old_inv, new_inv));
+    std::mem::forget(inv);
     after_printing(outcome, printed)
 }
 
