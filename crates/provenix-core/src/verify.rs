@@ -711,7 +711,8 @@ fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) ->
         && regular_file_nar_size(size, false) == info.nar_size
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
+/// An error and its causes, `: `-joined, each part shortened.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     // Each part shortened: a URL from a `.drv` can be megabytes long.
     let mut out = crate::text::shorten_message(&err.to_string());
     let mut source = err.source();
