@@ -480,11 +480,18 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Vec<LoadedRecord>, ReviewError> {
 pub fn load_file(path: &Path) -> Result<LoadedRecord, ReviewError> {
     let file_error = |source: ReviewError| ReviewError::File { path: path.to_owned(), source: Box::new(source) };
     let io = |source| ReviewError::Io { path: path.to_owned(), source };
-    let len = std::fs::metadata(path).map_err(io)?.len();
+    // One open: the size check and the read look at the same file.
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     if len > MAX_RECORD_LEN {
         return Err(file_error(ReviewError::Invalid(format!("{len} bytes, more than {MAX_RECORD_LEN}"))));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    // A file that grows after the check is still read no further than the limit.
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_RECORD_LEN + 1), &mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_RECORD_LEN {
+        return Err(file_error(ReviewError::Invalid(format!("more than {MAX_RECORD_LEN} bytes"))));
+    }
     let record = ReviewRecord::parse(&bytes).map_err(file_error)?;
     Ok(LoadedRecord { path: path.to_owned(), record })
 }
