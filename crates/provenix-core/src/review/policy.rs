@@ -595,6 +595,9 @@ pub fn check(
     check_remembering(policy, sources, records, today, &mut CheckCache::new())
 }
 
+/// A record's verified signers and the ids of the checks that succeeded.
+type SignersAndChecks = (Vec<String>, Vec<CheckId>);
+
 /// [`check`], where signature checks `cache` remembers need no ed25519; the checks that
 /// succeed are noted in `cache` (the caller saves it).
 pub fn check_remembering(
@@ -606,7 +609,7 @@ pub fn check_remembering(
 ) -> Result<PolicyReport, PolicyError> {
     // Verify every record once, in parallel.
     let known = cache.known();
-    let verified: Vec<Result<(Vec<String>, Vec<CheckId>), PolicyError>> = records
+    let verified: Vec<Result<SignersAndChecks, PolicyError>> = records
         .par_iter()
         .map(|r| {
             r.record
