@@ -9,8 +9,19 @@ use std::process::{Command, Output};
 use provenix_testkit::NixHarness;
 use serde_json::Value;
 
+/// Runs provenix on the throwaway store, with the user's cache directory inside it.
 fn provenix(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_provenix")).arg("--store").arg(store).args(args).output().expect("run provenix")
+    Command::new(env!("CARGO_BIN_EXE_provenix"))
+        .env("XDG_CACHE_HOME", cache_home(store))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run provenix")
+}
+
+fn cache_home(store: &Path) -> PathBuf {
+    store.join("cache-home")
 }
 
 fn stderr(o: &Output) -> String {
@@ -123,6 +134,152 @@ fn diff_reports_a_bump_a_stale_hash_patches_and_a_new_dependency() {
     let o = provenix(h.root(), &["diff", &old]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("two roots"), "{}", stderr(&o));
+}
+
+/// Writes `files` (path, contents, executable) under `dir/top/` and packs them with GNU tar into
+/// `dir/NAME` (gzip).
+fn tarball(dir: &Path, top: &str, name: &str, files: &[(&str, &str, bool)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = dir.join(format!("tree-{name}"));
+    for (path, text, executable) in files {
+        let p = root.join(top).join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(if *executable { 0o755 } else { 0o644 })).unwrap();
+    }
+    let out = dir.join(name);
+    let o = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&root).arg(top).output().unwrap();
+    assert!(o.status.success(), "tar: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// `nix-hash --type sha256 --flat FILE` (base16).
+fn flat_sha256(file: &Path) -> String {
+    let o = Command::new("nix-hash").args(["--type", "sha256", "--flat"]).arg(file).output().unwrap();
+    assert!(o.status.success(), "nix-hash: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
+}
+
+/// `app` built from the tarball `src` and the patch `patch` (both added to the store with
+/// `nix-store --add-fixed`, so the fixed outputs are realised), and a source `extra` that is not.
+fn realised_release(h: &NixHarness, src: &Path, patch: &Path, extra_seed: &str) -> String {
+    for f in [src, patch] {
+        h.run_text("nix-store", [std::ffi::OsStr::new("--add-fixed"), "sha256".as_ref(), f.as_os_str()]);
+    }
+    let name = |p: &Path| p.file_name().unwrap().to_str().unwrap().to_owned();
+    let (src_name, patch_name) = (name(src), name(patch));
+    let version = src_name.trim_start_matches("foo-").trim_end_matches(".tar.gz").to_owned();
+    let expr = format!(
+        r#"{PRELUDE}
+  real = name: hash: derivation {{
+    inherit name; system = sys; builder = "/bin/sh"; args = [ "-c" "exit 1" ];
+    urls = [ "https://example.org/${{name}}" ]; outputHashMode = "flat"; outputHashAlgo = "sha256";
+    outputHash = hash;
+  }};
+  foo = pkg "foo" "{version}" {{
+    src = real "{src_name}" "{}";
+    patches = [ (real "{patch_name}" "{}") ];
+    extra = fod "extra-{extra_seed}.tar.gz" "https://example.org/extra-{extra_seed}.tar.gz" "{extra_seed}" "flat";
+  }};
+in
+  pkg "app" "1.0" {{ buildInputs = [ foo ]; }}
+"#,
+        flat_sha256(src),
+        flat_sha256(patch),
+    );
+    h.instantiate(&expr)[0].clone()
+}
+
+#[test]
+fn diff_files_lists_what_a_bumped_tarball_changed() {
+    let Some(h) = NixHarness::new() else { return };
+    let dir = h.scratch();
+    let old_tar = tarball(
+        &dir,
+        "foo-1.0",
+        "foo-1.0.tar.gz",
+        &[
+            ("README", "foo 1.0\n", false),
+            ("configure", "#!/bin/sh\necho configuring\n", false),
+            ("src/main.c", "int main(void) { return 0; }\n", false),
+            ("src/old.c", "/* going away */\n", false),
+        ],
+    );
+    let new_tar = tarball(
+        &dir,
+        "foo-1.1",
+        "foo-1.1.tar.gz",
+        &[
+            ("README", "foo 1.1, now with more\n", false),
+            ("configure", "#!/bin/sh\necho configuring\n", true),
+            ("src/main.c", "int main(void) { return 0; }\n", false),
+            ("src/new.c", "int added(void) { return 1; }\n", false),
+        ],
+    );
+    std::fs::create_dir_all(dir.join("p1")).unwrap();
+    std::fs::create_dir_all(dir.join("p2")).unwrap();
+    let (p1, p2) = (dir.join("p1/fix-build.patch"), dir.join("p2/fix-build.patch"));
+    std::fs::write(&p1, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n").unwrap();
+    std::fs::write(&p2, "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+c and more\n").unwrap();
+    let old = realised_release(&h, &old_tar, &p1, "1.0");
+    let new = realised_release(&h, &new_tar, &p2, "2.0");
+    let o = provenix(h.root(), &["--json", "diff", "--files", &old, &new]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let d = json_of(&o);
+    let files = d["sourceFiles"].as_array().unwrap();
+    assert_eq!(files.len(), 3, "{d:#}");
+    let by_name = |n: &str| files.iter().find(|f| f["newName"] == n).unwrap_or_else(|| panic!("{n}: {d:#}"));
+    // The bumped tarball, both sides streamed from the store.
+    let foo = by_name("foo-1.1.tar.gz");
+    assert_eq!(foo["status"], "compared", "{foo:#}");
+    assert_eq!(foo["oldFormat"], "tar-gz");
+    assert_eq!(foo["oldName"], "foo-1.0.tar.gz");
+    let changes: Vec<(String, Value)> = foo["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["changes"].clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("README".to_owned(), serde_json::json!(["modified"])),
+            ("configure".to_owned(), serde_json::json!(["mode"])),
+            ("src/new.c".to_owned(), serde_json::json!(["added"])),
+            ("src/old.c".to_owned(), serde_json::json!(["removed"])),
+        ]
+    );
+    let readme = &foo["files"][0];
+    assert_eq!(readme["old"]["size"], 8);
+    assert_eq!(readme["new"]["size"], 23);
+    assert_eq!(readme["new"]["type"], "file");
+    let s = &foo["summary"];
+    assert_eq!((s["added"].as_u64(), s["removed"].as_u64(), s["modified"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(s["modeChanged"], 1);
+    assert_eq!(s["unchanged"], 1);
+    assert_eq!(s["bytesAdded"], 30);
+    assert_eq!(foo["filesTruncated"], false);
+    // The patch: one file with other bytes.
+    let patch = by_name("fix-build.patch");
+    assert_eq!(patch["status"], "compared", "{patch:#}");
+    assert_eq!(patch["newFormat"], "file");
+    assert_eq!(patch["files"][0]["changes"], serde_json::json!(["modified"]));
+    // A source never fetched: listed as missing, with what to run, and a warning.
+    let extra = by_name("extra-2.0.tar.gz");
+    assert_eq!(extra["status"], "missing");
+    assert!(extra["reason"].as_str().unwrap().contains("nix-store --realise"), "{extra:#}");
+    assert_eq!(extra["files"], serde_json::json!([]));
+    assert!(stderr(&o).contains("files of extra-2.0.tar.gz not compared"), "{}", stderr(&o));
+    // The human form lists the paths with their sizes.
+    let o = provenix(h.root(), &["diff", "--files", &old, &new]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("foo/foo: foo-1.0.tar.gz -> foo-1.1.tar.gz: 1 added, 1 removed, 1 modified"), "{text}");
+    assert!(text.contains("M README  (8 bytes -> 23 bytes)"), "{text}");
+    assert!(text.contains("A src/new.c  (30 bytes)"), "{text}");
+    assert!(text.contains("X configure  (27 bytes -> 27 bytes, -x -> +x)"), "{text}");
+    // Without --files there is no sourceFiles.
+    let o = provenix(h.root(), &["--json", "diff", &old, &new]);
+    assert!(json_of(&o).get("sourceFiles").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,6 +670,55 @@ fn rules_by_kind_ask_more_of_patches() {
     let text = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
     assert_eq!(v.status.code(), Some(0), "{text}");
     assert_eq!(text.lines().filter(|l| l.starts_with("ok: ")).count(), 2, "{text}");
+}
+
+#[test]
+fn signature_checks_are_remembered_and_an_altered_record_is_still_refused() {
+    let Some(s) = Setup::new() else { return };
+    s.review_all("alice", &s.app, "cached", "a");
+    s.review_all("bob", &s.app, "cached", "b");
+    let policy = s.policy("two.toml", TWO, "");
+    let cache = cache_home(s.h.root()).join("provenix/review-checks");
+    // --no-cache neither reads nor writes the cache.
+    let mut args: Vec<String> =
+        ["--json", "policy", "check", &s.app, "--policy"].iter().map(|x| x.to_string()).collect();
+    args.extend([policy.display().to_string(), "--reviews".into(), s.path("cached").display().to_string()]);
+    args.push("--no-cache".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = s.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let uncached = json_of(&o);
+    assert!(!cache.exists());
+    // The first run remembers one check per signature (4 records, one signature each).
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json_of(&o), uncached);
+    let bytes = std::fs::read(&cache).unwrap();
+    let header = b"provenix signature checks v1\n";
+    assert!(bytes.starts_with(header));
+    assert_eq!(bytes.len(), header.len() + 4 * 32);
+    // The second run gives the same verdicts from the remembered checks.
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json_of(&o), uncached);
+    // A record altered after its check was remembered is other bytes: checked again, refused.
+    let file = s.path("cached/alice-a-lib-1.0.tar.gz.json");
+    let mut envelope: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = String::from_utf8(b64.decode(envelope["payload"].as_str().unwrap()).unwrap()).unwrap();
+    envelope["payload"] = Value::String(b64.encode(payload.replace("\"level\":\"high\"", "\"level\":\"medium\"")));
+    std::fs::write(&file, serde_json::to_vec(&envelope).unwrap()).unwrap();
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&file.display().to_string()), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+    // A cache file of junk is ignored and replaced.
+    std::fs::write(&cache, b"junk").unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let o = s.check(&s.app, &policy, &["cached"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&cache).unwrap().len(), header.len() + 3 * 32);
 }
 
 #[test]

@@ -54,6 +54,7 @@
 //! - there is at least one and at most [`MAX_SIGNATURES`] signatures, each
 //!   exactly 64 bytes. Signatures past the limit are counted, not stored.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use base64::Engine as _;
@@ -64,7 +65,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::signature::{SIGNATURE_LEN, SecretKey, Signature, SignatureFinding, SignatureStatus, TrustedKeys, Verified};
+use crate::signature::{
+    CheckId, SIGNATURE_LEN, SecretKey, Signature, SignatureFinding, SignatureStatus, TrustedKeys, Verified, vouch,
+};
 
 /// Largest envelope [`Envelope::parse`] reads, in bytes (64 MiB).
 pub const MAX_ENVELOPE_LEN: usize = 64 << 20;
@@ -279,7 +282,27 @@ impl Envelope {
     /// Verifies the signatures against `trusted` (the policy is in the
     /// module docs) and vouches for the payload and its type. The signers
     /// are the trusted keys with a valid signature, sorted, never empty.
+    /// Each signature is checked once.
     pub fn verify(&self, trusted: &TrustedKeys) -> Result<Verified<Payload>, DsseError> {
+        self.verify_with(trusted, None).map(|(v, _)| v)
+    }
+
+    /// Like [`Envelope::verify`], but a signature whose [`CheckId`] is in `known` (a check
+    /// that succeeded before) counts as valid without running ed25519 again; also returns
+    /// the ids of every signature that verified, to remember for next time.
+    pub fn verify_remembering(
+        &self,
+        trusted: &TrustedKeys,
+        known: &HashSet<CheckId>,
+    ) -> Result<(Verified<Payload>, Vec<CheckId>), DsseError> {
+        self.verify_with(trusted, Some(known))
+    }
+
+    fn verify_with(
+        &self,
+        trusted: &TrustedKeys,
+        known: Option<&HashSet<CheckId>>,
+    ) -> Result<(Verified<Payload>, Vec<CheckId>), DsseError> {
         if self.signatures.is_empty() {
             return Err(DsseError::NoSignatures);
         }
@@ -296,7 +319,10 @@ impl Envelope {
                 Err(_) => position.push(None),
             }
         }
-        let checked = trusted.check(&message, &named);
+        let (checked, ids) = match known {
+            Some(known) => trusted.check_remembering(&message, &named, known),
+            None => (trusted.check(&message, &named), Vec::new()),
+        };
         let findings: Vec<SignatureFinding> = position
             .iter()
             .zip(&self.signatures)
@@ -311,7 +337,11 @@ impl Envelope {
             return Err(DsseError::InvalidSignature { key_name: bad.key_name.clone(), findings: findings.clone() });
         }
         let payload = Payload { payload_type: self.payload_type.clone(), body: self.payload.clone() };
-        trusted.verify(payload, &message, &named, 1).map_err(|_| DsseError::NoTrustedSignature { findings })
+        // The findings of the one check above decide; the signatures are not checked again.
+        match vouch(payload, checked, 1) {
+            Ok(v) => Ok((v, ids)),
+            Err(_) => Err(DsseError::NoTrustedSignature { findings }),
+        }
     }
 }
 
@@ -530,6 +560,29 @@ mod tests {
         let public = PublicKey::parse(&k.to_public().to_string()).unwrap();
         let keys: TrustedKeys = [public].into_iter().collect();
         assert!(keys.verify((), &pae(&env.payload_type, &env.payload), [&direct], 1).is_ok());
+    }
+
+    #[test]
+    fn remembered_checks_give_the_same_verdict_and_bind_the_bytes() {
+        let (env, k) = signed();
+        let trusted = trusting(&[&k]);
+        let (first, ids) = env.verify_remembering(&trusted, &HashSet::new()).unwrap();
+        assert_eq!(first.signers(), ["builder-1"]);
+        assert_eq!(ids.len(), 1);
+        let known: HashSet<CheckId> = ids.iter().copied().collect();
+        let (again, ids_again) = env.verify_remembering(&trusted, &known).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(ids_again, ids);
+        // A remembered check is for these bytes only: altered bytes are checked, and fail.
+        let mut altered = env.clone();
+        altered.payload[3] ^= 0x01;
+        assert!(matches!(altered.verify_remembering(&trusted, &known), Err(DsseError::InvalidSignature { .. })));
+        // And for this key only: another key of the same name does not match the id.
+        let impostor = key("builder-1", 9);
+        assert!(matches!(
+            env.verify_remembering(&trusting(&[&impostor]), &known),
+            Err(DsseError::InvalidSignature { .. })
+        ));
     }
 
     #[test]

@@ -45,7 +45,7 @@
 //! - A secret key's name is copied into each signature; the public key must
 //!   carry the same name to verify it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use base64::Engine as _;
@@ -504,17 +504,51 @@ impl TrustedKeys {
         message: &[u8],
         signatures: impl IntoIterator<Item = &'s Signature>,
     ) -> Vec<SignatureFinding> {
-        signatures
+        self.check_with(message, signatures, None).0
+    }
+
+    /// Like [`TrustedKeys::check`], but a signature whose [`CheckId`] is in `known` (checks that
+    /// succeeded before, e.g. a cache) counts as valid without running ed25519 again. Also
+    /// returns the [`CheckId`]s of the signatures found valid, known or not, to remember them.
+    pub fn check_remembering<'s>(
+        &self,
+        message: &[u8],
+        signatures: impl IntoIterator<Item = &'s Signature>,
+        known: &HashSet<CheckId>,
+    ) -> (Vec<SignatureFinding>, Vec<CheckId>) {
+        self.check_with(message, signatures, Some(known))
+    }
+
+    fn check_with<'s>(
+        &self,
+        message: &[u8],
+        signatures: impl IntoIterator<Item = &'s Signature>,
+        known: Option<&HashSet<CheckId>>,
+    ) -> (Vec<SignatureFinding>, Vec<CheckId>) {
+        let mut valid = Vec::new();
+        let findings = signatures
             .into_iter()
             .map(|sig| {
                 let status = match self.keys.get(&sig.key_name) {
                     None => SignatureStatus::UntrustedKey,
-                    Some(key) if key.accepts(message, sig) => SignatureStatus::Valid,
-                    Some(_) => SignatureStatus::Invalid,
+                    Some(key) => match known {
+                        None if key.accepts(message, sig) => SignatureStatus::Valid,
+                        None => SignatureStatus::Invalid,
+                        Some(known) => {
+                            let id = CheckId::compute(key, sig, message);
+                            if known.contains(&id) || key.accepts(message, sig) {
+                                valid.push(id);
+                                SignatureStatus::Valid
+                            } else {
+                                SignatureStatus::Invalid
+                            }
+                        }
+                    },
                 };
                 SignatureFinding { key_name: sig.key_name.clone(), status }
             })
-            .collect()
+            .collect();
+        (findings, valid)
     }
 
     /// Verifies that at least `needed` distinct trusted keys signed
@@ -529,16 +563,68 @@ impl TrustedKeys {
         signatures: impl IntoIterator<Item = &'s Signature>,
         needed: usize,
     ) -> Result<Verified<T>, SignatureRejection> {
-        let findings = self.check(message, signatures);
-        let signers: BTreeSet<&str> =
-            findings.iter().filter(|f| f.status == SignatureStatus::Valid).map(|f| f.key_name.as_str()).collect();
-        let needed = needed.max(1);
-        if signers.len() >= needed {
-            let signers = signers.into_iter().map(str::to_owned).collect();
-            Ok(Verified { value, signers })
-        } else {
-            Err(SignatureRejection { valid: signers.len(), findings, needed })
+        vouch(value, self.check(message, signatures), needed)
+    }
+}
+
+/// Vouches for `value` when the findings of [`TrustedKeys::check`] (or
+/// [`TrustedKeys::check_remembering`]) over it hold at least `needed` distinct valid
+/// trusted keys: the rule of [`TrustedKeys::verify`]. Crate-private, so a `Verified` still
+/// always comes from a check that ran.
+pub(crate) fn vouch<T>(
+    value: T,
+    findings: Vec<SignatureFinding>,
+    needed: usize,
+) -> Result<Verified<T>, SignatureRejection> {
+    let signers: BTreeSet<&str> =
+        findings.iter().filter(|f| f.status == SignatureStatus::Valid).map(|f| f.key_name.as_str()).collect();
+    let needed = needed.max(1);
+    if signers.len() >= needed {
+        let signers = signers.into_iter().map(str::to_owned).collect();
+        Ok(Verified { value, signers })
+    } else {
+        Err(SignatureRejection { valid: signers.len(), findings, needed })
+    }
+}
+
+/// Names one successful signature check: SHA-256 over a domain tag, the key's
+/// name and 32 bytes, the 64 signature bytes and the message. Two checks with
+/// the same id checked the same signature by the same key over the same bytes,
+/// so a set of ids remembered from earlier runs can stand in for running
+/// ed25519 again; the id says nothing about whether the key is trusted now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckId([u8; 32]);
+
+impl CheckId {
+    /// Domain separation, so the digest means nothing else.
+    const TAG: &'static [u8] = b"provenix signature check v1\0";
+
+    /// The id of checking `sig` of `message` by `key`.
+    pub fn compute(key: &PublicKey, sig: &Signature, message: &[u8]) -> CheckId {
+        let mut h = crate::hash::Hasher::new(crate::hash::HashAlgo::Sha256);
+        h.update(CheckId::TAG);
+        h.update(&(key.name.len() as u64).to_le_bytes());
+        h.update(key.name.as_bytes());
+        h.update(key.as_bytes());
+        h.update(&sig.bytes);
+        h.update(&(message.len() as u64).to_le_bytes());
+        h.update(message);
+        let mut id = [0u8; 32];
+        let digest = h.finish();
+        if let Some(d) = digest.digest().get(..32) {
+            id.copy_from_slice(d);
         }
+        CheckId(id)
+    }
+
+    /// An id read back from where it was remembered.
+    pub fn from_bytes(bytes: [u8; 32]) -> CheckId {
+        CheckId(bytes)
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 

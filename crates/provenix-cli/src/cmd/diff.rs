@@ -4,7 +4,10 @@ use std::io::{self, BufWriter, Write};
 
 use provenix_core::identity::{InventoryOptions, Patch, inventory, short_name};
 use provenix_core::review::closure_diff::{ClosureDiff, SourceChange, SourceSide, diff_closures};
-use provenix_store::db::NixDb;
+use provenix_core::review::equiv::Limits;
+use provenix_core::review::source_files::{FileNode, FilesStatus, MAX_FILE_CHANGES, SourceFiles, source_files};
+use provenix_formats::store_path::StorePath;
+use provenix_store::drv::NodeId;
 
 use super::escape_controls;
 use super::roots::{RootArgs, open_db};
@@ -15,19 +18,20 @@ pub(crate) struct Args {
     /// Exactly two roots: OLD, then NEW.
     #[command(flatten)]
     roots: RootArgs,
+    /// Also diff the files of each changed source: both archives (tar, zip, NAR or directory, as
+    /// `equiv` reads them) are streamed from the store and compared path by path (added, removed,
+    /// modified, mode, type, symlink target). Sources not fetched yet are listed as missing.
+    #[arg(long)]
+    files: bool,
 }
 
-/// The inventory of one side.
-pub(crate) fn side_inventory(
-    ctx: &Ctx,
-    db: Option<&NixDb>,
-    roots: &RootArgs,
-    arg: &str,
-) -> anyhow::Result<provenix_core::identity::Inventory> {
-    let one = roots.only(arg);
-    let drvs = one.resolve(ctx, db)?;
-    let options = InventoryOptions { mirrors: roots.mirror_table()?, ..InventoryOptions::default() };
-    Ok(inventory(&ctx.store, db, &drvs, &options)?)
+/// The diff with, under `--files`, the file-level diff of each changed source.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    diff: &'a ClosureDiff,
+    #[serde(rename = "sourceFiles", skip_serializing_if = "Option::is_none")]
+    source_files: Option<&'a [SourceFiles]>,
 }
 
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -35,9 +39,18 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         anyhow::bail!("diff takes two roots, OLD and NEW; {} given", args.roots.roots.len());
     };
     let db = open_db(ctx)?;
-    let old_inv = side_inventory(ctx, db.as_ref(), &args.roots, old)?;
-    let new_inv = side_inventory(ctx, db.as_ref(), &args.roots, new)?;
-    let diff = diff_closures(&old_inv, &new_inv);
+    let old_drvs = args.roots.only(old).resolve(ctx, db.as_ref())?;
+    let new_drvs = args.roots.only(new).resolve(ctx, db.as_ref())?;
+    // One inventory of both sides: what they share is read once.
+    let all: Vec<StorePath> = old_drvs.iter().chain(&new_drvs).cloned().collect();
+    // Which outputs are realised does not change what differs (`--files` looks at the few
+    // changed sources itself).
+    let options =
+        InventoryOptions { mirrors: args.roots.mirror_table()?, skip_realisation: true, ..InventoryOptions::default() };
+    let inv = inventory(&ctx.store, db.as_ref(), &all, &options)?;
+    let ids = |drvs: &[StorePath]| -> Vec<NodeId> { drvs.iter().filter_map(|d| inv.graph.node(d)).collect() };
+    let diff = diff_closures(&inv, &ids(&old_drvs), &ids(&new_drvs));
+    let files = args.files.then(|| source_files(&ctx.store, &diff.sources_changed, &Limits::default()));
     let s = &diff.summary;
     let same = diff.sources_added.is_empty()
         && diff.sources_removed.is_empty()
@@ -47,14 +60,20 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         && diff.packages_changed.is_empty();
     let outcome = if same { Outcome::Ok } else { Outcome::Failed };
     let printed = if ctx.json {
-        print_json(&diff)
+        print_json(&Report { diff: &diff, source_files: files.as_deref() })
     } else {
-        write_human(&diff, &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
+        write_human(&diff, files.as_deref(), &mut BufWriter::new(io::stdout().lock())).map_err(Into::into)
     };
+    if !ctx.quiet {
+        for f in files.iter().flatten().filter(|f| f.status != FilesStatus::Compared) {
+            let reason = f.reason.as_deref().unwrap_or_default();
+            eprintln!("warning: files of {} not compared: {}", escape_controls(&f.new_name), escape_controls(reason));
+        }
+    }
     if !ctx.quiet && s.stale_hashes > 0 {
         eprintln!("warning: {} source(s) changed URL but kept their hash (stale hash?)", s.stale_hashes);
     }
-    std::mem::forget((old_inv, new_inv));
+    std::mem::forget(inv);
     after_printing(outcome, printed)
 }
 
@@ -101,7 +120,76 @@ fn change_lines(c: &SourceChange, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-fn write_human(d: &ClosureDiff, out: &mut impl Write) -> io::Result<()> {
+/// Most changed paths the human output lists per source (`--json` lists them all).
+const HUMAN_FILES: usize = 200;
+
+fn files_lines(f: &SourceFiles, out: &mut impl Write) -> io::Result<()> {
+    let s = &f.summary;
+    write!(
+        out,
+        "  {}/{}: {} -> {}",
+        escape_controls(&f.package),
+        escape_controls(&f.source),
+        escape_controls(&f.old_name),
+        escape_controls(&f.new_name)
+    )?;
+    if f.status != FilesStatus::Compared {
+        return writeln!(out, ": {} ({})", f.status.as_str(), escape_controls(f.reason.as_deref().unwrap_or_default()));
+    }
+    writeln!(
+        out,
+        ": {} added, {} removed, {} modified, {} mode, {} type, {} symlink target; {} unchanged ({} -> {} files, {} -> {} bytes)",
+        s.added,
+        s.removed,
+        s.modified,
+        s.mode_changed,
+        s.type_changed,
+        s.target_changed,
+        s.unchanged,
+        s.old_files,
+        s.new_files,
+        s.old_bytes,
+        s.new_bytes
+    )?;
+    let size = |n: &Option<FileNode>| match n {
+        Some(FileNode { size: Some(size), .. }) => format!("{size} bytes"),
+        Some(FileNode { target: Some(t), .. }) => format!("-> {}", escape_controls(t)),
+        Some(n) => n.type_.to_owned(),
+        None => "-".to_owned(),
+    };
+    for c in f.files.iter().take(HUMAN_FILES) {
+        let letter = match c.changes.first().copied() {
+            Some("added") => 'A',
+            Some("removed") => 'D',
+            Some("modified") => 'M',
+            Some("mode") => 'X',
+            Some("target") => 'L',
+            _ => 'T',
+        };
+        let what = match (&c.old, &c.new) {
+            (None, n) => size(n),
+            (o, None) => size(o),
+            (o, n) => format!("{} -> {}", size(o), size(n)),
+        };
+        let mode = if c.changes.contains(&"mode") {
+            let x = |n: &Option<FileNode>| {
+                n.as_ref().and_then(|n| n.executable).map_or("-", |e| if e { "+x" } else { "-x" })
+            };
+            format!(", {} -> {}", x(&c.old), x(&c.new))
+        } else {
+            String::new()
+        };
+        writeln!(out, "      {letter} {}  ({what}{mode})", escape_controls(&c.path))?;
+    }
+    if f.files.len() > HUMAN_FILES || f.files_truncated {
+        let more = f.files.len().saturating_sub(HUMAN_FILES);
+        let plus = if f.files_truncated { "+" } else { "" };
+        writeln!(out, "      ... {more}{plus} more changed paths (`--json` lists up to {MAX_FILE_CHANGES})")?;
+    }
+    Ok(())
+}
+
+fn write_human(d: &ClosureDiff, files: Option<&[SourceFiles]>, out: &mut impl Write) -> io::Result<()> {
     let s = &d.summary;
     let names = |roots: &[String]| roots.iter().map(|r| short_name(r).to_owned()).collect::<Vec<_>>().join(", ");
     writeln!(
@@ -158,6 +246,15 @@ fn write_human(d: &ClosureDiff, out: &mut impl Write) -> io::Result<()> {
         }
         for x in &d.sources_removed {
             writeln!(out, "{}", side_line('-', x))?;
+        }
+    }
+    if let Some(files) = files {
+        writeln!(out, "\nfiles of the sources with new bytes:")?;
+        if files.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for f in files {
+            files_lines(f, out)?;
         }
     }
     writeln!(out)?;

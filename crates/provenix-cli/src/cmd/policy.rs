@@ -4,7 +4,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use provenix_core::review::policy::{Policy, PolicyReport, Status, check};
+use provenix_core::review::check_cache::CheckCache;
+use provenix_core::review::policy::{Policy, PolicyReport, Status, check_remembering};
 use provenix_core::review::record::load_dirs;
 use provenix_core::review::sarif::to_sarif;
 use provenix_core::sources::{SourcesOptions, sources};
@@ -12,7 +13,7 @@ use provenix_store::fs::write_atomic;
 
 use super::escape_controls;
 use super::roots::{RootArgs, open_db};
-use super::vulns::today;
+use super::vulns::{cache_dir, today};
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]
@@ -40,6 +41,11 @@ pub(crate) struct CheckArgs {
     /// Also write the verdicts as SARIF 2.1.0.
     #[arg(long, value_name = "FILE")]
     sarif: Option<PathBuf>,
+    /// Check every signature afresh: neither read nor update the cache of signature checks
+    /// that succeeded before (`$XDG_CACHE_HOME/provenix/review-checks`, else
+    /// `~/.cache/provenix/review-checks`; docs/review.md).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 pub(crate) fn run(cmd: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -48,6 +54,9 @@ pub(crate) fn run(cmd: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The file of remembered signature checks in the user's cache directory.
+const CHECK_CACHE_FILE: &str = "review-checks";
+
 fn run_check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.policy)?;
     let records = load_dirs(&args.reviews)?;
@@ -55,7 +64,16 @@ fn run_check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let roots = args.roots.resolve(ctx, db.as_ref())?;
     let options = SourcesOptions { mirrors: args.roots.mirror_table()?, why: false, top: 0 };
     let inventory = sources(&ctx.store, db.as_ref(), &roots, &options)?;
-    let report = check(&policy, &inventory.sources, &records, today())?;
+    let cache_path = if args.no_cache { None } else { cache_dir().map(|d| d.join(CHECK_CACHE_FILE)) };
+    let mut cache = cache_path.as_deref().map(CheckCache::load).unwrap_or_default();
+    let report = check_remembering(&policy, &inventory.sources, &records, today(), &mut cache)?;
+    if let Some(path) = &cache_path
+        && let Err(e) = cache.save(path)
+        && !ctx.quiet
+    {
+        // A cache that cannot be written only costs time next run.
+        eprintln!("warning: not caching signature checks: {:#}", anyhow::Error::new(e));
+    }
     if let Some(path) = &args.sarif {
         let mut bytes = serde_json::to_vec_pretty(&to_sarif(&report, env!("CARGO_PKG_VERSION")))?;
         bytes.push(b'\n');

@@ -175,7 +175,14 @@ impl IdentityArgs {
             identities.extend(IdentityTable::load(file)?);
         }
         let meta = self.meta.as_deref().map(MetaTable::load).transpose()?;
-        Ok(InventoryOptions { mirrors: roots.mirror_table()?, identities, meta, runtime, root_outputs })
+        Ok(InventoryOptions {
+            mirrors: roots.mirror_table()?,
+            identities,
+            meta,
+            runtime,
+            root_outputs,
+            skip_realisation: false,
+        })
     }
 }
 

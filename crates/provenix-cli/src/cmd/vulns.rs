@@ -97,7 +97,7 @@ pub(crate) fn today() -> Date {
 }
 
 /// The user's cache directory for provenix: `$XDG_CACHE_HOME/provenix`, else `~/.cache/provenix`.
-fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
     if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").and_then(absolute) {
         return Some(xdg.join("provenix"));

@@ -208,6 +208,10 @@ pub struct InventoryOptions {
     pub meta: Option<MetaTable>,
     /// Compute runtime dependencies from the Nix database (an error without one).
     pub runtime: bool,
+    /// Do not look up which outputs are realised (no stat per output, no database query):
+    /// every output's NAR hash and size stay unknown. For callers that need only the build
+    /// graph (`diff`). Runtime dependencies, when asked for, still come from the database.
+    pub skip_realisation: bool,
     /// Per root `.drv`: the outputs the user named (an output path or `result` link), whose
     /// runtime closure is the root's. A root not here stands for all its outputs.
     pub root_outputs: RootOutputs,
@@ -427,8 +431,11 @@ pub fn inventory(
         .enumerate()
         .flat_map(|(n, r)| r.outputs.iter().enumerate().filter_map(move |(k, (_, p))| Some((n, k, p.clone()?))))
         .collect();
-    let present: Vec<&(usize, usize, StorePath)> =
-        all_outputs.par_iter().filter(|(_, _, p)| std::fs::symlink_metadata(store.physical(p)).is_ok()).collect();
+    let present: Vec<&(usize, usize, StorePath)> = if options.skip_realisation {
+        Vec::new()
+    } else {
+        all_outputs.par_iter().filter(|(_, _, p)| std::fs::symlink_metadata(store.physical(p)).is_ok()).collect()
+    };
     let mut infos: HashMap<(usize, usize), (String, u64)> = HashMap::new();
     if let Some(db) = db {
         let paths: Vec<StorePath> = present.iter().map(|(_, _, p)| p.clone()).collect();

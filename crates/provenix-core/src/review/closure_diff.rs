@@ -1,7 +1,9 @@
 //! What changed between the sources of two closures (`provenix diff OLD NEW`).
 //!
-//! Both sides are [`Inventory`]s (one parallel pass over each closure's
-//! `.drv` files). Then, in time linear in the two closures:
+//! Both closures are read as one [`Inventory`] of all their roots (one
+//! parallel pass over the union of their `.drv` files, so the derivations
+//! they share, most of them after a bump, are read once); each side is the
+//! closure of its own roots in it. Then, in time linear in the two closures:
 //!
 //! 1. **Packages** (derivations that are not fixed-output) are paired by
 //!    `pname`; where one name has several versions on a side, equal versions
@@ -35,6 +37,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::fod::SourceKind;
+use provenix_store::drv::NodeId;
+
 use crate::identity::{Component, Inventory, Patch};
 
 /// One source on one side.
@@ -218,31 +222,49 @@ pub struct ClosureDiff {
     pub packages_changed: Vec<PackageChange>,
 }
 
-/// One side, indexed.
+/// One side, indexed: the nodes of one inventory reachable from some of its roots.
 struct Side<'a> {
     inv: &'a Inventory,
-    /// Per node: the pnames of the packages taking it as an input (sources only), sorted.
-    used_by: Vec<Vec<String>>,
-    /// Every node, by index.
-    ids: Vec<provenix_store::drv::NodeId>,
+    /// The side's roots.
+    roots: Vec<NodeId>,
+    /// The side's nodes, in index order.
+    members: Vec<NodeId>,
+    /// Per node of the inventory: the pnames of this side's packages taking it as an input
+    /// (sources only), sorted.
+    used_by: Vec<Vec<&'a str>>,
 }
 
 impl<'a> Side<'a> {
-    fn new(inv: &'a Inventory) -> Side<'a> {
-        let mut used_by: Vec<BTreeSet<&str>> = vec![BTreeSet::new(); inv.components.len()];
-        for id in inv.graph.nodes() {
+    fn new(inv: &'a Inventory, roots: &[NodeId]) -> Side<'a> {
+        let graph = &inv.graph;
+        // The closure of the roots: an iterative DFS with a visited bitmap, O(V+E).
+        let mut seen = vec![false; inv.components.len()];
+        let mut stack: Vec<NodeId> = roots.to_vec();
+        while let Some(id) = stack.pop() {
+            match seen.get_mut(id.index()) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
+            }
+            stack.extend(graph.inputs(id).iter().copied());
+        }
+        let members: Vec<NodeId> = graph.nodes().filter(|id| seen.get(id.index()).copied().unwrap_or(false)).collect();
+        let mut used_by: Vec<Vec<&str>> = vec![Vec::new(); inv.components.len()];
+        for &id in &members {
             let Some(c) = inv.component(id) else { continue };
             if c.source.is_some() {
                 continue;
             }
-            for input in inv.graph.inputs(id) {
-                if let Some(set) = used_by.get_mut(input.index()) {
-                    set.insert(c.pname.as_str());
+            for input in graph.inputs(id) {
+                if let Some(list) = used_by.get_mut(input.index()) {
+                    list.push(c.pname.as_str());
                 }
             }
         }
-        let used_by = used_by.into_iter().map(|s| s.into_iter().map(str::to_owned).collect()).collect();
-        Side { inv, used_by, ids: inv.graph.nodes().collect() }
+        for list in &mut used_by {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Side { inv, roots: roots.to_vec(), members, used_by }
     }
 
     fn source(&self, n: usize) -> Option<SourceSide> {
@@ -257,43 +279,46 @@ impl<'a> Side<'a> {
             urls: s.urls.clone(),
             hash: s.hash.clone(),
             mode: s.mode,
-            used_by: self.used_by.get(n).cloned().unwrap_or_default(),
+            used_by: self.used_by.get(n).map(|l| l.iter().map(|p| (*p).to_owned()).collect()).unwrap_or_default(),
         })
     }
 
     /// Sources by key (package, name), each list sorted by `.drv` path.
-    fn sources_by_key(&self) -> BTreeMap<(String, String), Vec<SourceSide>> {
-        let mut map: BTreeMap<(String, String), Vec<SourceSide>> = BTreeMap::new();
-        for n in 0..self.inv.components.len() {
-            let Some(side) = self.source(n) else { continue };
+    fn sources_by_key(&self) -> BTreeMap<(&'a str, &'a str), Vec<usize>> {
+        let mut map: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        for &id in &self.members {
+            let n = id.index();
             let Some(c) = self.inv.components.get(n) else { continue };
-            let package = side.used_by.first().cloned().unwrap_or_else(|| c.pname.clone());
-            map.entry((package, c.pname.clone())).or_default().push(side);
+            if c.source.is_none() {
+                continue;
+            }
+            let package = self.used_by.get(n).and_then(|l| l.first().copied()).unwrap_or(c.pname.as_str());
+            map.entry((package, c.pname.as_str())).or_default().push(n);
         }
         for list in map.values_mut() {
-            list.sort_by(|a, b| a.drv_path.cmp(&b.drv_path));
+            list.sort_by_key(|n| self.inv.components.get(*n).map(|c| c.drv_path.as_str()));
         }
         map
     }
 
     /// Packages (not sources) by pname, each list sorted by version then `.drv` path.
-    fn packages_by_name(&self) -> BTreeMap<&'a str, Vec<usize>> {
-        let mut map: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (n, c) in self.inv.components.iter().enumerate() {
+    fn packages_by_name(&self) -> BTreeMap<&'a str, Vec<NodeId>> {
+        let mut map: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
+        for &id in &self.members {
+            let Some(c) = self.inv.component(id) else { continue };
             if c.source.is_none() {
-                map.entry(c.pname.as_str()).or_default().push(n);
+                map.entry(c.pname.as_str()).or_default().push(id);
             }
         }
         for list in map.values_mut() {
-            let key = |n: &usize| self.inv.components.get(*n).map(|c| (c.version.clone(), c.drv_path.clone()));
+            let key = |id: &NodeId| self.inv.component(*id).map(|c| (c.version.as_deref(), c.drv_path.as_str()));
             list.sort_by_key(key);
         }
         map
     }
 
     /// The pnames of a package's non-source inputs.
-    fn dependencies(&self, n: usize) -> BTreeSet<&'a str> {
-        let Some(&id) = self.ids.get(n) else { return BTreeSet::new() };
+    fn dependencies(&self, id: NodeId) -> BTreeSet<&'a str> {
         self.inv
             .graph
             .inputs(id)
@@ -305,7 +330,11 @@ impl<'a> Side<'a> {
     }
 
     fn roots(&self) -> Vec<String> {
-        self.inv.graph.roots().iter().filter_map(|r| self.inv.component(*r)).map(|c| c.drv_path.clone()).collect()
+        self.roots.iter().filter_map(|r| self.inv.component(*r)).map(|c| c.drv_path.clone()).collect()
+    }
+
+    fn count_sources(&self) -> usize {
+        self.members.iter().filter(|id| self.inv.component(**id).is_some_and(|c| c.source.is_some())).count()
     }
 }
 
@@ -375,8 +404,8 @@ fn package_ref(c: &Component) -> PackageRef {
     PackageRef { pname: c.pname.clone(), version: c.version.clone(), drv_path: c.drv_path.clone() }
 }
 
-fn package_change(old: &Side<'_>, new: &Side<'_>, o: usize, n: usize) -> Option<PackageChange> {
-    let (oc, nc) = (old.inv.components.get(o)?, new.inv.components.get(n)?);
+fn package_change(old: &Side<'_>, new: &Side<'_>, o: NodeId, n: NodeId) -> Option<PackageChange> {
+    let (oc, nc) = (old.inv.component(o)?, new.inv.component(n)?);
     let old_patches: BTreeMap<&str, &Patch> = oc.patches.iter().map(|p| (p.name.as_str(), p)).collect();
     let new_patches: BTreeMap<&str, &Patch> = nc.patches.iter().map(|p| (p.name.as_str(), p)).collect();
     let patches_added: Vec<Patch> =
@@ -421,25 +450,39 @@ fn package_change(old: &Side<'_>, new: &Side<'_>, o: usize, n: usize) -> Option<
     })
 }
 
-/// Compares the sources and packages of two inventories (module docs).
-pub fn diff_closures(old: &Inventory, new: &Inventory) -> ClosureDiff {
-    let (old_side, new_side) = (Side::new(old), Side::new(new));
+/// Compares the sources and packages of two closures in one inventory, the closure of
+/// `old_roots` and that of `new_roots` (module docs). A derivation both closures share is read
+/// once and pairs with itself, unchanged.
+pub fn diff_closures(inv: &Inventory, old_roots: &[NodeId], new_roots: &[NodeId]) -> ClosureDiff {
+    let (old_side, new_side) = (Side::new(inv, old_roots), Side::new(inv, new_roots));
     // Sources.
     let mut old_sources = old_side.sources_by_key();
     let new_sources = new_side.sources_by_key();
-    let same_hash = |a: &SourceSide, b: &SourceSide| a.hash == b.hash && a.mode == b.mode;
-    let same_urls = |a: &SourceSide, b: &SourceSide| a.urls == b.urls;
+    let info = |n: usize| inv.components.get(n).and_then(|c| c.source.as_ref());
+    let same_hash = |a: &usize, b: &usize| match (info(*a), info(*b)) {
+        (Some(x), Some(y)) => x.hash == y.hash && x.mode == y.mode,
+        _ => false,
+    };
+    let same_urls = |a: &usize, b: &usize| match (info(*a), info(*b)) {
+        (Some(x), Some(y)) => x.urls == y.urls,
+        _ => false,
+    };
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     for ((package, name), new_list) in new_sources {
-        let old_list = old_sources.remove(&(package.clone(), name.clone())).unwrap_or_default();
+        let old_list = old_sources.remove(&(package, name)).unwrap_or_default();
         let (pairs, old_rest, new_rest) = pair(&old_list, &new_list, &[&same_hash, &same_urls]);
         for (o, n) in pairs {
-            changed.extend(source_change(&package, &name, o, n));
+            if o == n {
+                continue; // one derivation on both sides
+            }
+            if let (Some(os), Some(ns)) = (old_side.source(o), new_side.source(n)) {
+                changed.extend(source_change(package, name, os, ns));
+            }
         }
-        removed.extend(old_rest);
-        added.extend(new_rest);
+        removed.extend(old_rest.into_iter().filter_map(|o| old_side.source(o)));
+        added.extend(new_rest.into_iter().filter_map(|n| new_side.source(n)));
     }
-    removed.extend(old_sources.into_values().flatten());
+    removed.extend(old_sources.into_values().flatten().filter_map(|o| old_side.source(o)));
     let sort_key =
         |s: &SourceSide| (s.used_by.first().cloned().unwrap_or_default(), s.name.clone(), s.drv_path.clone());
     added.sort_by_key(sort_key);
@@ -447,24 +490,33 @@ pub fn diff_closures(old: &Inventory, new: &Inventory) -> ClosureDiff {
     // Packages.
     let mut old_packages = old_side.packages_by_name();
     let new_packages = new_side.packages_by_name();
-    let version_of = |inv: &Inventory, n: usize| inv.components.get(n).and_then(|c| c.version.clone());
-    let same_version = |a: &usize, b: &usize| version_of(old, *a) == version_of(new, *b);
+    let version_of = |id: NodeId| inv.component(id).and_then(|c| c.version.as_deref());
+    let same_version = |a: &NodeId, b: &NodeId| version_of(*a) == version_of(*b);
     let (mut packages_added, mut packages_removed, mut packages_changed) = (Vec::new(), Vec::new(), Vec::new());
     for (pname, new_list) in new_packages {
         let old_list = old_packages.remove(pname).unwrap_or_default();
         let (pairs, old_rest, new_rest) = pair(&old_list, &new_list, &[&same_version]);
         for (o, n) in pairs {
-            packages_changed.extend(package_change(&old_side, &new_side, o, n));
+            if o != n {
+                packages_changed.extend(package_change(&old_side, &new_side, o, n));
+            }
         }
-        packages_removed.extend(old_rest.iter().filter_map(|&o| old.components.get(o)).map(package_ref));
-        packages_added.extend(new_rest.iter().filter_map(|&n| new.components.get(n)).map(package_ref));
+        packages_removed.extend(old_rest.iter().filter_map(|&o| inv.component(o)).map(package_ref));
+        packages_added.extend(new_rest.iter().filter_map(|&n| inv.component(n)).map(package_ref));
     }
     for list in old_packages.into_values() {
-        packages_removed.extend(list.iter().filter_map(|&o| old.components.get(o)).map(package_ref));
+        packages_removed.extend(list.iter().filter_map(|&o| inv.component(o)).map(package_ref));
     }
     packages_removed.sort_by(|a, b| (&a.pname, &a.drv_path).cmp(&(&b.pname, &b.drv_path)));
-    let summary =
-        summarise(old, new, &added, &removed, &changed, &packages_added, &packages_removed, &packages_changed);
+    let summary = summarise(
+        (&old_side, &new_side),
+        &added,
+        &removed,
+        &changed,
+        &packages_added,
+        &packages_removed,
+        &packages_changed,
+    );
     ClosureDiff {
         old_roots: old_side.roots(),
         new_roots: new_side.roots(),
@@ -480,8 +532,7 @@ pub fn diff_closures(old: &Inventory, new: &Inventory) -> ClosureDiff {
 
 #[allow(clippy::too_many_arguments)]
 fn summarise(
-    old: &Inventory,
-    new: &Inventory,
+    (old, new): (&Side<'_>, &Side<'_>),
     added: &[SourceSide],
     removed: &[SourceSide],
     changed: &[SourceChange],
@@ -489,7 +540,6 @@ fn summarise(
     packages_removed: &[PackageRef],
     packages_changed: &[PackageChange],
 ) -> DiffSummary {
-    let count_sources = |inv: &Inventory| inv.components.iter().filter(|c| c.source.is_some()).count();
     let mut patched: BTreeSet<String> = BTreeSet::new();
     let mut unpatched: BTreeSet<String> = BTreeSet::new();
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -506,10 +556,10 @@ fn summarise(
     }
     let count = |k: &str| counts.get(k).copied().unwrap_or(0);
     DiffSummary {
-        old_derivations: old.components.len(),
-        new_derivations: new.components.len(),
-        old_sources: count_sources(old),
-        new_sources: count_sources(new),
+        old_derivations: old.members.len(),
+        new_derivations: new.members.len(),
+        old_sources: old.count_sources(),
+        new_sources: new.count_sources(),
         sources_added: added.len(),
         sources_removed: removed.len(),
         sources_changed: changed.len(),

@@ -56,17 +56,19 @@
 //! counted. A signature by a policy key that does not verify makes the check
 //! fail with an error naming the file: the record was altered.
 //!
-//! Cost: one verification per record that a policy key signed (in
-//! parallel), then hash-map lookups per source and review.
+//! Cost: one ed25519 check per signature by a policy key (in parallel),
+//! none for a check [`super::check_cache`] remembers from an earlier run;
+//! then hash-map lookups per source and review.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use provenix_formats::signature::{PublicKey, TrustedKeys};
+use provenix_formats::signature::{CheckId, PublicKey, TrustedKeys};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::check_cache::CheckCache;
 use super::record::{ContentDigest, Level, LoadedRecord, ReviewError, Scope, content_digest};
 use crate::fod::SourceKind;
 use crate::sources::Source;
@@ -590,10 +592,39 @@ pub fn check(
     records: &[LoadedRecord],
     today: Date,
 ) -> Result<PolicyReport, PolicyError> {
+    check_remembering(policy, sources, records, today, &mut CheckCache::new())
+}
+
+/// A record's verified signers and the ids of the checks that succeeded.
+type SignersAndChecks = (Vec<String>, Vec<CheckId>);
+
+/// [`check`], where signature checks `cache` remembers need no ed25519; the checks that
+/// succeed are noted in `cache` (the caller saves it).
+pub fn check_remembering(
+    policy: &Policy,
+    sources: &[Source],
+    records: &[LoadedRecord],
+    today: Date,
+    cache: &mut CheckCache,
+) -> Result<PolicyReport, PolicyError> {
     // Verify every record once, in parallel.
-    let verified: Vec<Result<Vec<String>, PolicyError>> = records
+    let known = cache.known();
+    let verified: Vec<Result<SignersAndChecks, PolicyError>> = records
         .par_iter()
-        .map(|r| r.record.signers(&policy.keys).map_err(|source| PolicyError::Record { path: r.path.clone(), source }))
+        .map(|r| {
+            r.record
+                .signers_remembering(&policy.keys, known)
+                .map_err(|source| PolicyError::Record { path: r.path.clone(), source })
+        })
+        .collect();
+    let verified: Vec<Result<Vec<String>, PolicyError>> = verified
+        .into_iter()
+        .map(|v| {
+            v.map(|(signers, ids)| {
+                cache.remember(ids);
+                signers
+            })
+        })
         .collect();
     let mut by_digest: HashMap<&ContentDigest, Vec<Signed>> = HashMap::new();
     let mut unknown: Vec<UnknownRecord> = Vec::new();

@@ -43,12 +43,13 @@
 //! signed it. [`load_dirs`] reads every `*.json` file under some directories
 //! (`.git` skipped), in parallel, and fails naming the first bad file.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use provenix_formats::dsse::{DsseError, Envelope};
+use provenix_formats::dsse::{DsseError, Envelope, Payload};
 use provenix_formats::hash::{Hash, HashAlgo};
-use provenix_formats::signature::{SecretKey, TrustedKeys};
+use provenix_formats::signature::{CheckId, SecretKey, TrustedKeys, Verified};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -427,12 +428,29 @@ impl ReviewRecord {
     /// The trusted keys (by name) whose signatures verify; empty when no signature names a
     /// trusted key. A signature that names a trusted key and does not verify is an error.
     pub fn signers(&self, trusted: &TrustedKeys) -> Result<Vec<String>, ReviewError> {
-        match self.envelope.verify(trusted) {
-            Ok(v) => Ok(v.signers().to_vec()),
-            Err(DsseError::InvalidSignature { key_name, .. }) => Err(ReviewError::Tampered { key: key_name }),
-            Err(DsseError::NoTrustedSignature { .. }) => Ok(Vec::new()),
-            Err(e) => Err(ReviewError::Envelope(e)),
-        }
+        signers_of(self.envelope.verify(trusted).map(|v| (v, Vec::new()))).map(|(s, _)| s)
+    }
+
+    /// Like [`ReviewRecord::signers`], where signature checks in `known` (remembered from
+    /// earlier runs, [`super::check_cache`]) need no ed25519; also returns the ids of the
+    /// signatures that verified.
+    pub fn signers_remembering(
+        &self,
+        trusted: &TrustedKeys,
+        known: &HashSet<CheckId>,
+    ) -> Result<(Vec<String>, Vec<CheckId>), ReviewError> {
+        signers_of(self.envelope.verify_remembering(trusted, known))
+    }
+}
+
+fn signers_of(
+    verified: Result<(Verified<Payload>, Vec<CheckId>), DsseError>,
+) -> Result<(Vec<String>, Vec<CheckId>), ReviewError> {
+    match verified {
+        Ok((v, ids)) => Ok((v.signers().to_vec(), ids)),
+        Err(DsseError::InvalidSignature { key_name, .. }) => Err(ReviewError::Tampered { key: key_name }),
+        Err(DsseError::NoTrustedSignature { .. }) => Ok((Vec::new(), Vec::new())),
+        Err(e) => Err(ReviewError::Envelope(e)),
     }
 }
 
@@ -462,11 +480,18 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<Vec<LoadedRecord>, ReviewError> {
 pub fn load_file(path: &Path) -> Result<LoadedRecord, ReviewError> {
     let file_error = |source: ReviewError| ReviewError::File { path: path.to_owned(), source: Box::new(source) };
     let io = |source| ReviewError::Io { path: path.to_owned(), source };
-    let len = std::fs::metadata(path).map_err(io)?.len();
+    // One open: the size check and the read look at the same file.
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     if len > MAX_RECORD_LEN {
         return Err(file_error(ReviewError::Invalid(format!("{len} bytes, more than {MAX_RECORD_LEN}"))));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    // A file that grows after the check is still read no further than the limit.
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, MAX_RECORD_LEN + 1), &mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_RECORD_LEN {
+        return Err(file_error(ReviewError::Invalid(format!("more than {MAX_RECORD_LEN} bytes"))));
+    }
     let record = ReviewRecord::parse(&bytes).map_err(file_error)?;
     Ok(LoadedRecord { path: path.to_owned(), record })
 }
