@@ -20,6 +20,9 @@ use super::{Agreement, Batch, LogStore, OutputHit, ReportRow, StoreError, Summar
 /// The migrations, in order; the schema version is their count.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_outputs.sql")];
 
+/// The writer connection's page cache, in KiB (readers keep SQLite's default 2 MiB).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
 /// Readers kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -104,6 +107,8 @@ impl SqliteStore {
     /// Opens the log at `path`, creating the file and schema if missing.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut writer = open(path)?;
+        // The writer's page cache holds the indexes' hot pages across batches (bounded).
+        writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrate(&mut writer)?;
         Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
