@@ -49,6 +49,25 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(((sorted.len() as f64 - 1.0) * p) as usize).copied().unwrap_or_default()
 }
 
+/// CPU seconds used so far by this process, and by its threads named `submitter`/`prover` (the load generator).
+fn cpu_seconds() -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the `(comm)`: state is 3rd, utime 14th and stime 15th of the whole line.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
+    };
+    let all = ticks(&std::fs::read_to_string("/proc/self/stat").unwrap());
+    let mut clients = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "submitter" || comm.trim() == "prover" {
+            clients += std::fs::read_to_string(task.path().join("stat")).map_or(0.0, |s| ticks(&s));
+        }
+    }
+    (all, clients)
+}
+
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -121,7 +140,8 @@ fn main() {
     // Signed in advance, on two threads: builders sign on their own machines.
     // Each submitter gets its request bodies ready to send.
     let t = Instant::now();
-    let per_thread = (500_000 / concurrency.max(1)).max(batch);
+    let total: usize = std::env::var("LOG_LOAD_REPORTS").map_or(500_000, |v| v.parse().unwrap());
+    let per_thread = (total / concurrency.max(1)).max(batch);
     let sign_one = |n: usize| report(builder.name(), n as u64).sign(&builder).unwrap().to_bytes();
     let bodies: Vec<Arc<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..concurrency)
@@ -169,47 +189,55 @@ fn main() {
     let cache = state.tiles().clone();
     runtime.spawn(async move { provenix_server::serve(listener, state).await });
 
-    let run = |what: &'static str, clients: usize, secs: u64| -> (u64, Vec<Duration>) {
+    let run = |what: &'static str, clients: usize, secs: u64| -> (u64, Vec<Duration>, (f64, f64)) {
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..clients)
             .map(|w| {
                 let (stop, count, url, bodies) = (stop.clone(), count.clone(), url.clone(), bodies[w].clone());
-                std::thread::spawn(move || {
-                    let agent = ureq::Agent::new_with_defaults();
-                    let mut lat = Vec::new();
-                    let mut i = 0usize;
-                    while !stop.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        if what == "submit" {
-                            let Some(body) = bodies.get(i) else { break };
-                            let endpoint = if batch == 1 { "reports" } else { "reports/batch" };
-                            let mut resp = agent.post(format!("{url}/api/v1/{endpoint}")).send(&body[..]).unwrap();
-                            resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
-                        } else {
-                            let index = (i as u64).wrapping_mul(2_654_435_761) % prefill_count.max(1);
-                            let mut resp =
-                                agent.get(format!("{url}/api/v1/proofs/inclusion?index={index}")).call().unwrap();
-                            resp.body_mut().read_to_vec().unwrap();
+                let name = if what == "submit" { "submitter" } else { "prover" };
+                std::thread::Builder::new()
+                    .name(name.into())
+                    .spawn(move || {
+                        let agent = ureq::Agent::new_with_defaults();
+                        let mut lat = Vec::new();
+                        let mut i = 0usize;
+                        while !stop.load(Ordering::Relaxed) {
+                            let t = Instant::now();
+                            if what == "submit" {
+                                let Some(body) = bodies.get(i) else { break };
+                                let endpoint = if batch == 1 { "reports" } else { "reports/batch" };
+                                let mut resp = agent.post(format!("{url}/api/v1/{endpoint}")).send(&body[..]).unwrap();
+                                resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+                            } else {
+                                let index = (i as u64).wrapping_mul(2_654_435_761) % prefill_count.max(1);
+                                let mut resp =
+                                    agent.get(format!("{url}/api/v1/proofs/inclusion?index={index}")).call().unwrap();
+                                resp.body_mut().read_to_vec().unwrap();
+                            }
+                            lat.push(t.elapsed());
+                            count.fetch_add(if what == "submit" { batch as u64 } else { 1 }, Ordering::Relaxed);
+                            i += 1;
                         }
-                        lat.push(t.elapsed());
-                        count.fetch_add(if what == "submit" { batch as u64 } else { 1 }, Ordering::Relaxed);
-                        i += 1;
-                    }
-                    lat
-                })
+                        lat
+                    })
+                    .unwrap()
             })
             .collect();
         std::thread::sleep(Duration::from_secs(secs));
+        // Client threads' CPU, read while they still exist.
+        let cpu = cpu_seconds();
         stop.store(true, Ordering::Relaxed);
         let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
         all.sort();
-        (count.load(Ordering::Relaxed), all)
+        (count.load(Ordering::Relaxed), all, cpu)
     };
 
     let t = Instant::now();
-    let (n, lat) = run("submit", concurrency, seconds);
+    let cpu0 = cpu_seconds();
+    let (n, lat, cpu1) = run("submit", concurrency, seconds);
     let elapsed = t.elapsed().as_secs_f64();
+    let server_cpu = (cpu1.0 - cpu0.0) - (cpu1.1 - cpu0.1);
     println!(
         "submit: {concurrency} submitters, {batch} reports per request, {seconds} s: {n} reports, {:.0} reports/s, \
 receipt latency p50 {:.1} ms p99 {:.1} ms",
@@ -217,8 +245,15 @@ receipt latency p50 {:.1} ms p99 {:.1} ms",
         percentile(&lat, 0.5).as_secs_f64() * 1e3,
         percentile(&lat, 0.99).as_secs_f64() * 1e3
     );
+    println!(
+        "submit CPU: server {:.1} s ({:.0} us per report, {:.2} cores), submitters {:.1} s, over {elapsed:.1} s",
+        server_cpu,
+        server_cpu * 1e6 / n.max(1) as f64,
+        server_cpu / elapsed,
+        cpu1.1 - cpu0.1
+    );
     let proof_secs = (seconds / 3).max(5);
-    let (n, lat) = run("proof", proof_clients, proof_secs);
+    let (n, lat, _) = run("proof", proof_clients, proof_secs);
     println!(
         "proofs: log of {} entries, {proof_clients} clients, {:.0} proofs/s, latency p50 {:.2} ms p99 {:.2} ms",
         store.latest_checkpoint().unwrap().map_or(0, |c| c.0),
