@@ -205,7 +205,10 @@ fn main() {
                         while !stop.load(Ordering::Relaxed) {
                             let t = Instant::now();
                             if what == "submit" {
-                                let Some(body) = bodies.get(i) else { break };
+                                let Some(body) = bodies.get(i) else {
+                                    eprintln!("a submitter ran out of pre-signed reports: raise LOG_LOAD_REPORTS");
+                                    break;
+                                };
                                 let endpoint = if batch == 1 { "reports" } else { "reports/batch" };
                                 let mut resp = agent.post(format!("{url}/api/v1/{endpoint}")).send(&body[..]).unwrap();
                                 resp.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
