@@ -168,11 +168,14 @@ impl TileCache {
 
     /// Tile `key` with at least `width` hashes, from memory only.
     fn cached(&self, key: Key, width: u64) -> Option<Arc<ExpandedTile>> {
-        if width == TILE_WIDTH {
-            return self.get_full(key);
+        if width < TILE_WIDTH {
+            let edge = self.edge.read().ok()?.clone();
+            if let Some((_, t)) = edge.tiles.iter().find(|(k, t)| *k == key && t.width() >= width) {
+                return Some(t.clone());
+            }
         }
-        let edge = self.edge.read().ok()?.clone();
-        edge.tiles.iter().find(|(k, t)| *k == key && t.width() >= width).map(|(_, t)| t.clone())
+        // A full tile also serves a proof in an older tree, where it was partial.
+        self.get_full(key)
     }
 
     /// Inclusion proof of `index` in the tree of `size`, from memory where
