@@ -7,9 +7,9 @@
 //! [`read_tree`] takes a directory (walked without following symlinks; a
 //! top-level `.git` is skipped), a NAR file (by its magic), a zip file (by
 //! `PK\x03\x04` or an empty zip's `PK\x05\x06`), or a tar file, bare or
-//! compressed with gzip, xz, bzip2 or zstd (told by magic, not name). xz
-//! is decoded by lzma-rs, which pushes into a writer, so it runs on a
-//! helper thread feeding a bounded channel; the others are read adapters.
+//! compressed with gzip, xz, bzip2 or zstd (told by magic, not name). Each
+//! decoder is a read adapter under the tar reader; xz is the system
+//! liblzma's threaded decoder, with its memory capped ([`XZ_MEMORY_STOP`]).
 //!
 //! # Hostile archives
 //!
@@ -298,14 +298,14 @@ fn read_stream<R: Read + Seek + Send + 'static>(
             let file = input.into_inner();
             zip::walk(file, &mut b)?;
         }
-        Format::Tar => walk_tar(input, &mut b)?,
-        Format::TarGz => walk_tar(flate2::bufread::MultiGzDecoder::new(input), &mut b)?,
-        Format::TarBz2 => walk_tar(bzip2::bufread::MultiBzDecoder::new(input), &mut b)?,
+        Format::Tar => walk_tar(input, &mut b, "tar")?,
+        Format::TarGz => walk_tar(flate2::bufread::MultiGzDecoder::new(input), &mut b, "tar.gz")?,
+        Format::TarBz2 => walk_tar(bzip2::bufread::MultiBzDecoder::new(input), &mut b, "tar.bz2")?,
         Format::TarZst => {
             let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
                 b.corrupt("zstd", "the frame header", io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
-            walk_tar(decoder, &mut b)?;
+            walk_tar(decoder, &mut b, "tar.zst")?;
         }
         Format::TarXz => walk_xz(input, &mut b)?,
         Format::Directory => {}
@@ -558,22 +558,23 @@ pub(super) fn show(raw: &[u8]) -> String {
     out
 }
 
-fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
+/// Walks a tar stream; `format` (`tar`, `tar.gz`, ...) names it in errors.
+fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>, format: &'static str) -> Result<(), ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let entries = archive.entries().map_err(|e| b.corrupt("tar", "the start", e))?;
+    let entries = archive.entries().map_err(|e| b.corrupt(format, "the start", e))?;
     let mut last = String::from("the start");
     for entry in entries {
-        let mut entry = entry.map_err(|e| b.corrupt("tar", &format!("the entry after `{last}`"), e))?;
+        let mut entry = entry.map_err(|e| b.corrupt(format, &format!("the entry after `{last}`"), e))?;
         let raw = entry.path_bytes().into_owned();
         let Some(path) = b.normalise(&raw)? else { continue };
         last.clone_from(&path);
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().map_err(|e| b.corrupt("tar", &path, e))?;
+        let mode = header.mode().map_err(|e| b.corrupt(format, &path, e))?;
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                b.file(path, mode & 0o111 != 0, size, &mut entry, "tar")?;
+                b.file(path, mode & 0o111 != 0, size, &mut entry, format)?;
             }
             tar::EntryType::Directory => b.insert(path, Node::Directory)?,
             tar::EntryType::Symlink => {
@@ -612,27 +613,27 @@ fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> 
     Ok(())
 }
 
-/// xz on a helper thread: lzma-rs writes the decoded bytes into a bounded channel the tar
-/// reader reads from; its error (if any) wins over the tar reader's, which only saw an early end.
-fn walk_xz<R: BufRead + Send + 'static>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
-    let (writer, reader) = crate::diff::pipe(8);
-    let handle = thread::Builder::new()
-        .name("equiv-xz".into())
-        .spawn(move || {
-            let mut input = input;
-            let mut out = io::BufWriter::with_capacity(BUF, writer);
-            lzma_rs::xz_decompress(&mut input, &mut out)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            io::Write::flush(&mut out)
-        })
-        .map_err(|source| ArchiveError::Io { path: b.path.to_path_buf(), op: "starting the xz thread", source })?;
-    let walked = walk_tar(reader, b);
-    // Dropping the reader (inside walk_tar) makes a still-running decoder stop with BrokenPipe.
-    let decoded = handle.join().unwrap_or_else(|_| Err(io::Error::other("the xz thread panicked")));
-    match (decoded, walked) {
-        (Err(e), _) if e.kind() != io::ErrorKind::BrokenPipe => Err(b.corrupt("xz", "the stream", e)),
-        (_, walked) => walked,
-    }
+/// The most memory the xz decoder may use: liblzma refuses a stream whose headers ask for more
+/// (a crafted 4 GiB dictionary), so a hostile archive cannot make it allocate past this.
+pub const XZ_MEMORY_STOP: u64 = 1 << 30;
+/// The memory the threaded xz decoder may use for its threads; past it liblzma runs fewer threads,
+/// down to one (which needs the dictionary and its buffers only: about 9 MiB for `xz -6`).
+pub const XZ_MEMORY_THREADS: u64 = 128 << 20;
+/// The most threads the xz decoder starts (each decodes one block; single-block streams, as plain
+/// `xz` writes them, decode on one thread whatever this is).
+const XZ_THREADS: usize = 4;
+
+/// xz through the system liblzma's threaded decoder (blocks of a stream written by `xz -T0` are
+/// decoded in parallel), as a read adapter with bounded memory.
+fn walk_xz<R: BufRead>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(XZ_THREADS);
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .threads(u32::try_from(threads).unwrap_or(1))
+        .memlimit_threading(XZ_MEMORY_THREADS)
+        .memlimit_stop(XZ_MEMORY_STOP)
+        .decoder()
+        .map_err(|e| b.corrupt("tar.xz", "the start", io::Error::other(e)))?;
+    walk_tar(liblzma::bufread::XzDecoder::new_stream(input, stream), b, "tar.xz")
 }
 
 fn walk_nar<R: BufRead>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
