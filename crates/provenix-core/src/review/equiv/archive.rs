@@ -31,8 +31,10 @@
 //! # Cost
 //!
 //! One pass over the input, hashing each file's bytes through a 64 KiB
-//! buffer: O(bytes) time; memory is the decoder windows plus the tree,
-//! O(entries) (about 100 bytes plus the path per entry), never O(bytes).
+//! buffer: O(bytes) time; memory is the decoder's state (for xz at most
+//! [`XZ_MEMORY_THREADS`] with threads, a dictionary without) plus the
+//! entry list ([`super::manifest`]: 64 bytes plus the path per entry),
+//! never O(bytes).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -47,6 +49,7 @@ use provenix_formats::nar::{NAR_MAGIC, NarEvent, NarReader};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::manifest::{Collecting, Manifest, ManifestError};
 use super::zip;
 
 /// Bounds on what one input may unpack to.
@@ -244,6 +247,26 @@ const BUF: usize = 64 * 1024;
 /// Reads `path` (a directory, NAR, zip or tar file, see the module docs)
 /// into a [`Tree`] with its single top directory stripped.
 pub fn read_tree(path: &Path, limits: &Limits) -> Result<Tree, ArchiveError> {
+    read_listing(path, limits).map(Listing::into_tree)
+}
+
+/// A side in the compact form the comparison merges ([`super::manifest`]).
+#[derive(Debug)]
+pub(super) struct Listing {
+    pub(super) format: Format,
+    pub(super) stripped: Option<String>,
+    pub(super) manifest: Manifest,
+    pub(super) bytes: u64,
+}
+
+impl Listing {
+    fn into_tree(self) -> Tree {
+        Tree { format: self.format, stripped: self.stripped, entries: self.manifest.to_map(), bytes: self.bytes }
+    }
+}
+
+/// [`read_tree`], without building the map.
+pub(super) fn read_listing(path: &Path, limits: &Limits) -> Result<Listing, ArchiveError> {
     let io_err = |op| move |source| ArchiveError::Io { path: path.to_path_buf(), op, source };
     let meta = std::fs::metadata(path).map_err(io_err("reading"))?;
     if meta.is_dir() {
@@ -261,7 +284,7 @@ pub fn read_tree(path: &Path, limits: &Limits) -> Result<Tree, ArchiveError> {
 pub fn read_bytes(name: &Path, data: &[u8], limits: &Limits) -> Result<Tree, ArchiveError> {
     let compressed = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: io::Cursor::new(data.to_vec()), count: compressed.clone() };
-    read_stream(name, BufReader::new(counted), compressed, limits)
+    read_stream(name, BufReader::new(counted), compressed, limits).map(Listing::into_tree)
 }
 
 fn read_stream<R: Read + Seek + Send + 'static>(
@@ -269,7 +292,7 @@ fn read_stream<R: Read + Seek + Send + 'static>(
     mut input: BufReader<Counted<R>>,
     compressed: Arc<AtomicU64>,
     limits: &Limits,
-) -> Result<Tree, ArchiveError> {
+) -> Result<Listing, ArchiveError> {
     let head = input
         .fill_buf()
         .map_err(|source| ArchiveError::Io { path: path.to_path_buf(), op: "reading", source })?
@@ -338,14 +361,14 @@ pub(super) struct Builder<'a> {
     pub(super) path: &'a Path,
     limits: &'a Limits,
     format: Format,
-    entries: BTreeMap<String, Node>,
+    entries: Collecting,
     bytes: u64,
     compressed: Option<Arc<AtomicU64>>,
 }
 
 impl<'a> Builder<'a> {
     fn new(path: &'a Path, limits: &'a Limits, format: Format) -> Self {
-        Builder { path, limits, format, entries: BTreeMap::new(), bytes: 0, compressed: None }
+        Builder { path, limits, format, entries: Collecting::default(), bytes: 0, compressed: None }
     }
 
     pub(super) fn corrupt(&self, format: &'static str, at: &str, source: impl Into<io::Error>) -> ArchiveError {
@@ -443,22 +466,23 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn insert(&mut self, path: String, node: Node) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        self.entries.push(&path, node);
+        Ok(())
+    }
+
+    /// A tar hard link: the same node as `target`, a file earlier in the archive (checked when
+    /// every entry is known).
+    pub(super) fn hard_link(&mut self, path: String, target: String) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        self.entries.push_link(path, target);
+        Ok(())
+    }
+
+    fn count_entry(&self) -> Result<(), ArchiveError> {
         if self.entries.len() >= self.limits.max_entries {
             return Err(self.limit("more entries than allowed".into(), self.limits.max_entries as u64));
         }
-        match self.entries.get(&path) {
-            // Tar allows a directory twice, and a later copy of a file to replace an earlier one;
-            // with different content that is an ambiguity an attacker can use against extractors.
-            Some(old) if *old != node && !(matches!(old, Node::Directory) && matches!(node, Node::Directory)) => {
-                return Err(ArchiveError::UnsafePath {
-                    path: self.path.to_path_buf(),
-                    entry: path,
-                    reason: "entry appears twice with different content",
-                });
-            }
-            _ => {}
-        }
-        self.entries.insert(path, node);
         Ok(())
     }
 
@@ -466,58 +490,55 @@ impl<'a> Builder<'a> {
         self.limits
     }
 
-    pub(super) fn node(&self, path: &str) -> Option<&Node> {
-        self.entries.get(path)
-    }
-
-    /// Checks symlinks and strips the single top directory.
-    fn finish(self) -> Result<Tree, ArchiveError> {
-        for (entry, node) in &self.entries {
-            if let Node::Symlink { target } = node
-                && escapes(entry, target)
-            {
-                return Err(ArchiveError::SymlinkEscape {
-                    path: self.path.to_path_buf(),
-                    entry: entry.clone(),
-                    target: target.clone(),
-                });
-            }
-            // An entry below a symlink: walk its ancestors (depth is bounded by max_path).
-            let mut at = entry.as_str();
-            while let Some((parent, _)) = at.rsplit_once('/') {
-                if let Some(Node::Symlink { target }) = self.entries.get(parent) {
+    /// Sorts the entries, checks duplicates, hard links and symlinks, and strips the single top
+    /// directory.
+    fn finish(self) -> Result<Listing, ArchiveError> {
+        let unsafe_path =
+            |entry: String, reason| ArchiveError::UnsafePath { path: self.path.to_path_buf(), entry, reason };
+        let mut manifest = self.entries.finish().map_err(|e| match e {
+            // Tar allows a directory twice, and a later copy of a file to replace an earlier one;
+            // with different content that is an ambiguity an attacker can use against extractors.
+            ManifestError::Twice(entry) => unsafe_path(entry, "entry appears twice with different content"),
+            ManifestError::BadLink(entry, target) => unsafe_path(
+                format!("{entry} (hard link to `{target}`)"),
+                "hard link to a file not earlier in the archive",
+            ),
+        })?;
+        if manifest.has_symlinks() {
+            for (entry, node) in manifest.iter() {
+                if let Node::Symlink { target } = node
+                    && escapes(entry, target)
+                {
                     return Err(ArchiveError::SymlinkEscape {
                         path: self.path.to_path_buf(),
-                        entry: parent.to_owned(),
-                        target: format!("{target} (with `{entry}` below it)"),
+                        entry: entry.to_owned(),
+                        target: target.clone(),
                     });
                 }
-                at = parent;
+                // An entry below a symlink: walk its ancestors (depth is bounded by max_path).
+                let mut at = entry;
+                while let Some((parent, _)) = at.rsplit_once('/') {
+                    if let Some(Node::Symlink { target }) = manifest.get(parent) {
+                        return Err(ArchiveError::SymlinkEscape {
+                            path: self.path.to_path_buf(),
+                            entry: parent.to_owned(),
+                            target: format!("{target} (with `{entry}` below it)"),
+                        });
+                    }
+                    at = parent;
+                }
             }
         }
-        let mut entries = self.entries;
-        let mut tops = entries.keys().map(|k| k.split('/').next().unwrap_or_default()).collect::<Vec<_>>();
-        tops.dedup();
-        let stripped = match tops.as_slice() {
-            // Directories and NARs (store paths) are trees already: a checkout, or fetchzip's
-            // output with its top directory stripped by Nix. Only archives carry a release's
-            // `name-version/` top.
-            [top]
-                if entries.get(*top).is_none_or(|n| *n == Node::Directory)
-                    && !matches!(self.format, Format::Directory | Format::Nar) =>
-            {
-                Some((*top).to_owned())
-            }
-            _ => None,
+        // Directories and NARs (store paths) are trees already: a checkout, or fetchzip's output
+        // with its top directory stripped by Nix. Only archives carry a release's `name-version/` top.
+        let stripped = match self.format {
+            Format::Directory | Format::Nar => None,
+            _ => manifest.single_top().map(str::to_owned),
         };
         if let Some(top) = &stripped {
-            let prefix = format!("{top}/");
-            entries = entries
-                .into_iter()
-                .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|rest| (rest.to_owned(), v)))
-                .collect();
+            manifest.strip(top);
         }
-        Ok(Tree { format: self.format, stripped, entries, bytes: self.bytes })
+        Ok(Listing { format: self.format, stripped, manifest, bytes: self.bytes })
     }
 }
 
@@ -589,14 +610,7 @@ fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>, format: &'static str) -> Res
             tar::EntryType::Link => {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 let target = b.normalise(&target)?.unwrap_or_default();
-                let Some(node @ Node::File { .. }) = b.node(&target).cloned() else {
-                    return Err(ArchiveError::UnsafePath {
-                        path: b.path.to_path_buf(),
-                        entry: format!("{path} (hard link to `{target}`)"),
-                        reason: "hard link to a file not earlier in the archive",
-                    });
-                };
-                b.insert(path, node)?;
+                b.hard_link(path, target)?;
             }
             // Metadata entries (pax headers, GNU long names) are consumed by the tar crate; any
             // left are not files.
