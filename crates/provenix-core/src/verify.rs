@@ -71,15 +71,6 @@ pub enum VerifyError {
     /// A download could not be written to the temporary directory.
     #[error("downloading a source")]
     Download(#[source] Box<FetchError>),
-    /// A release archive or its VCS tree could not be read.
-    #[error("comparing {archive} with its VCS tree")]
-    Equiv {
-        /// The archive's `.drv`.
-        archive: String,
-        /// Why.
-        #[source]
-        source: crate::review::equiv::EquivError,
-    },
     /// The download thread pool could not be started.
     #[error("starting {jobs} download threads")]
     Pool {
@@ -190,6 +181,9 @@ finding_kinds! {
     VcsUnpaired = "vcs-unpaired", Info;
     /// The upstream repository of a release archive could not be fetched at its tag (`--vcs-fetch`).
     VcsFetchFailed = "vcs-fetch-failed", Warning;
+    /// A release archive or its VCS tree that cannot be read for the comparison (truncated,
+    /// corrupt or hostile): the rest of the report goes on.
+    EquivUnreadable = "equiv-unreadable", Error;
 }
 
 impl Serialize for FindingKind {
@@ -711,7 +705,7 @@ fn pinned_by_declared_hash(physical: &Path, expected: &Hash, info: &PathInfo) ->
         && regular_file_nar_size(size, false) == info.nar_size
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     // Each part shortened: a URL from a `.drv` can be megabytes long.
     let mut out = crate::text::shorten_message(&err.to_string());
     let mut source = err.source();
