@@ -24,6 +24,7 @@ extract_diff() { # rel vcs
   diff -r "$t/a/proj-1.0" "$t/b/proj-1.0" >/dev/null || true
   rm -rf "$t"
 }
+# hyperfine runs each command with bash (-S bash): dash drops exported functions from the environment.
 export -f extract_diff
 export work
 set -- "${sizes[@]}"
@@ -41,7 +42,7 @@ while [ $# -ge 2 ]; do
   echo "### $n files, $mb MiB per side: $files"
   echo "archives: rel.tar.xz $(du -h "$pair/rel.tar.xz" | cut -f1), vcs.tar.gz $(du -h "$pair/vcs.tar.gz" | cut -f1)"
   echo
-  hyperfine --style basic --warmup 1 --min-runs 3 --export-markdown "$work/equiv-$n-$mb.md" \
+  hyperfine -S bash --style basic --warmup 1 --min-runs 3 --export-markdown "$work/equiv-$n-$mb.md" \
     -n "provenix equiv" "$provenix equiv $pair/rel.tar.xz $pair/vcs.tar.gz" \
     -n "tar x (both) + diff -r" "bash -c 'extract_diff $pair/rel.tar.xz $pair/vcs.tar.gz'" >&2
   cat "$work/equiv-$n-$mb.md"; echo

@@ -424,6 +424,187 @@ fn vcs_fetch_finds_the_xz_case_and_warns_on_unreachable_repositories() {
     assert_eq!(fs::read_dir(&temp).unwrap().count(), 0, "the fetch left files behind");
 }
 
+/// A bare copy of the test repository under `served/demo.git`, for the smart HTTP server.
+fn served_repo(repo: &Path, tmp: &Path) -> PathBuf {
+    let served = tmp.join("served");
+    fs::create_dir_all(&served).unwrap();
+    git(tmp, &["clone", "-q", "--bare", repo.to_str().unwrap(), served.join("demo.git").to_str().unwrap()]);
+    served
+}
+
+/// `--vcs-fetch` takes the repository from the identity table (here an `--identities` entry
+/// pointing at a git repository served over smart HTTP by `git http-backend` on 127.0.0.1) when
+/// the source URL names none; a missing tag there is a warning naming the URL and the tags; and
+/// the built-in table's repository (zlib's) is named without fetching when `--vcs-fetch` is off.
+#[test]
+fn vcs_fetch_takes_the_identity_table_repository_over_smart_http() {
+    let Some(h) = NixHarness::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let git_server = provenix_testkit::GitHttpServer::start(&served_repo(&repo, tmp.path()));
+    let repo_url = git_server.url("/demo.git");
+    let server = HttpServer::start();
+    let tarball = release(&repo, tmp.path(), &[("m4/build-to-host.m4", TRIGGER)]);
+    server.put("/dl/demo-1.0.tar.xz", tarball.clone());
+    let other = release(&repo, tmp.path(), &[]);
+    server.put("/dl/other-2.0.tar.xz", other.clone());
+    let src = fetch("demo-1.0.tar.xz", &server.url("/dl/demo-1.0.tar.xz"), &tarball);
+    let other_src = fetch("other-2.0.tar.xz", &server.url("/dl/other-2.0.tar.xz"), &other);
+    let expr = format!(
+        r#"let
+  other = derivation {{
+    name = "other-2.0"; system = builtins.currentSystem; builder = "/bin/sh";
+    src = {other_src};
+    args = [ "-c" "cat $src > $out" ];
+  }};
+in derivation {{
+  name = "demo-1.0"; pname = "demo"; system = builtins.currentSystem; builder = "/bin/sh";
+  src = {src}; inherit other;
+  args = [ "-c" "cat $src > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let identities = tmp.path().join("identities.toml");
+    fs::write(&identities, format!("[demo]\nrepo = \"{repo_url}\"\n\n[other]\nrepo = \"{repo_url}\"\n")).unwrap();
+    let temp = tmp.path().join("temp");
+    fs::create_dir(&temp).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--store", h.root().to_str().unwrap(), "--json", "verify", &drv, "--vcs-fetch"];
+        args.extend(["--temp-dir", temp.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        provenix(&args)
+    };
+    // The built-in table knows neither, and the URLs name no forge: nothing to fetch.
+    let report = json(&run(&[]));
+    let kinds: Vec<&str> = report["findings"].as_array().unwrap().iter().filter_map(|f| f["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "vcs-unpaired").count(), 2, "{report:#}");
+    assert!(git_server.requests().is_empty());
+
+    let o = run(&["--identities", identities.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let got = nix_findings(&report);
+    assert!(
+        got.iter().any(|f| f.0 == "tarball-only-file" && f.2 == "m4/build-to-host.m4" && f.3 == "unknown-build-file"),
+        "{got:?}"
+    );
+    let trigger = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "tarball-only-file").unwrap();
+    assert_eq!(trigger["equiv"]["pair"]["vcs"], format!("{repo_url} at v1.0"));
+    assert_eq!(trigger["equiv"]["pair"]["pairedBy"], "vcs-fetch");
+    assert_eq!(trigger["equiv"]["pair"]["repoFrom"], "identity-table");
+    let requests = git_server.requests();
+    assert!(requests.contains(&"POST /demo.git/git-upload-pack".to_owned()), "not smart HTTP: {requests:?}");
+    // other-2.0: the repository has no tag for 2.0.
+    let failed: Vec<_> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["kind"] == "vcs-fetch-failed").collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert_eq!(failed[0]["url"], repo_url);
+    let detail = failed[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&repo_url) && detail.contains("v2.0, 2.0, other-2.0, OTHER_2_0"), "{detail}");
+    assert_eq!(fs::read_dir(&temp).unwrap().count(), 0, "the fetch left files behind");
+
+    // zlib's repository comes from the built-in table; without --vcs-fetch it is only named.
+    let zlib = release(&repo, tmp.path(), &[]);
+    server.put("/dl/zlib-1.3.1.tar.xz", zlib.clone());
+    let zlib_src = fetch("zlib-1.3.1.tar.xz", &server.url("/dl/zlib-1.3.1.tar.xz"), &zlib);
+    let expr = format!(
+        r#"derivation {{
+  name = "zlib-1.3.1"; system = builtins.currentSystem; builder = "/bin/sh";
+  src = {zlib_src};
+  args = [ "-c" "cat $src > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let zlib_drv = h.instantiate(&expr).remove(0);
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "--json", "verify", &zlib_drv]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report = json(&o);
+    let unpaired = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "vcs-unpaired").unwrap();
+    assert_eq!(unpaired["url"], "https://github.com/madler/zlib");
+    assert_eq!(unpaired["equiv"]["pair"]["repoFrom"], "identity-table");
+    assert!(unpaired["detail"].as_str().unwrap().contains("--vcs-fetch"), "{unpaired:#}");
+}
+
+/// A paired archive that cannot be read (a truncated VCS snapshot, a release archive that is no
+/// archive) is an error-level finding naming it and why; the other pairs and checks still report.
+#[test]
+fn an_unreadable_paired_archive_is_a_finding_and_verify_goes_on() {
+    let Some(h) = NixHarness::new() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo(tmp.path());
+    let server = HttpServer::start();
+    let tarball = release(&repo, tmp.path(), &[]);
+    let snap = snapshot(&repo);
+    let cut = snap[..snap.len() / 2].to_vec();
+    let junk = b"this is not an archive at all, but the name says .tar.xz\n".repeat(20);
+    let third = release(&repo, tmp.path(), &[]);
+    for (path, body) in [
+        ("/releases/demo-1.0.tar.xz", &tarball),
+        ("/demo/archive/v1.0.tar.gz", &cut),
+        ("/releases/other-2.0.tar.xz", &junk),
+        ("/other/archive/v2.0.tar.gz", &snap),
+        ("/releases/third-3.0.tar.xz", &third),
+    ] {
+        server.put(path, body.clone());
+    }
+    let f = |name: &str, path: &str, body: &[u8]| fetch(name, &server.url(path), body);
+    let (demo_src, demo_vcs) = (
+        f("demo-1.0.tar.xz", "/releases/demo-1.0.tar.xz", &tarball),
+        f("v1.0.tar.gz", "/demo/archive/v1.0.tar.gz", &cut),
+    );
+    let (other_src, other_vcs) = (
+        f("other-2.0.tar.xz", "/releases/other-2.0.tar.xz", &junk),
+        f("v2.0.tar.gz", "/other/archive/v2.0.tar.gz", &snap),
+    );
+    let third_src = f("third-3.0.tar.xz", "/releases/third-3.0.tar.xz", &third);
+    let expr = format!(
+        r#"let
+  pkg = name: src: vcsSrc: derivation {{
+    inherit name src vcsSrc; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "cat $src > $out" ];
+  }};
+in derivation {{
+  name = "app"; system = builtins.currentSystem; builder = "/bin/sh";
+  demo = pkg "demo-1.0" {demo_src} {demo_vcs};
+  other = pkg "other-2.0" {other_src} {other_vcs};
+  third = pkg "third-3.0" {third_src} "";
+  args = [ "-c" "echo $demo $other $third > $out" ];
+}}"#
+    );
+    h.build(&expr);
+    let drv = h.instantiate(&expr).remove(0);
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "--json", "verify", &drv]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    let all = report["findings"].as_array().unwrap();
+    let unreadable: Vec<&Value> = all.iter().filter(|f| f["kind"] == "equiv-unreadable").collect();
+    assert_eq!(unreadable.len(), 2, "{report:#}");
+    for f in &unreadable {
+        assert_eq!(f["severity"], "error");
+        let out = f["equiv"]["pair"]["archiveOut"].as_str().unwrap();
+        let detail = f["detail"].as_str().unwrap();
+        assert!(detail.contains(out), "{detail}");
+        assert!(detail.contains("truncated or corrupt"), "{detail}");
+    }
+    let demo = unreadable.iter().find(|f| f["path"].as_str().unwrap().ends_with("-demo-1.0.tar.xz.drv")).unwrap();
+    assert!(demo["detail"].as_str().unwrap().contains("reading the VCS tree"), "{demo:#}");
+    let other = unreadable.iter().find(|f| f["path"].as_str().unwrap().ends_with("-other-2.0.tar.xz.drv")).unwrap();
+    assert!(other["detail"].as_str().unwrap().contains("reading the archive"), "{other:#}");
+    // The rest of the report is there.
+    assert!(
+        all.iter()
+            .any(|f| f["kind"] == "vcs-unpaired" && f["path"].as_str().unwrap().ends_with("-third-3.0.tar.xz.drv")),
+        "{report:#}"
+    );
+    assert_eq!(report["counts"]["equiv-unreadable"], 2, "{report:#}");
+    // The human report says the same.
+    let o = provenix(&["--store", h.root().to_str().unwrap(), "verify", &drv]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("equiv-unreadable") && text.contains("vcs-unpaired"), "{text}");
+}
+
 /// `sources --bootstrap`: a closure built from a known seed (busybox in a NAR unpacked by
 /// `builtin:fetchurl` and run as the builder, as stdenv's own seed is) plus a bootstrap-tools
 /// tarball; an ordinary source is not part of the seed; sizes are Nix's NAR sizes.

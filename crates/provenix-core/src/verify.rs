@@ -71,15 +71,6 @@ pub enum VerifyError {
     /// A download could not be written to the temporary directory.
     #[error("downloading a source")]
     Download(#[source] Box<FetchError>),
-    /// A release archive or its VCS tree could not be read.
-    #[error("comparing {archive} with its VCS tree")]
-    Equiv {
-        /// The archive's `.drv`.
-        archive: String,
-        /// Why.
-        #[source]
-        source: crate::review::equiv::EquivError,
-    },
     /// Comparing the outputs with the log failed (`--log`).
     #[error("checking the outputs against the log")]
     Log(#[from] crate::log_compare::LogCompareError),
@@ -197,6 +188,9 @@ finding_kinds! {
     NotReproduced = "not-reproduced", Error;
     /// A trusted builder reported another NAR hash for a realised output than the local one (`--log`).
     Disputed = "disputed", Error;
+    /// A release archive or its VCS tree that cannot be read for the comparison (truncated,
+    /// corrupt or hostile): the rest of the report goes on.
+    EquivUnreadable = "equiv-unreadable", Error;
 }
 
 impl Serialize for FindingKind {

@@ -12,7 +12,9 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 #![allow(missing_docs)]
 
+pub mod git_http;
 pub mod http;
+pub use git_http::GitHttpServer;
 pub use http::HttpServer;
 
 use std::ffi::OsStr;

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
 use provenix_core::log_check::LogClient;
 use provenix_core::log_compare::LogRequirement;
+use provenix_core::identity::IdentityTable;
 use provenix_core::review::equiv::Limits;
 use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
 use provenix_core::review::equiv::vcs_fetch::FetchOptions;
@@ -53,12 +54,16 @@ pub(crate) struct Args {
     /// or its name without version, and a local directory or archive of the VCS tree).
     #[arg(long, value_name = "FILE")]
     vcs_map: Option<PathBuf>,
-    /// Fetch the upstream git repository (from --vcs-map or a forge source URL) of each release
-    /// archive nothing in the closure pairs, at the tag of its version (v1.2.3, 1.2.3, name-1.2.3,
-    /// NAME_1_2_3): shallow, with the system git, into a temp dir removed afterwards, at most 120 s
-    /// and 2 GiB per repository.
+    /// Fetch the upstream git repository (from --vcs-map, the identity table's `repo` for the
+    /// package, or a forge source URL) of each release archive nothing in the closure pairs, at the
+    /// tag of its version (v1.2.3, 1.2.3, name-1.2.3, NAME_1_2_3): shallow, with the system git,
+    /// into a temp dir removed afterwards, at most 120 s and 2 GiB per repository.
     #[arg(long)]
     vcs_fetch: bool,
+    /// More pname -> repository entries for --vcs-fetch, replacing built-in ones (identity table
+    /// TOML, see docs/identities.md; repeatable).
+    #[arg(long, value_name = "FILE")]
+    identities: Vec<PathBuf>,
     /// A tree of known upstream copies of build files for the archive-against-VCS check; repeatable.
     #[arg(long, value_name = "DIR")]
     known_copies: Vec<PathBuf>,
@@ -139,7 +144,17 @@ fn vcs_options(args: &Args, temp_dir: &std::path::Path) -> anyhow::Result<VcsOpt
         None => VcsMap::default(),
     };
     let fetch = args.vcs_fetch.then(|| FetchOptions { temp_dir: temp_dir.to_path_buf(), ..FetchOptions::default() });
-    Ok(VcsOptions { known: super::equiv::known_copies(&args.known_copies, &limits)?, map, limits, fetch })
+    let mut identities = IdentityTable::builtin();
+    for file in &args.identities {
+        identities.extend(IdentityTable::load(file)?);
+    }
+    Ok(VcsOptions {
+        known: super::equiv::known_copies(&args.known_copies, &limits)?,
+        map,
+        limits,
+        fetch,
+        identities: Some(identities),
+    })
 }
 
 /// The `--log` check: the client, the trusted builder keys and how many must agree.

@@ -7,9 +7,9 @@
 //! [`read_tree`] takes a directory (walked without following symlinks; a
 //! top-level `.git` is skipped), a NAR file (by its magic), a zip file (by
 //! `PK\x03\x04` or an empty zip's `PK\x05\x06`), or a tar file, bare or
-//! compressed with gzip, xz, bzip2 or zstd (told by magic, not name). xz
-//! is decoded by lzma-rs, which pushes into a writer, so it runs on a
-//! helper thread feeding a bounded channel; the others are read adapters.
+//! compressed with gzip, xz, bzip2 or zstd (told by magic, not name). Each
+//! decoder is a read adapter under the tar reader; xz is the system
+//! liblzma's threaded decoder, with its memory capped ([`XZ_MEMORY_STOP`]).
 //!
 //! # Hostile archives
 //!
@@ -31,8 +31,10 @@
 //! # Cost
 //!
 //! One pass over the input, hashing each file's bytes through a 64 KiB
-//! buffer: O(bytes) time; memory is the decoder windows plus the tree,
-//! O(entries) (about 100 bytes plus the path per entry), never O(bytes).
+//! buffer: O(bytes) time; memory is the decoder's state (for xz at most
+//! [`XZ_MEMORY_THREADS`] with threads, a dictionary without) plus the
+//! entry list ([`super::manifest`]: 64 bytes plus the path per entry),
+//! never O(bytes).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -47,6 +49,7 @@ use provenix_formats::nar::{NAR_MAGIC, NarEvent, NarReader};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::manifest::{Collecting, Manifest, ManifestError};
 use super::zip;
 
 /// Bounds on what one input may unpack to.
@@ -244,6 +247,26 @@ const BUF: usize = 64 * 1024;
 /// Reads `path` (a directory, NAR, zip or tar file, see the module docs)
 /// into a [`Tree`] with its single top directory stripped.
 pub fn read_tree(path: &Path, limits: &Limits) -> Result<Tree, ArchiveError> {
+    read_listing(path, limits).map(Listing::into_tree)
+}
+
+/// A side in the compact form the comparison merges ([`super::manifest`]).
+#[derive(Debug)]
+pub(super) struct Listing {
+    pub(super) format: Format,
+    pub(super) stripped: Option<String>,
+    pub(super) manifest: Manifest,
+    pub(super) bytes: u64,
+}
+
+impl Listing {
+    fn into_tree(self) -> Tree {
+        Tree { format: self.format, stripped: self.stripped, entries: self.manifest.to_map(), bytes: self.bytes }
+    }
+}
+
+/// [`read_tree`], without building the map.
+pub(super) fn read_listing(path: &Path, limits: &Limits) -> Result<Listing, ArchiveError> {
     let io_err = |op| move |source| ArchiveError::Io { path: path.to_path_buf(), op, source };
     let meta = std::fs::metadata(path).map_err(io_err("reading"))?;
     if meta.is_dir() {
@@ -261,7 +284,7 @@ pub fn read_tree(path: &Path, limits: &Limits) -> Result<Tree, ArchiveError> {
 pub fn read_bytes(name: &Path, data: &[u8], limits: &Limits) -> Result<Tree, ArchiveError> {
     let compressed = Arc::new(AtomicU64::new(0));
     let counted = Counted { inner: io::Cursor::new(data.to_vec()), count: compressed.clone() };
-    read_stream(name, BufReader::new(counted), compressed, limits)
+    read_stream(name, BufReader::new(counted), compressed, limits).map(Listing::into_tree)
 }
 
 fn read_stream<R: Read + Seek + Send + 'static>(
@@ -269,7 +292,7 @@ fn read_stream<R: Read + Seek + Send + 'static>(
     mut input: BufReader<Counted<R>>,
     compressed: Arc<AtomicU64>,
     limits: &Limits,
-) -> Result<Tree, ArchiveError> {
+) -> Result<Listing, ArchiveError> {
     let head = input
         .fill_buf()
         .map_err(|source| ArchiveError::Io { path: path.to_path_buf(), op: "reading", source })?
@@ -298,14 +321,14 @@ fn read_stream<R: Read + Seek + Send + 'static>(
             let file = input.into_inner();
             zip::walk(file, &mut b)?;
         }
-        Format::Tar => walk_tar(input, &mut b)?,
-        Format::TarGz => walk_tar(flate2::bufread::MultiGzDecoder::new(input), &mut b)?,
-        Format::TarBz2 => walk_tar(bzip2::bufread::MultiBzDecoder::new(input), &mut b)?,
+        Format::Tar => walk_tar(input, &mut b, "tar")?,
+        Format::TarGz => walk_tar(flate2::bufread::MultiGzDecoder::new(input), &mut b, "tar.gz")?,
+        Format::TarBz2 => walk_tar(bzip2::bufread::MultiBzDecoder::new(input), &mut b, "tar.bz2")?,
         Format::TarZst => {
             let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
                 b.corrupt("zstd", "the frame header", io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
             })?;
-            walk_tar(decoder, &mut b)?;
+            walk_tar(decoder, &mut b, "tar.zst")?;
         }
         Format::TarXz => walk_xz(input, &mut b)?,
         Format::Directory => {}
@@ -338,14 +361,14 @@ pub(super) struct Builder<'a> {
     pub(super) path: &'a Path,
     limits: &'a Limits,
     format: Format,
-    entries: BTreeMap<String, Node>,
+    entries: Collecting,
     bytes: u64,
     compressed: Option<Arc<AtomicU64>>,
 }
 
 impl<'a> Builder<'a> {
     fn new(path: &'a Path, limits: &'a Limits, format: Format) -> Self {
-        Builder { path, limits, format, entries: BTreeMap::new(), bytes: 0, compressed: None }
+        Builder { path, limits, format, entries: Collecting::default(), bytes: 0, compressed: None }
     }
 
     pub(super) fn corrupt(&self, format: &'static str, at: &str, source: impl Into<io::Error>) -> ArchiveError {
@@ -443,22 +466,23 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn insert(&mut self, path: String, node: Node) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        self.entries.push(&path, node);
+        Ok(())
+    }
+
+    /// A tar hard link: the same node as `target`, a file earlier in the archive (checked when
+    /// every entry is known).
+    pub(super) fn hard_link(&mut self, path: String, target: String) -> Result<(), ArchiveError> {
+        self.count_entry()?;
+        self.entries.push_link(path, target);
+        Ok(())
+    }
+
+    fn count_entry(&self) -> Result<(), ArchiveError> {
         if self.entries.len() >= self.limits.max_entries {
             return Err(self.limit("more entries than allowed".into(), self.limits.max_entries as u64));
         }
-        match self.entries.get(&path) {
-            // Tar allows a directory twice, and a later copy of a file to replace an earlier one;
-            // with different content that is an ambiguity an attacker can use against extractors.
-            Some(old) if *old != node && !(matches!(old, Node::Directory) && matches!(node, Node::Directory)) => {
-                return Err(ArchiveError::UnsafePath {
-                    path: self.path.to_path_buf(),
-                    entry: path,
-                    reason: "entry appears twice with different content",
-                });
-            }
-            _ => {}
-        }
-        self.entries.insert(path, node);
         Ok(())
     }
 
@@ -466,58 +490,55 @@ impl<'a> Builder<'a> {
         self.limits
     }
 
-    pub(super) fn node(&self, path: &str) -> Option<&Node> {
-        self.entries.get(path)
-    }
-
-    /// Checks symlinks and strips the single top directory.
-    fn finish(self) -> Result<Tree, ArchiveError> {
-        for (entry, node) in &self.entries {
-            if let Node::Symlink { target } = node
-                && escapes(entry, target)
-            {
-                return Err(ArchiveError::SymlinkEscape {
-                    path: self.path.to_path_buf(),
-                    entry: entry.clone(),
-                    target: target.clone(),
-                });
-            }
-            // An entry below a symlink: walk its ancestors (depth is bounded by max_path).
-            let mut at = entry.as_str();
-            while let Some((parent, _)) = at.rsplit_once('/') {
-                if let Some(Node::Symlink { target }) = self.entries.get(parent) {
+    /// Sorts the entries, checks duplicates, hard links and symlinks, and strips the single top
+    /// directory.
+    fn finish(self) -> Result<Listing, ArchiveError> {
+        let unsafe_path =
+            |entry: String, reason| ArchiveError::UnsafePath { path: self.path.to_path_buf(), entry, reason };
+        let mut manifest = self.entries.finish().map_err(|e| match e {
+            // Tar allows a directory twice, and a later copy of a file to replace an earlier one;
+            // with different content that is an ambiguity an attacker can use against extractors.
+            ManifestError::Twice(entry) => unsafe_path(entry, "entry appears twice with different content"),
+            ManifestError::BadLink(entry, target) => unsafe_path(
+                format!("{entry} (hard link to `{target}`)"),
+                "hard link to a file not earlier in the archive",
+            ),
+        })?;
+        if manifest.has_symlinks() {
+            for (entry, node) in manifest.iter() {
+                if let Node::Symlink { target } = node
+                    && escapes(entry, target)
+                {
                     return Err(ArchiveError::SymlinkEscape {
                         path: self.path.to_path_buf(),
-                        entry: parent.to_owned(),
-                        target: format!("{target} (with `{entry}` below it)"),
+                        entry: entry.to_owned(),
+                        target: target.clone(),
                     });
                 }
-                at = parent;
+                // An entry below a symlink: walk its ancestors (depth is bounded by max_path).
+                let mut at = entry;
+                while let Some((parent, _)) = at.rsplit_once('/') {
+                    if let Some(Node::Symlink { target }) = manifest.get(parent) {
+                        return Err(ArchiveError::SymlinkEscape {
+                            path: self.path.to_path_buf(),
+                            entry: parent.to_owned(),
+                            target: format!("{target} (with `{entry}` below it)"),
+                        });
+                    }
+                    at = parent;
+                }
             }
         }
-        let mut entries = self.entries;
-        let mut tops = entries.keys().map(|k| k.split('/').next().unwrap_or_default()).collect::<Vec<_>>();
-        tops.dedup();
-        let stripped = match tops.as_slice() {
-            // Directories and NARs (store paths) are trees already: a checkout, or fetchzip's
-            // output with its top directory stripped by Nix. Only archives carry a release's
-            // `name-version/` top.
-            [top]
-                if entries.get(*top).is_none_or(|n| *n == Node::Directory)
-                    && !matches!(self.format, Format::Directory | Format::Nar) =>
-            {
-                Some((*top).to_owned())
-            }
-            _ => None,
+        // Directories and NARs (store paths) are trees already: a checkout, or fetchzip's output
+        // with its top directory stripped by Nix. Only archives carry a release's `name-version/` top.
+        let stripped = match self.format {
+            Format::Directory | Format::Nar => None,
+            _ => manifest.single_top().map(str::to_owned),
         };
         if let Some(top) = &stripped {
-            let prefix = format!("{top}/");
-            entries = entries
-                .into_iter()
-                .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|rest| (rest.to_owned(), v)))
-                .collect();
+            manifest.strip(top);
         }
-        Ok(Tree { format: self.format, stripped, entries, bytes: self.bytes })
+        Ok(Listing { format: self.format, stripped, manifest, bytes: self.bytes })
     }
 }
 
@@ -558,22 +579,23 @@ pub(super) fn show(raw: &[u8]) -> String {
     out
 }
 
-fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
+/// Walks a tar stream; `format` (`tar`, `tar.gz`, ...) names it in errors.
+fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>, format: &'static str) -> Result<(), ArchiveError> {
     let mut archive = tar::Archive::new(input);
-    let entries = archive.entries().map_err(|e| b.corrupt("tar", "the start", e))?;
+    let entries = archive.entries().map_err(|e| b.corrupt(format, "the start", e))?;
     let mut last = String::from("the start");
     for entry in entries {
-        let mut entry = entry.map_err(|e| b.corrupt("tar", &format!("the entry after `{last}`"), e))?;
+        let mut entry = entry.map_err(|e| b.corrupt(format, &format!("the entry after `{last}`"), e))?;
         let raw = entry.path_bytes().into_owned();
         let Some(path) = b.normalise(&raw)? else { continue };
         last.clone_from(&path);
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().map_err(|e| b.corrupt("tar", &path, e))?;
+        let mode = header.mode().map_err(|e| b.corrupt(format, &path, e))?;
         match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                b.file(path, mode & 0o111 != 0, size, &mut entry, "tar")?;
+                b.file(path, mode & 0o111 != 0, size, &mut entry, format)?;
             }
             tar::EntryType::Directory => b.insert(path, Node::Directory)?,
             tar::EntryType::Symlink => {
@@ -588,14 +610,7 @@ fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> 
             tar::EntryType::Link => {
                 let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 let target = b.normalise(&target)?.unwrap_or_default();
-                let Some(node @ Node::File { .. }) = b.node(&target).cloned() else {
-                    return Err(ArchiveError::UnsafePath {
-                        path: b.path.to_path_buf(),
-                        entry: format!("{path} (hard link to `{target}`)"),
-                        reason: "hard link to a file not earlier in the archive",
-                    });
-                };
-                b.insert(path, node)?;
+                b.hard_link(path, target)?;
             }
             // Metadata entries (pax headers, GNU long names) are consumed by the tar crate; any
             // left are not files.
@@ -612,27 +627,27 @@ fn walk_tar<R: Read>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> 
     Ok(())
 }
 
-/// xz on a helper thread: lzma-rs writes the decoded bytes into a bounded channel the tar
-/// reader reads from; its error (if any) wins over the tar reader's, which only saw an early end.
-fn walk_xz<R: BufRead + Send + 'static>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
-    let (writer, reader) = crate::diff::pipe(8);
-    let handle = thread::Builder::new()
-        .name("equiv-xz".into())
-        .spawn(move || {
-            let mut input = input;
-            let mut out = io::BufWriter::with_capacity(BUF, writer);
-            lzma_rs::xz_decompress(&mut input, &mut out)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            io::Write::flush(&mut out)
-        })
-        .map_err(|source| ArchiveError::Io { path: b.path.to_path_buf(), op: "starting the xz thread", source })?;
-    let walked = walk_tar(reader, b);
-    // Dropping the reader (inside walk_tar) makes a still-running decoder stop with BrokenPipe.
-    let decoded = handle.join().unwrap_or_else(|_| Err(io::Error::other("the xz thread panicked")));
-    match (decoded, walked) {
-        (Err(e), _) if e.kind() != io::ErrorKind::BrokenPipe => Err(b.corrupt("xz", "the stream", e)),
-        (_, walked) => walked,
-    }
+/// The most memory the xz decoder may use: liblzma refuses a stream whose headers ask for more
+/// (a crafted 4 GiB dictionary), so a hostile archive cannot make it allocate past this.
+pub const XZ_MEMORY_STOP: u64 = 1 << 30;
+/// The memory the threaded xz decoder may use for its threads; past it liblzma runs fewer threads,
+/// down to one (which needs the dictionary and its buffers only: about 9 MiB for `xz -6`).
+pub const XZ_MEMORY_THREADS: u64 = 128 << 20;
+/// The most threads the xz decoder starts (each decodes one block; single-block streams, as plain
+/// `xz` writes them, decode on one thread whatever this is).
+const XZ_THREADS: usize = 4;
+
+/// xz through the system liblzma's threaded decoder (blocks of a stream written by `xz -T0` are
+/// decoded in parallel), as a read adapter with bounded memory.
+fn walk_xz<R: BufRead>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(XZ_THREADS);
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .threads(u32::try_from(threads).unwrap_or(1))
+        .memlimit_threading(XZ_MEMORY_THREADS)
+        .memlimit_stop(XZ_MEMORY_STOP)
+        .decoder()
+        .map_err(|e| b.corrupt("tar.xz", "the start", io::Error::other(e)))?;
+    walk_tar(liblzma::bufread::XzDecoder::new_stream(input, stream), b, "tar.xz")
 }
 
 fn walk_nar<R: BufRead>(input: R, b: &mut Builder<'_>) -> Result<(), ArchiveError> {

@@ -5,10 +5,10 @@
 //!
 //! # Algorithm and cost
 //!
-//! Both sides are read into a [`Tree`] by [`archive::read_tree`], streamed
-//! and hashed, never extracted, on two threads at once; each side's single
-//! top directory is stripped. Then one merge over the two sorted path maps
-//! gives the findings:
+//! Both sides are read by [`archive`], streamed and hashed, never
+//! extracted, on two threads at once, into a compact entry list sorted by
+//! path (`manifest`); each side's single top directory is stripped. Then
+//! one merge over the two sorted lists gives the findings:
 //!
 //! - a file only in the archive is a `tarball-only-file` with a
 //!   [`FileClass`]: `known-copy` and `generated` are info,
@@ -22,11 +22,13 @@
 //!   `symlink-difference` (error).
 //!
 //! Directories are not findings of their own (a directory on one side only
-//! shows as its files). Reading is O(bytes of both sides); memory is
-//! O(entries), not O(bytes).
+//! shows as its files). Reading is O(bytes of both sides). Memory is the
+//! decoders' state (bounded, see [`archive`]) plus 64 bytes and the path
+//! per entry of each side, plus the findings: O(entries), never O(bytes).
 
 pub mod archive;
 pub mod known;
+mod manifest;
 pub mod pairing;
 pub mod vcs_fetch;
 mod zip;
@@ -164,6 +166,16 @@ impl InputInfo {
             bytes: tree.bytes,
         }
     }
+
+    fn of_listing(input: &str, side: &archive::Listing) -> InputInfo {
+        InputInfo {
+            input: input.to_owned(),
+            format: side.format,
+            stripped: side.stripped.clone(),
+            files: side.manifest.files(),
+            bytes: side.bytes,
+        }
+    }
 }
 
 /// The result of comparing an archive with a VCS tree.
@@ -210,15 +222,30 @@ pub fn equiv(
     known: &KnownCopies,
     limits: &Limits,
 ) -> Result<EquivReport, EquivError> {
-    let (a, v) = rayon::join(|| read_tree(archive, limits), || read_tree(vcs, limits));
+    let (a, v) = rayon::join(|| archive::read_listing(archive, limits), || archive::read_listing(vcs, limits));
     let a = a.map_err(EquivError::Archive)?;
     let v = v.map_err(EquivError::Vcs)?;
-    Ok(compare((shown.0, &a), (shown.1, &v), known))
+    let (findings, identical) = merge(a.manifest.iter(), v.manifest.iter(), known);
+    Ok(report(InputInfo::of_listing(shown.0, &a), InputInfo::of_listing(shown.1, &v), findings, identical))
 }
 
 /// Compares two trees read already.
 pub fn compare(archive: (&str, &Tree), vcs: (&str, &Tree), known: &KnownCopies) -> EquivReport {
-    let (a, v) = (&archive.1.entries, &vcs.1.entries);
+    let (findings, identical) = merge(
+        archive.1.entries.iter().map(|(p, n)| (p.as_str(), n)),
+        vcs.1.entries.iter().map(|(p, n)| (p.as_str(), n)),
+        known,
+    );
+    report(InputInfo::of(archive.0, archive.1), InputInfo::of(vcs.0, vcs.1), findings, identical)
+}
+
+/// One merge of two sides' entries, each sorted by path: the findings and the count of
+/// identical files.
+fn merge<'a>(
+    a: impl Iterator<Item = (&'a str, &'a Node)>,
+    v: impl Iterator<Item = (&'a str, &'a Node)>,
+    known: &KnownCopies,
+) -> (Vec<EquivFinding>, usize) {
     let mut findings = Vec::new();
     let mut identical = 0;
     let finding = |kind, severity, file: &str, detail: String| EquivFinding {
@@ -230,9 +257,8 @@ pub fn compare(archive: (&str, &Tree), vcs: (&str, &Tree), known: &KnownCopies) 
         archive: None,
         vcs: None,
     };
-    // One merge of the two sorted maps.
-    let mut ai = a.iter().peekable();
-    let mut vi = v.iter().peekable();
+    let mut ai = a.peekable();
+    let mut vi = v.peekable();
     loop {
         let order = match (ai.peek(), vi.peek()) {
             (None, None) => break,
@@ -278,6 +304,11 @@ pub fn compare(archive: (&str, &Tree), vcs: (&str, &Tree), known: &KnownCopies) 
         }
     }
     findings.sort_by(|x, y| (x.severity, x.kind, &x.file).cmp(&(y.severity, y.kind, &y.file)));
+    (findings, identical)
+}
+
+/// The report of a merge.
+fn report(archive: InputInfo, vcs: InputInfo, findings: Vec<EquivFinding>, identical: usize) -> EquivReport {
     let mut counts: BTreeMap<&'static str, usize> = EquivKind::ALL.iter().map(|k| (k.as_str(), 0)).collect();
     let mut classes: BTreeMap<&'static str, usize> = FileClass::ALL.iter().map(|c| (c.as_str(), 0)).collect();
     for f in &findings {
@@ -286,14 +317,7 @@ pub fn compare(archive: (&str, &Tree), vcs: (&str, &Tree), known: &KnownCopies) 
             *classes.entry(class.as_str()).or_default() += 1;
         }
     }
-    EquivReport {
-        archive: InputInfo::of(archive.0, archive.1),
-        vcs: InputInfo::of(vcs.0, vcs.1),
-        identical,
-        counts,
-        classes,
-        findings,
-    }
+    EquivReport { archive, vcs, identical, counts, classes, findings }
 }
 
 /// The finding for a path on both sides, if they differ.

@@ -14,7 +14,12 @@
 //! 3. a VCS source of the same name and version anywhere in the closure
 //!    (names compared without archive extensions and `-src`/`-source`).
 //!
-//! An archive neither finds is `vcs-unpaired` (info). Unrealised sides are
+//! 4. with `--vcs-fetch`: the upstream repository of the package, from the
+//!    identity table's `repo` ([`crate::identity::IdentityTable`], looked up
+//!    by the using derivation's `pname`, then by the source's name), else
+//!    one read from a forge source URL ([`repo_from_url`]).
+//!
+//! An archive none finds is `vcs-unpaired` (info). Unrealised sides are
 //! skipped (verify reports them as `unrealised-source` already). The cost
 //! is the reading of both sides per pair, O(bytes), plus O(V + E) for the
 //! pairing itself.
@@ -29,6 +34,7 @@ use serde::Serialize;
 use super::vcs_fetch::{FetchOptions, fetch_tag, repo_from_url};
 use super::{EquivError, EquivFinding, KnownCopies, Limits, equiv};
 use crate::fod::{FodInfo, SourceKind};
+use crate::identity::IdentityTable;
 use crate::verify::{Finding, FindingKind, VerifyError};
 
 /// What `verify` needs to compare release archives with VCS trees.
@@ -42,6 +48,8 @@ pub struct VcsOptions {
     pub limits: Limits,
     /// Fetch the upstream repository of archives nothing else pairs (`--vcs-fetch`).
     pub fetch: Option<FetchOptions>,
+    /// Where upstream repositories come from before source URLs; `None` is the built-in table.
+    pub identities: Option<IdentityTable>,
 }
 
 /// A user pairing file: lines of `NAME PATH` or `NAME URL [REF]`, `#` comments. NAME is a
@@ -176,13 +184,38 @@ pub enum VcsSide {
     Source(NodeId),
     /// A local path from `--vcs-map`.
     Path(PathBuf),
-    /// A repository to fetch, from `--vcs-map` or the source URL.
+    /// A repository to fetch, from `--vcs-map`, the identity table or the source URL.
     Repo {
         /// The URL.
         url: String,
         /// The ref, if given.
         git_ref: Option<String>,
+        /// Where the URL came from.
+        from: RepoFrom,
     },
+}
+
+/// Where a repository to fetch was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RepoFrom {
+    /// A `--vcs-map` line.
+    VcsMap,
+    /// The identity table's `repo` for the package.
+    IdentityTable,
+    /// A forge source URL.
+    SourceUrl,
+}
+
+impl RepoFrom {
+    /// Where the URL came from, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RepoFrom::VcsMap => "from --vcs-map",
+            RepoFrom::IdentityTable => "the identity table's repository for the package",
+            RepoFrom::SourceUrl => "read from the source URL",
+        }
+    }
 }
 
 /// A release archive and what it is paired with.
@@ -196,8 +229,33 @@ pub struct Pairing {
     pub vcs: Option<(VcsSide, PairedBy)>,
 }
 
-/// Pairs every release archive among `fods` (see the module docs).
+/// Pairs every release archive among `fods` (see the module docs), with the built-in identity
+/// table.
 pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsMap) -> Vec<Pairing> {
+    pair_sources_with(closure, fods, map, &IdentityTable::builtin())
+}
+
+/// The identity table's repository for a release archive: by the `pname` (else the name) of a
+/// derivation that uses it, then by the archive's own name without version.
+fn table_repo(closure: &DrvClosure, users: &[NodeId], fod_name: &str, table: &IdentityTable) -> Option<String> {
+    let graph = closure.graph();
+    let from_users = users.iter().find_map(|&u| {
+        let drv = closure.derivation(u)?;
+        let name = graph.path(u).and_then(provenix_formats::derivation::drv_name)?;
+        let pname = drv.env_var(b"pname").and_then(|p| std::str::from_utf8(p).ok());
+        let pname = pname.unwrap_or_else(|| name_version(name).0);
+        table.lookup(name, pname, None)?.repo.clone()
+    });
+    from_users.or_else(|| table.get(name_version(fod_name).0)?.repo.clone())
+}
+
+/// [`pair_sources`] with `table` for upstream repositories.
+pub fn pair_sources_with(
+    closure: &DrvClosure,
+    fods: &[(NodeId, FodInfo)],
+    map: &VcsMap,
+    table: &IdentityTable,
+) -> Vec<Pairing> {
     let graph = closure.graph();
     let info: BTreeMap<NodeId, &FodInfo> = fods.iter().map(|(id, i)| (*id, i)).collect();
     // Users of each FOD, and the VCS sources each user has.
@@ -231,9 +289,10 @@ pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsM
         let vcs = if let Some(target) = map.lookup(&f.name) {
             Some(match target {
                 MapTarget::Path(path) => (VcsSide::Path(path.clone()), PairedBy::VcsMap),
-                MapTarget::Repo { url, git_ref } => {
-                    (VcsSide::Repo { url: url.clone(), git_ref: git_ref.clone() }, PairedBy::VcsMap)
-                }
+                MapTarget::Repo { url, git_ref } => (
+                    VcsSide::Repo { url: url.clone(), git_ref: git_ref.clone(), from: RepoFrom::VcsMap },
+                    PairedBy::VcsMap,
+                ),
             })
         } else if let Some(v) = user_list.iter().find_map(|&u| {
             let candidates = vcs_of_user(u);
@@ -248,11 +307,13 @@ pub fn pair_sources(closure: &DrvClosure, fods: &[(NodeId, FodInfo)], map: &VcsM
             Some((VcsSide::Source(v), PairedBy::SameDerivation))
         } else if let Some(&v) = by_name.get(&name_version(&f.name)) {
             Some((VcsSide::Source(v), PairedBy::SameNameVersion))
+        } else if let Some(url) = table_repo(closure, &user_list, &f.name, table) {
+            Some((VcsSide::Repo { url, git_ref: None, from: RepoFrom::IdentityTable }, PairedBy::VcsFetch))
         } else {
             f.resolved_urls
                 .iter()
                 .find_map(|u| repo_from_url(u))
-                .map(|url| (VcsSide::Repo { url, git_ref: None }, PairedBy::VcsFetch))
+                .map(|url| (VcsSide::Repo { url, git_ref: None, from: RepoFrom::SourceUrl }, PairedBy::VcsFetch))
         };
         out.push(Pairing { archive: *id, user, vcs });
     }
@@ -277,6 +338,9 @@ pub struct PairContext {
     pub vcs_out: Option<String>,
     /// How the pair was found.
     pub paired_by: PairedBy,
+    /// For a fetched repository: where its URL came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo_from: Option<RepoFrom>,
 }
 
 /// Compares one pair; `archive` and `vcs` are physical paths.
@@ -360,7 +424,15 @@ pub fn verify_findings(
     let graph = closure.graph();
     let shown = |id: NodeId| graph.path(id).map(|p| dir.display(p)).unwrap_or_default();
     let mut findings = Vec::new();
-    for pairing in pair_sources(closure, fods, &options.map) {
+    let builtin;
+    let table = match &options.identities {
+        Some(table) => table,
+        None => {
+            builtin = IdentityTable::builtin();
+            &builtin
+        }
+    };
+    for pairing in pair_sources_with(closure, fods, &options.map, table) {
         let archive_drv = shown(pairing.archive);
         let Some(archive_out) = out_path(closure, pairing.archive) else { continue };
         let archive_physical = store.physical(&archive_out);
@@ -382,6 +454,7 @@ pub fn verify_findings(
                     vcs: String::new(),
                     vcs_out: None,
                     paired_by: PairedBy::SameDerivation,
+                    repo_from: None,
                 },
                 finding: None,
             }));
@@ -389,17 +462,32 @@ pub fn verify_findings(
             continue;
         };
         let mut _fetched = None;
+        let mut repo_from = None;
         let (vcs, vcs_out, vcs_physical) = match side {
             VcsSide::Path(path) => (path.display().to_string(), None, path),
-            VcsSide::Repo { url, git_ref } => {
+            VcsSide::Repo { url, git_ref, from } => {
+                repo_from = Some(from);
                 let Some(fetch) = &options.fetch else {
                     let mut f = Finding::new(
                         FindingKind::VcsUnpaired,
                         archive_drv.clone(),
                         format!(
-                            "a release archive with no VCS tree in the closure; run with --vcs-fetch to fetch {url}"
+                            "a release archive with no VCS tree in the closure; run with --vcs-fetch to fetch {url} ({})",
+                            from.describe()
                         ),
                     );
+                    f.equiv = Some(Box::new(VerifyEquiv {
+                        pair: PairContext {
+                            archive_drv: archive_drv.clone(),
+                            archive_out: dir.display(&archive_out),
+                            package: package.clone(),
+                            vcs: url.clone(),
+                            vcs_out: None,
+                            paired_by,
+                            repo_from,
+                        },
+                        finding: None,
+                    }));
                     f.url = Some(url);
                     findings.push(f);
                     continue;
@@ -436,8 +524,6 @@ pub fn verify_findings(
         };
         let archive_shown = dir.display(&archive_out);
         let vcs_shown = vcs_out.clone().unwrap_or_else(|| vcs.clone());
-        let file_findings = compare_pair(&archive_physical, &vcs_physical, (&archive_shown, &vcs_shown), options)
-            .map_err(|source| VerifyError::Equiv { archive: archive_drv.clone(), source })?;
         let pair = PairContext {
             archive_drv: archive_drv.clone(),
             archive_out: archive_shown.clone(),
@@ -445,6 +531,22 @@ pub fn verify_findings(
             vcs: vcs.clone(),
             vcs_out: vcs_out.clone(),
             paired_by,
+            repo_from,
+        };
+        let file_findings = match compare_pair(&archive_physical, &vcs_physical, (&archive_shown, &vcs_shown), options)
+        {
+            Ok(found) => found,
+            // One bad archive is a finding on it; the other pairs and checks still report.
+            Err(e) => {
+                let mut f = Finding::new(
+                    FindingKind::EquivUnreadable,
+                    archive_drv.clone(),
+                    format!("{archive_shown} could not be compared with {vcs_shown}: {}", crate::verify::chain(&e)),
+                );
+                f.equiv = Some(Box::new(VerifyEquiv { pair, finding: None }));
+                findings.push(f);
+                continue;
+            }
         };
         for ef in file_findings {
             let class = ef.class.map(|c| format!(" [{}]", c.as_str())).unwrap_or_default();

@@ -400,3 +400,58 @@ fn zip_bombs_are_refused() {
     let err = read_bytes(Path::new("cut.zip"), &fine[..fine.len() - 30], &Limits::default()).unwrap_err();
     assert!(provenix_testkit::error_chain(&err).contains("malformed zip"), "{err}");
 }
+
+/// A stream of many blocks (as `xz -T0` writes them) decodes on the threaded decoder to the same
+/// tree as the directory; a corrupt block in the middle is an error naming the format.
+#[test]
+fn a_multi_block_xz_stream_decodes_and_a_corrupt_block_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vcs = tmp.path().join("vcs");
+    write_project(&vcs);
+    // 3 MiB of text that does not compress away, so the stream has a dozen 256 KiB blocks.
+    let text: String = (0..200_000u32).map(|i| format!("{:x}\n", i.wrapping_mul(2_654_435_761))).collect();
+    fs::write(vcs.join("data.txt"), &text).unwrap();
+    let tar = tmp.path().join("demo.tar");
+    tar_of(&vcs, "demo-1.0", &[], &tar);
+    let status = Command::new("xz").args(["-T2", "--block-size=256KiB", "-k"]).arg(&tar).status().unwrap();
+    assert!(status.success());
+    let xz = tmp.path().join("demo.tar.xz");
+    let report = run(&xz, &vcs);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!((report.archive.format, report.identical), (Format::TarXz, 7));
+
+    let mut bytes = fs::read(&xz).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let err = read_bytes(Path::new("bad.tar.xz"), &bytes, &Limits::default()).unwrap_err();
+    let text = provenix_testkit::error_chain(&err);
+    assert!(text.contains("bad.tar.xz: truncated or corrupt tar.xz"), "{text}");
+}
+
+/// A block header asking for a 4 GiB dictionary is refused before liblzma allocates it.
+#[test]
+fn an_xz_dictionary_past_the_memory_cap_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let vcs = tmp.path().join("vcs");
+    write_project(&vcs);
+    let tar = tmp.path().join("demo.tar");
+    tar_of(&vcs, "demo-1.0", &[], &tar);
+    let status = Command::new("xz").args(["-T1", "--check=crc32", "-k"]).arg(&tar).status().unwrap();
+    assert!(status.success());
+    let mut bytes = fs::read(tmp.path().join("demo.tar.xz")).unwrap();
+    assert!(read_bytes(Path::new("ok.tar.xz"), &bytes, &Limits::default()).is_ok());
+    // After the 12-byte stream header: the block header (size byte 0x02: 12 bytes), flags 0 (one
+    // filter, no sizes), filter 0x21 (LZMA2) with one property byte, the dictionary size; then
+    // padding and the header's CRC32. Byte 40 is the largest dictionary, 4 GiB - 1.
+    assert_eq!(&bytes[12..16], &[0x02, 0x00, 0x21, 0x01], "an xz block header as xz 5.4 writes it");
+    bytes[16] = 40;
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[12..20]);
+    bytes[20..24].copy_from_slice(&crc.sum().to_le_bytes());
+    let err = read_bytes(Path::new("huge.tar.xz"), &bytes, &Limits::default()).unwrap_err();
+    let text = provenix_testkit::error_chain(&err);
+    assert!(text.contains("huge.tar.xz: truncated or corrupt tar.xz"), "{text}");
+    assert!(text.to_lowercase().contains("memory"), "{text}");
+}
