@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use provenix_core::fetch::Fetcher;
+use provenix_core::identity::IdentityTable;
 use provenix_core::log_check::LogClient;
 use provenix_core::log_compare::LogRequirement;
-use provenix_core::identity::IdentityTable;
 use provenix_core::review::equiv::Limits;
 use provenix_core::review::equiv::pairing::{VcsMap, VcsOptions};
 use provenix_core::review::equiv::vcs_fetch::FetchOptions;
