@@ -321,8 +321,8 @@ pub fn log_entry_bundle(data: &[u8]) {
         rest = after;
         count += 1;
     }
-    let split = crate::log_check::split_bundle(data, count);
-    assert!(crate::log_check::split_bundle(data, count + 1).is_none(), "a count the bundle does not have");
+    let split = crate::log::check::split_bundle(data, count);
+    assert!(crate::log::check::split_bundle(data, count + 1).is_none(), "a count the bundle does not have");
     match split {
         Some(entries) => {
             assert!(whole, "a cut bundle split");
@@ -371,7 +371,7 @@ mod tests {
         let bundles = seeds("log_entry_bundle");
         assert!(!bundles.is_empty());
         for seed in bundles {
-            assert!(crate::log_check::split_bundle(&seed, 2).is_some(), "the seed is a bundle of two entries");
+            assert!(crate::log::check::split_bundle(&seed, 2).is_some(), "the seed is a bundle of two entries");
             super::log_entry_bundle(&seed);
         }
         let statements = seeds("statement");

@@ -19,11 +19,9 @@
 //! - [`review`]: release archives against their VCS trees ([`review::equiv`]),
 //!   what changed between two closures' sources, signed reviews of sources,
 //!   and the policy gate that counts independent reviewers.
-//! - [`log_audit`]: `log verify`, a log's checkpoints against the last one seen.
-//! - [`log_compare`]: local outputs against a log: `challenge`, `verify --log`.
-//! - [`log_report`]: rebuild attestations as log entries, and checking entries;
-//!   [`log_submit`]: submitting reports and checking receipts, with [`log_spool`]
-//!   for those a post-build hook could not deliver.
+//! - [`log`]: clients of a rebuild transparency log: submitting reports
+//!   (`report`, the post-build hook's spool), reading what it says (`log show`,
+//!   `challenge`, `verify --log`) and checking its history (`log verify`).
 #![warn(missing_docs)]
 
 pub mod attest;
@@ -35,12 +33,7 @@ pub mod fod;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_checks;
 pub mod identity;
-pub mod log_audit;
-pub mod log_check;
-pub mod log_compare;
-pub mod log_report;
-pub mod log_spool;
-pub mod log_submit;
+pub mod log;
 pub mod mirrors;
 pub mod nixenv;
 pub mod rebuild;

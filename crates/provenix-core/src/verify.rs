@@ -73,7 +73,7 @@ pub enum VerifyError {
     Download(#[source] Box<FetchError>),
     /// Comparing the outputs with the log failed (`--log`).
     #[error("checking the outputs against the log")]
-    Log(#[from] crate::log_compare::LogCompareError),
+    Log(#[from] crate::log::compare::LogCompareError),
     /// The download thread pool could not be started.
     #[error("starting {jobs} download threads")]
     Pool {
@@ -277,7 +277,7 @@ pub struct Checked {
     pub bytes_downloaded: u64,
     /// With a log to check against (`--log`): what that covered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log: Option<crate::log_compare::LogChecked>,
+    pub log: Option<crate::log::compare::LogChecked>,
 }
 
 /// The result of [`verify`].
@@ -343,7 +343,7 @@ pub struct VerifyOptions<'a> {
     /// Compare each release archive with a VCS tree of it found offline (`None`: do not).
     pub vcs: Option<crate::review::equiv::pairing::VcsOptions>,
     /// Require each realised output to be reproduced by trusted builders in this log.
-    pub log: Option<crate::log_compare::LogRequirement>,
+    pub log: Option<crate::log::compare::LogRequirement>,
 }
 
 /// One distinct output path of the closure, and what its content must hash to.
@@ -452,9 +452,9 @@ pub fn verify(
     }
 
     if let Some(log) = &options.log {
-        let local = crate::log_compare::local_outputs(store, &closure, db, &rehashed, options.progress)?;
+        let local = crate::log::compare::local_outputs(store, &closure, db, &rehashed, options.progress)?;
         let (log_findings, log_checked) =
-            crate::log_compare::reproduction_findings(store, &local, log, options.progress)?;
+            crate::log::compare::reproduction_findings(store, &local, log, options.progress)?;
         findings.extend(log_findings);
         checked.log = Some(log_checked);
     }

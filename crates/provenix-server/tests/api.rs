@@ -287,7 +287,7 @@ async fn a_rebuild_attestation_is_one_report_per_subject_and_joins_the_verdict()
     // Anyone can re-check the entry from its envelope.
     let parsed = provenix_formats::log::report::Entry::parse(&data, &Default::default()).unwrap();
     let trusted: provenix_formats::signature::TrustedKeys = [r.to_public()].into_iter().collect();
-    provenix_core::log_report::check_entry(parsed, &trusted, &Default::default()).unwrap();
+    provenix_core::log::report::check_entry(parsed, &trusted, &Default::default()).unwrap();
     let path = common::report("x", 1, 0).path;
     let (_, v) = get_json(&st, &format!("/api/v1/outputs?path={path}")).await;
     assert_eq!(v["verdict"], "reproduced");

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter};
 
 use anyhow::Context as _;
-use provenix_core::log_check::LogClient;
-use provenix_core::log_compare::{ChallengeReport, ChallengeStatus, challenge, local_outputs};
+use provenix_core::log::check::LogClient;
+use provenix_core::log::compare::{ChallengeReport, ChallengeStatus, challenge, local_outputs};
 use provenix_store::drv::DrvClosure;
 
 use super::roots::{Bar, RootArgs, open_db, store_flag};

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use provenix_core::log_check::{LogClient, Lookup};
+use provenix_core::log::check::{LogClient, Lookup};
 
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 use crate::cmd::escape_controls;

@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use provenix_core::log_audit::{AuditOptions, AuditReport, Relation, TreeHead, audit};
-use provenix_core::log_check::LogClient;
+use provenix_core::log::audit::{AuditOptions, AuditReport, Relation, TreeHead, audit};
+use provenix_core::log::check::LogClient;
 
 use super::key::load_public_key;
 use super::log_show::LOG_TIMEOUT;

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use provenix_core::log_check::LogClient;
-use provenix_core::log_report::entries_from_attestation;
-use provenix_core::log_spool::Spool;
-use provenix_core::log_submit::{
+use provenix_core::log::check::LogClient;
+use provenix_core::log::report::entries_from_attestation;
+use provenix_core::log::spool::Spool;
+use provenix_core::log::submit::{
     Agreement, Comparison, Submitted, Submitter, check_receipt, compare, report_for_output, valid_outputs,
 };
 use provenix_formats::hash::Hash;

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine as _;
 use provenix_core::attest::AttestError;
-use provenix_core::log_report::{CheckedEntry, LogReportError, check_entry, entries_from_attestation};
+use provenix_core::log::report::{CheckedEntry, LogReportError, check_entry, entries_from_attestation};
 use provenix_formats::dsse::DsseError;
 use provenix_formats::log::merkle::leaf_hash;
 use provenix_formats::log::proof::Receipt;

@@ -29,8 +29,8 @@ use provenix_store::nar::{NarFsError, hash_path};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::log_check::{LogCheckError, LogClient};
-use crate::log_report::check_entry;
+use crate::log::check::{LogCheckError, LogClient};
+use crate::log::report::check_entry;
 use crate::verify::{Finding, FindingKind, Progress};
 
 /// Errors that stop a comparison (as opposed to what it finds).

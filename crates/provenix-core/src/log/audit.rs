@@ -33,8 +33,8 @@ use provenix_formats::signature::{PublicKey, TrustedKeys};
 use provenix_formats::store_path::StoreDir;
 use serde::Serialize;
 
-use crate::log_check::{LogCheckError, LogClient};
-use crate::log_report::check_entry;
+use crate::log::check::{LogCheckError, LogClient};
+use crate::log::report::check_entry;
 use crate::verify::{Progress, chain};
 
 /// Most problems listed one by one; the rest are counted.

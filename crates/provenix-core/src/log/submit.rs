@@ -13,7 +13,7 @@
 //!    signature and origin. Without a key the proof is checked against the
 //!    checkpoint's root as written, and the result says it is not authenticated.
 //! 4. [`compare`] says how this build's NAR hash compares with what the
-//!    other builders reported for the same output (`log_check::LogClient::lookup`).
+//!    other builders reported for the same output (`check::LogClient::lookup`).
 //!
 //! Cost: one NAR serialisation of the output (streamed), one signature, two
 //! HTTP requests per report.
@@ -33,7 +33,7 @@ use provenix_store::db::{DbError, NixDb};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::log_check::{LoggedOutput, MAX_ANSWER_LEN};
+use crate::log::check::{LoggedOutput, MAX_ANSWER_LEN};
 
 /// Errors describing a local output or talking to the log.
 #[derive(Debug, Error)]
@@ -441,7 +441,7 @@ pub fn valid_outputs(store: &Store, db: &NixDb, drv: &StorePath) -> Result<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log_check::HashGroup;
+    use crate::log::check::HashGroup;
 
     fn output(groups: &[(&str, &[&str])]) -> LoggedOutput {
         LoggedOutput {
