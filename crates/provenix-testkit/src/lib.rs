@@ -13,6 +13,7 @@
 #![allow(missing_docs)]
 
 pub mod http;
+pub mod postgres;
 pub use http::HttpServer;
 
 use std::ffi::OsStr;
