@@ -43,6 +43,11 @@ impl AppError {
         AppError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into() }
     }
 
+    /// The same answer about entry `i` of a batch request: the message starts `entry i: `.
+    pub(crate) fn in_entry(self, i: usize) -> AppError {
+        AppError { message: format!("entry {i}: {}", self.message), ..self }
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -17,6 +17,7 @@ pub mod error;
 mod routes;
 pub mod sequencer;
 pub mod store;
+pub mod tiles;
 pub mod verdict;
 
 use std::sync::{Arc, RwLock};
@@ -33,7 +34,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::AppError;
 use sequencer::{Pending, Sequenced};
-use store::{LogStore, StoreError};
+use store::{LogStore, NewEntry, StoreError};
+use tiles::TileCache;
 
 /// Largest request body, in bytes: one entry or attestation envelope.
 pub const MAX_BODY_LEN: usize = 1 << 20;
@@ -84,6 +86,7 @@ struct Inner {
     log_public: PublicKey,
     admin_token: Option<String>,
     queue: mpsc::Sender<Pending>,
+    tiles: Arc<TileCache>,
 }
 
 /// What every handler gets: storage, builder keys, the sequencer's queue.
@@ -117,12 +120,14 @@ pub async fn start(config: Config, store: Arc<dyn LogStore>) -> Result<AppState,
     })
     .await??;
     let (queue, rx) = mpsc::channel(sequencer::MAX_BATCH * 4);
+    let tiles = Arc::new(TileCache::new(tiles::DEFAULT_TILE_CACHE));
     let seq = sequencer::Sequencer {
         store: store.clone(),
         key: config.log_key.clone(),
         origin: origin.clone(),
         interval: config.batch_interval,
         edge,
+        tiles: tiles.clone(),
     };
     tokio::spawn(seq.run(rx));
     Ok(AppState {
@@ -134,6 +139,7 @@ pub async fn start(config: Config, store: Arc<dyn LogStore>) -> Result<AppState,
             log_public: config.log_key.to_public(),
             admin_token: config.admin_token,
             queue,
+            tiles,
         }),
     })
 }
@@ -152,6 +158,11 @@ impl AppState {
     /// The log's public key.
     pub fn log_public_key(&self) -> &PublicKey {
         &self.inner.log_public
+    }
+
+    /// The tiles in memory that receipts and proofs are read from.
+    pub fn tiles(&self) -> &Arc<TileCache> {
+        &self.inner.tiles
     }
 
     pub(crate) fn store_dir(&self) -> &StoreDir {
@@ -173,8 +184,9 @@ impl AppState {
         }
     }
 
-    /// Queues a checked entry and waits until it is sequenced and stored.
-    pub(crate) async fn sequence(&self, data: Vec<u8>, report: Report) -> Result<Sequenced, AppError> {
+    /// Queues checked entries and waits until they are sequenced and stored,
+    /// at consecutive indices from the answer's.
+    pub(crate) async fn sequence(&self, entries: Vec<(Vec<u8>, Report)>) -> Result<Sequenced, AppError> {
         let (reply, rx) = oneshot::channel();
         let unavailable = || {
             AppError::client(
@@ -183,7 +195,8 @@ impl AppState {
                 "the log is not accepting entries",
             )
         };
-        self.inner.queue.send(Pending { data, report, reply }).await.map_err(|_| unavailable())?;
+        let entries = entries.into_iter().map(|(data, report)| NewEntry { data, report }).collect();
+        self.inner.queue.send(Pending { entries, reply }).await.map_err(|_| unavailable())?;
         rx.await.map_err(|_| unavailable())?.map_err(|()| unavailable())
     }
 }

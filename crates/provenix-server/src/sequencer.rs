@@ -1,15 +1,23 @@
 //! The sequencer: the only writer of the log.
 //!
-//! Accepted entries queue on a channel. The sequencer takes the first
-//! waiting entry, then everything else that arrives within the batch
-//! interval (or until [`MAX_BATCH`]), assigns consecutive indices, appends
+//! Accepted entries queue on a channel, in groups (one request's entries,
+//! which get consecutive indices). The sequencer takes the first waiting
+//! group, then every group already waiting and those that keep arriving,
+//! until the queue has been idle for [`IDLE_LINGER`], the batch interval
+//! has passed since the first, or the batch holds [`MAX_BATCH`] entries.
+//! While a batch commits, the next one queues up, so under load a batch is
+//! whatever arrived during the previous commit (group commit), and a lone
+//! entry waits about [`IDLE_LINGER`], not the interval. It assigns
+//! consecutive indices, appends
 //! their leaf hashes to the in-memory right edge of the tree
 //! ([`RightEdge`]), signs a checkpoint over the new root and writes
 //! entries, changed tiles and checkpoint in one transaction
 //! ([`crate::store::LogStore::append_batch`]). Only after that commit does
 //! any submitter hear its index: an acknowledged entry is on disk. If the
 //! write fails every entry of the batch is refused and the edge is reloaded
-//! from storage, so memory never runs ahead of the database.
+//! from storage, so memory never runs ahead of the database. After a
+//! commit it hands the batch's tiles to the [`TileCache`], so receipts are
+//! proved from memory.
 //!
 //! Cost per batch: one transaction (one fsync), one ed25519 signature, and
 //! per entry one leaf hash plus an amortised 1/255 tile hash.
@@ -20,20 +28,23 @@ use std::time::Duration;
 use provenix_formats::log::checkpoint::Checkpoint;
 use provenix_formats::log::merkle::{self, leaf_hash};
 use provenix_formats::log::note::Note;
-use provenix_formats::log::report::Report;
 use provenix_formats::log::tile::{MAX_TILE_LEVEL, RightEdge, TILE_WIDTH, hashes_at};
 use provenix_formats::signature::SecretKey;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Batch, LogStore, NewEntry, StoreError};
+use crate::tiles::TileCache;
 
-/// Most entries in one batch.
+/// Most entries in one batch (a last group may take it a little over).
 pub const MAX_BATCH: usize = 8192;
 
-/// Where an entry landed.
+/// How long the queue may be idle before a batch is written.
+pub const IDLE_LINGER: Duration = Duration::from_millis(1);
+
+/// Where a group of entries landed.
 #[derive(Debug, Clone)]
 pub struct Sequenced {
-    /// Its index.
+    /// The index of its first entry; the others follow it.
     pub index: u64,
     /// The tree size of the checkpoint that first covers it.
     pub size: u64,
@@ -41,9 +52,9 @@ pub struct Sequenced {
     pub checkpoint: Arc<Vec<u8>>,
 }
 
+/// One request's entries, sequenced together.
 pub(crate) struct Pending {
-    pub(crate) data: Vec<u8>,
-    pub(crate) report: Report,
+    pub(crate) entries: Vec<NewEntry>,
     pub(crate) reply: oneshot::Sender<Result<Sequenced, ()>>,
 }
 
@@ -100,46 +111,54 @@ pub(crate) struct Sequencer {
     pub(crate) origin: String,
     pub(crate) interval: Duration,
     pub(crate) edge: RightEdge,
+    pub(crate) tiles: Arc<TileCache>,
 }
 
 impl Sequencer {
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Pending>) {
         while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
             let deadline = tokio::time::Instant::now() + self.interval;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(mpsc::error::TryRecvError::Empty) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(p)) => batch.push(p),
-                        _ => break,
-                    },
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                }
+            let mut count = first.entries.len();
+            let mut batch = vec![first];
+            while count < MAX_BATCH {
+                let next = match rx.try_recv() {
+                    Ok(p) => Some(p),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let until = deadline.min(tokio::time::Instant::now() + IDLE_LINGER);
+                        tokio::time::timeout_at(until, rx.recv()).await.ok().flatten()
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                };
+                let Some(p) = next else { break };
+                count += p.entries.len();
+                batch.push(p);
             }
             let mut replies = Vec::with_capacity(batch.len());
-            let mut entries = Vec::with_capacity(batch.len());
+            let mut entries = Vec::with_capacity(count);
             for p in batch {
-                replies.push(p.reply);
-                entries.push(NewEntry { data: p.data, report: p.report });
+                replies.push((p.entries.len() as u64, p.reply));
+                entries.extend(p.entries);
             }
             let store = self.store.clone();
             let key = self.key.clone();
             let origin = self.origin.clone();
             let edge = self.edge.clone();
-            let result = tokio::task::spawn_blocking(move || write_batch(&*store, &key, &origin, edge, entries)).await;
+            let tiles = self.tiles.clone();
+            let result =
+                tokio::task::spawn_blocking(move || write_batch(&*store, &tiles, &key, &origin, edge, entries)).await;
             match result {
                 Ok(Ok((edge, first_index, size, note))) => {
                     self.edge = edge;
                     let note = Arc::new(note);
-                    for (i, reply) in replies.into_iter().enumerate() {
-                        let _ =
-                            reply.send(Ok(Sequenced { index: first_index + i as u64, size, checkpoint: note.clone() }));
+                    let mut index = first_index;
+                    for (n, reply) in replies {
+                        let _ = reply.send(Ok(Sequenced { index, size, checkpoint: note.clone() }));
+                        index += n;
                     }
                 }
                 Ok(Err(e)) => {
                     tracing::error!(error = %crate::error::chain(&e), "writing a batch failed; its entries are refused");
-                    for reply in replies {
+                    for (_, reply) in replies {
                         let _ = reply.send(Err(()));
                     }
                     let store = self.store.clone();
@@ -153,7 +172,7 @@ impl Sequencer {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the batch task failed");
-                    for reply in replies {
+                    for (_, reply) in replies {
                         let _ = reply.send(Err(()));
                     }
                 }
@@ -166,6 +185,7 @@ type Written = (RightEdge, u64, u64, Vec<u8>);
 
 fn write_batch(
     store: &dyn LogStore,
+    cache: &TileCache,
     key: &SecretKey,
     origin: &str,
     mut edge: RightEdge,
@@ -176,6 +196,8 @@ fn write_batch(
     let size = edge.size();
     let root = merkle::root(&mut edge, size).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let checkpoint = sign(key, origin, size, root)?;
-    store.append_batch(&Batch { first_index, entries, tiles, size, checkpoint: checkpoint.clone() })?;
-    Ok((edge, first_index, size, checkpoint))
+    let batch = Batch { first_index, entries, tiles, size, checkpoint };
+    store.append_batch(&batch)?;
+    cache.publish(&batch.tiles, size);
+    Ok((edge, first_index, size, batch.checkpoint))
 }

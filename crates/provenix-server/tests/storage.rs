@@ -136,7 +136,7 @@ fn refuses_a_newer_schema(db: &Db<'_>) {
     drop(db.open());
     db.backend.set_schema_version(&db.url, 99);
     let err = store::open(&db.url).err().expect("a newer schema is refused");
-    assert!(matches!(err, StoreError::NewerSchema { found: 99, supported: 1 }), "{err:?}");
+    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err:?}");
 }
 
 type Check = fn(&Db<'_>);

@@ -31,7 +31,7 @@ pub(crate) struct Args {
     /// A file holding the admin API's bearer token (the admin API is off without it).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
-    /// How long a sequencing batch waits for more reports after its first, in milliseconds (at most 1000).
+    /// The longest a sequencing batch waits for more reports after its first, in milliseconds (at most 1000); it commits sooner once no report came for 1 ms.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     batch_interval_ms: u64,
 }

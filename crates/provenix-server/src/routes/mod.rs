@@ -25,6 +25,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/tile/{*path}", get(tiles::tile))
         .route("/api/v1/checkpoint", get(checkpoint::json))
         .route("/api/v1/reports", post(reports::submit_report))
+        .route("/api/v1/reports/batch", post(reports::submit_batch))
         .route("/api/v1/attestations", post(reports::submit_attestation))
         .route("/api/v1/entries", get(entries::list))
         .route("/api/v1/entries/{index}", get(entries::one))

@@ -1,5 +1,6 @@
 //! `GET /api/v1/proofs/inclusion?index=&size=` and `GET /api/v1/proofs/consistency?old=&new=`;
-//! `size` and `new` default to the latest checkpoint's size.
+//! `size` and `new` default to the latest checkpoint's size. Tiles come
+//! from the [`crate::tiles::TileCache`], storage only on a miss.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -22,6 +23,7 @@ pub(super) async fn inclusion(
     State(state): State<AppState>,
     Query(q): Query<InclusionQuery>,
 ) -> Result<Json<Value>, AppError> {
+    let tiles = state.tiles().clone();
     let proof = blocking(&state, move |s| {
         let latest = latest_size(s)?;
         let size = q.size.unwrap_or(latest);
@@ -31,7 +33,7 @@ pub(super) async fn inclusion(
                 format!("index {} is not in a tree of size {size} (the log has {latest})", q.index),
             ));
         }
-        crate::inclusion_proof(s, q.index, size).map_err(|e| AppError::internal(&e))
+        tiles.inclusion_proof(Some(s), q.index, size).map_err(|e| AppError::internal(&e))
     })
     .await?;
     Ok(Json(proof.to_json()))
@@ -48,6 +50,7 @@ pub(super) async fn consistency(
     State(state): State<AppState>,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<Json<Value>, AppError> {
+    let tiles = state.tiles().clone();
     let proof = blocking(&state, move |s| {
         let latest = latest_size(s)?;
         let new = q.new.unwrap_or(latest);
@@ -57,7 +60,7 @@ pub(super) async fn consistency(
                 format!("sizes {} and {new} are not in order within the log's {latest}", q.old),
             ));
         }
-        let hashes = crate::consistency_proof(s, q.old, new).map_err(|e| AppError::internal(&e))?;
+        let hashes = tiles.consistency_proof(s, q.old, new).map_err(|e| AppError::internal(&e))?;
         Ok(ConsistencyProof { old_size: q.old, new_size: new, hashes })
     })
     .await?;

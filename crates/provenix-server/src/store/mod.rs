@@ -8,6 +8,7 @@
 //! the stored tree size never goes backwards.
 
 pub mod postgres;
+mod scan;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use std::sync::Arc;
 use provenix_formats::log::merkle::NodeHash;
 use provenix_formats::log::report::Report;
 use provenix_formats::log::tile::Tile;
+use provenix_formats::store_path::StoreDir;
 use thiserror::Error;
+
+use crate::verdict::Verdict;
 
 /// A storage failure.
 #[derive(Debug, Error)]
@@ -121,7 +125,40 @@ pub struct Agreement {
     pub disagreed: u64,
 }
 
+/// Counts over the whole log, for the UI's overview.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Reports (entries).
+    pub reports: u64,
+    /// Distinct output paths reported.
+    pub outputs: u64,
+    /// Of those, `reproduced` (one hash, two or more builders).
+    pub reproduced: u64,
+    /// Of those, `disputed` (more than one hash).
+    pub disputed: u64,
+}
+
+/// One output path found by [`LogStore::search`], with its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputHit {
+    /// The output path.
+    pub path: String,
+    /// The `.drv` of its first report.
+    pub drv: String,
+    /// The output name of its first report.
+    pub output: String,
+    /// Reports about it.
+    pub reports: u64,
+    /// Its verdict.
+    pub verdict: Verdict,
+}
+
 /// The log's storage.
+///
+/// The methods with a default body (the UI's summary queries) are built on
+/// the others and read the whole log; a backend overrides them with indexed
+/// queries (SQLite does). Overrides must give the same answers: the
+/// `store_queries` test compares them with the defaults.
 pub trait LogStore: Send + Sync + 'static {
     /// The latest checkpoint: tree size and signed note. `None` for an empty log.
     fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
@@ -145,4 +182,48 @@ pub trait LogStore: Send + Sync + 'static {
     fn add_builder(&self, name: &str, public_key: &str) -> Result<(), StoreError>;
     /// Removes a builder; its reports stay. Returns whether it was registered.
     fn remove_builder(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Counts of reports, output paths and verdicts over the whole log.
+    /// `store_dir` is the one entries were checked against (the default
+    /// body parses every entry).
+    fn summary(&self, store_dir: &StoreDir) -> Result<Summary, StoreError> {
+        scan::summary(self, store_dir)
+    }
+
+    /// Output paths matching `needle` (the rule of [`search_matches`]), at
+    /// most `limit` of them sorted by path, and whether more matched. Which
+    /// ones are returned when more than `limit` match is up to the backend.
+    fn search(&self, store_dir: &StoreDir, needle: &str, limit: u64) -> Result<(Vec<OutputHit>, bool), StoreError> {
+        scan::search(self, store_dir, needle, limit)
+    }
+}
+
+/// Whether an output path (with its `.drv`) matches a search: after dropping
+/// a leading `<store dir>/` from `needle`, `needle` is a prefix of the
+/// path's base name (`<hash>-<name>`, so a hash part or a whole path) or of
+/// the `.drv`'s base name, or, ASCII case-insensitively, of the path's
+/// `<name>`. An empty needle matches nothing.
+pub fn search_matches(store_dir: &StoreDir, needle: &str, path: &str, drv: &str) -> bool {
+    let needle = search_needle(store_dir, needle);
+    if needle.is_empty() {
+        return false;
+    }
+    let (base, name) = base_and_name(path);
+    let (drv_base, _) = base_and_name(drv);
+    base.starts_with(needle)
+        || drv_base.starts_with(needle)
+        || name.to_ascii_lowercase().starts_with(&needle.to_ascii_lowercase())
+}
+
+/// `needle` without a leading `<store dir>/` and surrounding white space.
+pub(crate) fn search_needle<'a>(store_dir: &StoreDir, needle: &'a str) -> &'a str {
+    let needle = needle.trim();
+    needle.strip_prefix(store_dir.as_str()).and_then(|rest| rest.strip_prefix('/')).unwrap_or(needle)
+}
+
+/// A store path's base name (after the last `/`) and name (after the hash part's `-`).
+pub(crate) fn base_and_name(path: &str) -> (&str, &str) {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let name = base.split_once('-').map_or("", |(_, n)| n);
+    (base, name)
 }

@@ -12,10 +12,16 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Agreement, Batch, LogStore, ReportRow, StoreError};
+use provenix_formats::store_path::StoreDir;
+
+use super::scan::verdict_of;
+use super::{Agreement, Batch, LogStore, OutputHit, ReportRow, StoreError, Summary, base_and_name, search_needle};
 
 /// The migrations, in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_outputs.sql")];
+
+/// The writer connection's page cache, in KiB (readers keep SQLite's default 2 MiB).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// Readers kept open for reuse.
 const MAX_IDLE_READERS: usize = 8;
@@ -68,12 +74,41 @@ fn row_to_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
     })
 }
 
+/// Changes to the `stats` row over a batch.
+#[derive(Default)]
+struct Counts {
+    outputs: i64,
+    reproduced: i64,
+    disputed: i64,
+}
+
+impl Counts {
+    /// An output path's state went from `prev` (-1: new path) to `state`.
+    fn change(&mut self, prev: i64, state: i64) {
+        let class = |s: i64| (i64::from(s == 1), i64::from(s >= 2));
+        if prev < 0 {
+            self.outputs += 1;
+        }
+        let (r0, d0) = if prev < 0 { (0, 0) } else { class(prev) };
+        let (r1, d1) = class(state);
+        self.reproduced += r1 - r0;
+        self.disputed += d1 - d0;
+    }
+}
+
+/// Upper bound of the strings that start with `prefix` (store paths are ASCII).
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
 const REPORT_COLUMNS: &str = "idx, drv, output, path, nar_hash, builder, time";
 
 impl SqliteStore {
     /// Opens the log at `path`, creating the file and schema if missing.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut writer = open(path)?;
+        // The writer's page cache holds the indexes' hot pages across batches (bounded).
+        writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         migrate(&mut writer)?;
         Ok(SqliteStore { path: path.to_owned(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
@@ -132,23 +167,40 @@ impl LogStore for SqliteStore {
                     "INSERT INTO entries (idx, data, drv, output, path, nar_hash, builder, time)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
-                let mut differs =
-                    tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1 AND nar_hash != ?2 LIMIT 1")?;
+                // One upsert per entry keeps the path's verdict state: no read of earlier entries.
+                let mut output = tx.prepare_cached(
+                    "INSERT INTO outputs (path, drv, output, name_lc, nar_hash, builder, state, prev, reports)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, -1, 1)
+                     ON CONFLICT (path) DO UPDATE SET
+                        prev = state,
+                        state = state | ((nar_hash != excluded.nar_hash) << 1) | (builder != excluded.builder),
+                        reports = reports + 1
+                     RETURNING prev, state",
+                )?;
                 let mut dispute = tx.prepare_cached(
                     "INSERT INTO disputes (path, last_idx) VALUES (?1, ?2)
                      ON CONFLICT (path) DO UPDATE SET last_idx = excluded.last_idx",
                 )?;
-                let mut disputed = tx.prepare_cached("SELECT 1 FROM disputes WHERE path = ?1")?;
+                let mut counts = Counts::default();
                 for (i, e) in batch.entries.iter().enumerate() {
                     let idx = to_i64(batch.first_index + i as u64)?;
                     let r = &e.report;
                     let hash = r.nar_hash.as_slice();
-                    let is_disputed = disputed.exists(params![r.path])? || differs.exists(params![r.path, hash])?;
                     insert.execute(params![idx, e.data, r.drv, r.output, r.path, hash, r.builder, r.time])?;
-                    if is_disputed {
+                    let name_lc = base_and_name(&r.path).1.to_ascii_lowercase();
+                    let (prev, state): (i64, i64) = output
+                        .query_row(params![r.path, r.drv, r.output, name_lc, hash, r.builder], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?;
+                    counts.change(prev, state);
+                    if state >= 2 {
                         dispute.execute(params![r.path, idx])?;
                     }
                 }
+                tx.prepare_cached(
+                    "UPDATE stats SET outputs = outputs + ?1, reproduced = reproduced + ?2, disputed = disputed + ?3",
+                )?
+                .execute(params![counts.outputs, counts.reproduced, counts.disputed])?;
                 let mut tile = tx.prepare_cached(
                     "INSERT INTO tiles (level, idx, data) VALUES (?1, ?2, ?3)
                      ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
@@ -252,5 +304,56 @@ impl LogStore for SqliteStore {
 
     fn remove_builder(&self, name: &str) -> Result<bool, StoreError> {
         self.write(|c| Ok(c.execute("DELETE FROM builders WHERE name = ?1", params![name])? > 0))
+    }
+
+    fn summary(&self, _store_dir: &StoreDir) -> Result<Summary, StoreError> {
+        self.read(|c| {
+            let reports: i64 = c.query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| r.get(0))?;
+            let (outputs, reproduced, disputed): (i64, i64, i64) =
+                c.query_row("SELECT outputs, reproduced, disputed FROM stats", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            Ok(Summary {
+                reports: reports as u64,
+                outputs: outputs as u64,
+                reproduced: reproduced as u64,
+                disputed: disputed as u64,
+            })
+        })
+    }
+
+    fn search(&self, store_dir: &StoreDir, needle: &str, limit: u64) -> Result<(Vec<OutputHit>, bool), StoreError> {
+        let needle = search_needle(store_dir, needle);
+        if needle.is_empty() {
+            return Ok((Vec::new(), false));
+        }
+        let name = needle.to_ascii_lowercase();
+        let full = format!("{}/{needle}", store_dir.as_str());
+        let take = to_i64(limit.saturating_add(1))?;
+        self.read(|c| {
+            // Each index gives at most limit + 1 paths; their union, in path order, is cut to `limit`.
+            let mut paths = std::collections::BTreeSet::<String>::new();
+            for (sql, prefix) in [
+                ("SELECT path FROM outputs WHERE name_lc >= ?1 AND name_lc < ?2 LIMIT ?3", &name),
+                ("SELECT path FROM outputs WHERE path >= ?1 AND path < ?2 LIMIT ?3", &full),
+                ("SELECT DISTINCT path FROM entries WHERE drv >= ?1 AND drv < ?2 LIMIT ?3", &full),
+            ] {
+                let mut st = c.prepare_cached(sql)?;
+                let rows = st.query_map(params![prefix, prefix_end(prefix), take], |r| r.get::<_, String>(0))?;
+                for row in rows {
+                    paths.insert(row?);
+                }
+            }
+            let more = paths.len() as u64 > limit;
+            let mut st = c.prepare_cached("SELECT drv, output, state, reports FROM outputs WHERE path = ?1")?;
+            let mut hits = Vec::new();
+            for path in paths.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+                let (drv, output, state, reports): (String, String, i64, i64) =
+                    st.query_row(params![path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+                let verdict = verdict_of(state & 2 != 0, state & 1 != 0);
+                hits.push(OutputHit { path, drv, output, reports: reports as u64, verdict });
+            }
+            Ok((hits, more))
+        })
     }
 }

@@ -6,13 +6,12 @@
 //! | `GET /ui/derivation?path=P` | per output of a `.drv` (or one output path): verdict, hashes and their builders, every report |
 //! | `GET /ui/disagreements` | output paths with more than one NAR hash, most recent first |
 //! | `GET /ui/builders`, `GET /ui/builders/{name}` | builders with agreement rates; one builder's key, rate and history |
-//! | `GET /ui/search?q=TEXT` | output paths whose path or `.drv` contains the text (a store path or a name) |
+//! | `GET /ui/search?q=TEXT` | output paths the text is a prefix of: a store path, a hash part or a name ([`crate::store::search_matches`]) |
 //!
 //! No JavaScript and no external assets; every submitted string is escaped.
 //! Bad queries get the API's 4xx JSON error.
 
 mod html;
-mod query;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,7 +26,7 @@ use provenix_formats::log::checkpoint::Checkpoint;
 use provenix_formats::log::note::Note;
 use serde::Deserialize;
 
-use super::{blocking, latest_size, nar_hash_text};
+use super::{blocking, nar_hash_text};
 use crate::AppState;
 use crate::error::AppError;
 use crate::store::ReportRow;
@@ -43,7 +42,7 @@ const DISAGREEMENTS: u64 = 100;
 /// Reports on a builder's page.
 const HISTORY: u64 = 200;
 /// Search hits shown.
-const HITS: usize = 200;
+const HITS: u64 = 200;
 
 /// The UI's routes, merged into the API's router.
 pub(super) fn routes() -> Router<AppState> {
@@ -134,7 +133,7 @@ async fn overview(State(state): State<AppState>) -> Result<Response, AppError> {
     let (summary, builders, checkpoint, recent) = blocking(&state, move |s| {
         let latest = s.latest_checkpoint()?;
         let size = latest.as_ref().map_or(0, |(n, _)| *n);
-        let summary = query::summary(s, &dir, size)?;
+        let summary = s.summary(&dir)?;
         let builders = s.builders()?.len();
         let first = size.saturating_sub(RECENT);
         let mut recent = Vec::new();
@@ -350,11 +349,7 @@ aria-label=\"search text\"> <button type=\"submit\">Search</button></form>",
     }
     let dir = state.store_dir().clone();
     let n = needle.clone();
-    let (hits, more) = blocking(&state, move |s| {
-        let size = latest_size(s)?;
-        Ok(query::search(s, &dir, size, &n, HITS)?)
-    })
-    .await?;
+    let (hits, more) = blocking(&state, move |s| Ok(s.search(&dir, &n, HITS)?)).await?;
     if hits.is_empty() {
         let _ = write!(b, "<p>No output path or derivation matches <code>{}</code>.</p>", esc(&needle));
     } else {

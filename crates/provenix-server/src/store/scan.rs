@@ -1,22 +1,24 @@
-//! The queries the UI needs beyond [`LogStore`]'s: the overview's counts and
-//! search by name. Both read the log's entries in pages through
-//! [`LogStore::entries`], so they work on every backend unchanged; their cost
-//! grows with the log (a backend may later answer them from an index).
+//! The default bodies of [`LogStore`]'s summary queries: they read every
+//! entry in pages through [`LogStore::entries`], so they work on every
+//! backend unchanged, at a cost that grows with the log. Backends override
+//! them with indexed queries.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use provenix_formats::log::report::Entry;
 use provenix_formats::store_path::StoreDir;
 
-use crate::store::{LogStore, ReportRow, StoreError};
+use super::{LogStore, OutputHit, ReportRow, StoreError, Summary, search_matches};
 use crate::verdict::{self, Verdict};
 
 /// Entries read per storage call.
 const PAGE: u64 = 1000;
 
-/// Calls `f` with every entry of the first `size`, as a report row, in order.
-/// An entry that does not parse (the log only holds checked ones) is a corrupt store.
-fn scan(store: &dyn LogStore, store_dir: &StoreDir, size: u64, mut f: impl FnMut(ReportRow)) -> Result<(), StoreError> {
+/// Calls `f` with every entry of the latest checkpoint's tree, as a report
+/// row, in order. An entry that does not parse (the log only holds checked
+/// ones) is a corrupt store.
+fn scan<S: LogStore + ?Sized>(store: &S, store_dir: &StoreDir, mut f: impl FnMut(ReportRow)) -> Result<(), StoreError> {
+    let size = store.latest_checkpoint()?.map_or(0, |(n, _)| n);
     let mut start = 0;
     while start < size {
         let page = store.entries(start, PAGE.min(size - start))?;
@@ -42,23 +44,10 @@ fn scan(store: &dyn LogStore, store_dir: &StoreDir, size: u64, mut f: impl FnMut
     Ok(())
 }
 
-/// The overview's counts over the first `size` entries.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Summary {
-    /// Reports.
-    pub(super) reports: u64,
-    /// Distinct output paths reported.
-    pub(super) outputs: u64,
-    /// Of those, reproduced.
-    pub(super) reproduced: u64,
-    /// Of those, disputed.
-    pub(super) disputed: u64,
-}
-
-pub(super) fn summary(store: &dyn LogStore, store_dir: &StoreDir, size: u64) -> Result<Summary, StoreError> {
+pub(super) fn summary<S: LogStore + ?Sized>(store: &S, store_dir: &StoreDir) -> Result<Summary, StoreError> {
     let mut by_path: BTreeMap<String, (BTreeSet<[u8; 32]>, BTreeSet<String>)> = BTreeMap::new();
     let mut reports = 0;
-    scan(store, store_dir, size, |r| {
+    scan(store, store_dir, |r| {
         reports += 1;
         let (hashes, builders) = by_path.entry(r.path).or_default();
         hashes.insert(r.nar_hash);
@@ -75,42 +64,25 @@ pub(super) fn summary(store: &dyn LogStore, store_dir: &StoreDir, size: u64) -> 
     Ok(s)
 }
 
-/// One search hit: an output path, its derivation and its verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Hit {
-    pub(super) path: String,
-    pub(super) drv: String,
-    pub(super) output: String,
-    pub(super) reports: u64,
-    pub(super) verdict: Verdict,
-}
-
-/// Output paths whose path or `.drv` path contains `needle` (ASCII case-insensitive),
-/// at most `limit`, in path order; and whether more matched.
-pub(super) fn search(
-    store: &dyn LogStore,
+pub(super) fn search<S: LogStore + ?Sized>(
+    store: &S,
     store_dir: &StoreDir,
-    size: u64,
     needle: &str,
-    limit: usize,
-) -> Result<(Vec<Hit>, bool), StoreError> {
-    let needle = needle.to_ascii_lowercase();
+    limit: u64,
+) -> Result<(Vec<OutputHit>, bool), StoreError> {
     let mut by_path: BTreeMap<String, Vec<ReportRow>> = BTreeMap::new();
-    scan(store, store_dir, size, |r| {
-        if by_path.contains_key(&r.path)
-            || r.path.to_ascii_lowercase().contains(&needle)
-            || r.drv.to_ascii_lowercase().contains(&needle)
-        {
+    scan(store, store_dir, |r| {
+        if by_path.contains_key(&r.path) || search_matches(store_dir, needle, &r.path, &r.drv) {
             by_path.entry(r.path.clone()).or_default().push(r);
         }
     })?;
-    let more = by_path.len() > limit;
+    let more = by_path.len() as u64 > limit;
     let hits = by_path
         .into_iter()
-        .take(limit)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .filter_map(|(path, rows)| {
             let first = rows.first()?;
-            Some(Hit {
+            Some(OutputHit {
                 drv: first.drv.clone(),
                 output: first.output.clone(),
                 reports: rows.len() as u64,
@@ -120,4 +92,13 @@ pub(super) fn search(
         })
         .collect();
     Ok((hits, more))
+}
+
+/// The verdict of an output path from what the SQLite backend keeps per path.
+pub(super) fn verdict_of(hashes_differ: bool, builders_differ: bool) -> Verdict {
+    match (hashes_differ, builders_differ) {
+        (true, _) => Verdict::Disputed,
+        (false, true) => Verdict::Reproduced,
+        (false, false) => Verdict::Single,
+    }
 }
