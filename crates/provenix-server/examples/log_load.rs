@@ -122,14 +122,7 @@ fn main() {
             let c: usize = c.parse().unwrap();
             let batch: usize = rest.first().map_or(1, |b| b.parse().unwrap());
             let proof_clients: usize = rest.get(1).map_or(c, |p| p.parse().unwrap());
-            (
-                db.clone(),
-                c,
-                s.parse::<u64>().unwrap(),
-                p.parse::<u64>().unwrap(),
-                batch,
-                proof_clients,
-            )
+            (db.clone(), c, s.parse::<u64>().unwrap(), p.parse::<u64>().unwrap(), batch, proof_clients)
         }
         _ => panic!("usage: log_load DB CONCURRENCY SECONDS PREFILL [BATCH] [PROOF_CLIENTS]"),
     };

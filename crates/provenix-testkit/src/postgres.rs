@@ -73,7 +73,9 @@ impl TempPostgres {
         });
         let owner = if running_as_root() {
             Some(postgres_user().unwrap_or_else(|| {
-                panic!("running as root and there is no `postgres` user to run PostgreSQL as: run scripts/install-deps.sh")
+                panic!(
+                    "running as root and there is no `postgres` user to run PostgreSQL as: run scripts/install-deps.sh"
+                )
             }))
         } else {
             None
@@ -224,13 +226,8 @@ mod tests {
         assert!(url.ends_with("/t1"));
         assert_eq!(pg.psql("t1", "SELECT 40 + 2"), "42");
         let dir = pg.dir().to_owned();
-        let pid: u32 = std::fs::read_to_string(dir.join("data/postmaster.pid"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let pid: u32 =
+            std::fs::read_to_string(dir.join("data/postmaster.pid")).unwrap().lines().next().unwrap().parse().unwrap();
         drop(pg);
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the server process is gone");
         assert!(!dir.exists(), "the cluster's files are removed");

@@ -89,7 +89,8 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         None => None,
     };
     let (store, sequencer) = if postgres {
-        let store = provenix_server::store::postgres::PostgresStore::open(&db).with_context(|| format!("--db {shown}"))?;
+        let store =
+            provenix_server::store::postgres::PostgresStore::open(&db).with_context(|| format!("--db {shown}"))?;
         let sequencer = store.is_sequencer();
         (Arc::new(store) as Arc<dyn provenix_server::store::LogStore>, Some(sequencer))
     } else {

@@ -196,7 +196,8 @@ impl Shared {
         if self.sequencer.load(Ordering::SeqCst) {
             return Ok(true);
         }
-        let got: bool = conn.client.query_one("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK]).await?.try_get(0)?;
+        let got: bool =
+            conn.client.query_one("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK]).await?.try_get(0)?;
         if got {
             self.sequencer.store(true, Ordering::SeqCst);
             tracing::info!("this process holds the sequencer lock of the PostgreSQL log");
@@ -388,8 +389,9 @@ impl LogStore for PostgresStore {
     fn entries(&self, start: u64, count: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let (start, end) = (to_i64(start)?, to_i64(start.saturating_add(count))?);
         read!(self, |c| {
-            let rows =
-                c.query("SELECT idx, data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx", &[&start, &end]).await?;
+            let rows = c
+                .query("SELECT idx, data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx", &[&start, &end])
+                .await?;
             rows.iter().map(|r| Ok((to_u64(r.try_get(0)?)?, r.try_get(1)?))).collect()
         })
     }
