@@ -128,11 +128,14 @@ const INSERT_ENTRIES: &str = "INSERT INTO entries (idx, data, drv, output, path,
                           $8::text[])";
 // A path of the batch is disputed once its entries hold two hashes; its last
 // entry is then the dispute's latest (the rule SQLite applies entry by entry).
+// The `<>` keeps the check a per-path index lookup (`entries_path`) rather
+// than a hash join over the whole log.
 const MARK_DISPUTES: &str = "INSERT INTO disputes (path, last_idx)
-     SELECT b.path, b.last FROM (SELECT path, MAX(idx) AS last FROM entries WHERE idx >= $1 GROUP BY path) b
+     SELECT b.path, b.last
+     FROM (SELECT path, MAX(idx) AS last FROM entries WHERE idx >= $1 GROUP BY path) b
+     JOIN entries l ON l.idx = b.last
      WHERE EXISTS (SELECT 1 FROM disputes d WHERE d.path = b.path)
-        OR EXISTS (SELECT 1 FROM entries e JOIN entries f ON f.path = e.path
-                   WHERE e.idx = b.last AND f.nar_hash <> e.nar_hash)
+        OR EXISTS (SELECT 1 FROM entries f WHERE f.path = b.path AND f.nar_hash <> l.nar_hash)
      ON CONFLICT (path) DO UPDATE SET last_idx = excluded.last_idx";
 const UPSERT_TILES: &str = "INSERT INTO tiles (level, idx, data)
      SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[])
@@ -249,6 +252,10 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("provenix serve");
+        // JIT compilation costs more than these short queries ever take.
+        if config.get_options().is_none() {
+            config.options("-c jit=off");
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
             .thread_name("provenix-postgres")
