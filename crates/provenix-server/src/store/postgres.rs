@@ -9,8 +9,10 @@
 //! from any thread, in or out of a runtime, and dropping the store shuts that
 //! runtime down in the background.
 //!
-//! Connections: one writer (the sequencer's transactions) and a small pool
-//! of readers, each caching its prepared statements. A batch is one
+//! Connections: one writer (the sequencer's transactions) and at most
+//! `MAX_READERS` readers, each caching its prepared statements; reads
+//! beyond that wait for a free reader rather than exhaust the database's
+//! `max_connections`. A batch is one
 //! transaction: the stored size is checked against the batch's first index,
 //! then entries (one `unnest` insert), disputes, changed tiles and the
 //! checkpoint are written, so a crash or a failed statement leaves none of it.
@@ -50,8 +52,9 @@ pub const SEQUENCER_LOCK: i64 = 0x7072_6f76_656e_6978;
 /// Key of the transaction-level advisory lock that serialises migrations.
 const MIGRATION_LOCK: i64 = SEQUENCER_LOCK + 1;
 
-/// Readers kept open for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Reader connections of one process, in use or idle: with the writer, a
+/// process never holds more than `MAX_READERS + 1` of the database's connections.
+const MAX_READERS: usize = 8;
 
 /// Threads of the store's own runtime (it only moves bytes between sockets and callers).
 const RUNTIME_THREADS: usize = 2;
@@ -67,6 +70,8 @@ struct Shared {
     config: Config,
     writer: tokio::sync::Mutex<Option<Conn>>,
     readers: StdMutex<Vec<Conn>>,
+    /// One permit per reader connection; a read waits for one.
+    reader_slots: tokio::sync::Semaphore,
     sequencer: AtomicBool,
 }
 
@@ -224,7 +229,7 @@ impl Shared {
             return;
         }
         if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < MAX_IDLE_READERS {
+            if pool.len() < MAX_READERS {
                 pool.push(conn);
             }
         }
@@ -235,6 +240,11 @@ impl Shared {
 macro_rules! read {
     ($self:ident, |$c:ident| $body:expr) => {
         $self.run(move |s| async move {
+            let _slot = s
+                .reader_slots
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Runtime(std::io::Error::other("the reader pool closed")))?;
             let mut $c = s.reader().await?;
             let out: Result<_, StoreError> = async { $body }.await;
             s.give_back($c);
@@ -267,6 +277,7 @@ impl PostgresStore {
             config,
             writer: tokio::sync::Mutex::new(None),
             readers: StdMutex::new(Vec::new()),
+            reader_slots: tokio::sync::Semaphore::new(MAX_READERS),
             sequencer: AtomicBool::new(false),
         });
         let store = PostgresStore { runtime: Some(runtime), handle, shared };
