@@ -4,7 +4,8 @@
 # hyperfine (benchmarks), xz-utils, openssl (a second ed25519 implementation that
 # cross-checks attestation signatures), diffoscope-minimal (`diff-output`; without
 # recommends it is three small packages, about 1 MB), chromium (the log server's web UI is tested in
-# headless Chromium), python3-venv (the SBOM
+# headless Chromium), postgresql (the log server's PostgreSQL backend is tested against a real
+# server that the tests start themselves; the package's own cluster is not used), python3-venv (the SBOM
 # validators below), python3-cryptography (bench/gen-reviews.py signs with it), curl (the SARIF
 # Multitool below, and rustup), git, zstd, bzip2 and unzip (`equiv` tests). Rust itself
 # comes from rustup (edition 2024, Rust >= 1.85).
@@ -28,6 +29,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
 command -v diffoscope >/dev/null 2>&1 || need+=(diffoscope-minimal)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # bench/gen-reviews.py signs benchmark review records with it (ed25519).
 /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 || need+=(python3-cryptography)

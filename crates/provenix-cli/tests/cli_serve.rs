@@ -1,6 +1,7 @@
-//! `provenix serve` as a process: a `kill -9` during a burst of submissions
-//! loses no acknowledged report and never shrinks the tree; bad arguments
-//! exit 2 naming the culprit.
+//! `provenix serve` as a process, on SQLite and on a real PostgreSQL: a
+//! `kill -9` during a burst of submissions loses no acknowledged report and
+//! never shrinks the tree; two processes on one PostgreSQL database have one
+//! sequencer; bad arguments exit 2 naming the culprit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader};
@@ -15,11 +16,40 @@ use provenix_formats::log::proof::{ConsistencyProof, Receipt};
 use provenix_formats::log::report::Report;
 use provenix_formats::signature::SecretKey;
 
-fn start(dir: &Path) -> (Child, String) {
+use provenix_testkit::postgres::TempPostgres;
+
+fn sqlite_db(dir: &Path) -> String {
+    format!("sqlite:{}", dir.join("log.sqlite").display())
+}
+
+/// Starts `provenix serve` on `db`; returns the process, its URL and the rest of its stderr.
+/// The server writes more to stderr later (its role on PostgreSQL, errors); a
+/// closed pipe would make those writes fail, so the rest is drained.
+fn start(dir: &Path, db: &str) -> (Child, String) {
+    let (child, url, stderr) = start_reading(dir, db);
+    drain(stderr);
+    (child, url)
+}
+
+fn drain(mut stderr: BufReader<std::process::ChildStderr>) {
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+}
+
+/// A server process killed when the test ends, passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_reading(dir: &Path, db: &str) -> (Child, String, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_provenix"))
         .args(["serve", "--listen", "127.0.0.1:0", "--batch-interval-ms", "20"])
         .arg("--db")
-        .arg(format!("sqlite:{}", dir.join("log.sqlite").display()))
+        .arg(db)
         .arg("--log-key")
         .arg(dir.join("log.sec"))
         .arg("--builders")
@@ -28,9 +58,10 @@ fn start(dir: &Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut line).unwrap();
     let url = line.trim().strip_prefix("provenix serve: listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
-    (child, url)
+    (child, url, stderr)
 }
 
 fn report(key: &SecretKey, n: u32) -> Vec<u8> {
@@ -61,11 +92,22 @@ fn get(url: &str) -> String {
 #[test]
 fn kill_9_during_a_burst_loses_no_acknowledged_report() {
     let dir = tempfile::tempdir().unwrap();
+    kill_9_during_a_burst(dir.path(), &sqlite_db(dir.path()));
+}
+
+#[test]
+fn kill_9_during_a_burst_loses_no_acknowledged_report_on_postgres() {
+    let pg = TempPostgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    kill_9_during_a_burst(dir.path(), &pg.create_database("crash"));
+}
+
+fn kill_9_during_a_burst(dir: &Path, db: &str) {
     let log_key = SecretKey::from_seed("log.crash", [1; 32]).unwrap();
     let builder = SecretKey::from_seed("builder-a", [2; 32]).unwrap();
-    std::fs::write(dir.path().join("log.sec"), log_key.to_string()).unwrap();
-    std::fs::write(dir.path().join("builders"), format!("# the one builder\n{}\n", builder.to_public())).unwrap();
-    let (mut child, url) = start(dir.path());
+    std::fs::write(dir.join("log.sec"), log_key.to_string()).unwrap();
+    std::fs::write(dir.join("builders"), format!("# the one builder\n{}\n", builder.to_public())).unwrap();
+    let (mut child, url) = start(dir, db);
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4u32)
@@ -97,7 +139,7 @@ fn kill_9_during_a_burst_loses_no_acknowledged_report() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    let (mut child, url) = start(dir.path());
+    let (mut child, url) = start(dir, db);
     let note = get(&format!("{url}/checkpoint"));
     let now = verify_checkpoint(note.as_bytes(), &log_key.to_public(), "log.crash").unwrap();
     for (index, entry, _) in &acked {
@@ -140,6 +182,11 @@ fn serve_refuses_bad_arguments_naming_them() {
     let (code, err) = run(&["--db", "mysql:x", "--log-key", &key]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--db mysql:x"), "{err}");
+    // A PostgreSQL URL that cannot connect is named, without its password.
+    let (code, err) = run(&["--db", "postgres://me:hunter2@127.0.0.1:1/log", "--log-key", &key]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--db postgres://me:***@127.0.0.1:1/log: PostgreSQL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
     let (code, err) = run(&["--db", "sqlite:log.sqlite", "--log-key", "bad.sec"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--log-key"), "{err}");
@@ -148,4 +195,66 @@ fn serve_refuses_bad_arguments_naming_them() {
     assert_eq!(code, Some(2));
     assert!(err.contains("builders line 1"), "{err}");
     assert!(!dir.path().join("log.sqlite").exists(), "nothing created for a refused start");
+}
+
+/// POSTs `entry`; returns the status and the JSON answer, 4xx and 5xx included.
+fn post(url: &str, entry: &[u8]) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.post(format!("{url}/api/v1/reports")).send(entry).unwrap();
+    let status = resp.status().as_u16();
+    (status, serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+fn checkpoint_size(url: &str, log_key: &SecretKey) -> u64 {
+    verify_checkpoint(get(&format!("{url}/checkpoint")).as_bytes(), &log_key.to_public(), log_key.name()).unwrap().size
+}
+
+#[test]
+fn two_processes_on_one_postgres_database_have_one_sequencer() {
+    let pg = TempPostgres::start();
+    let db = pg.create_database("shared");
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = SecretKey::from_seed("log.shared", [3; 32]).unwrap();
+    let builder = SecretKey::from_seed("builder-a", [2; 32]).unwrap();
+    std::fs::write(dir.path().join("log.sec"), log_key.to_string()).unwrap();
+    std::fs::write(dir.path().join("builders"), format!("{}\n", builder.to_public())).unwrap();
+    let role = |stderr: &mut BufReader<std::process::ChildStderr>| {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        line
+    };
+    let (first, first_url, mut first_err) = start_reading(dir.path(), &db);
+    let mut first = Server(first);
+    assert!(role(&mut first_err).contains("this process sequences"));
+    drain(first_err);
+    let (second, second_url, mut second_err) = start_reading(dir.path(), &db);
+    let _second = Server(second);
+    assert!(role(&mut second_err).contains("another process sequences"));
+    drain(second_err);
+
+    let (status, json) = post(&first_url, &report(&builder, 1));
+    assert_eq!((status, json["index"].as_u64()), (201, Some(0)), "{json}");
+    // The second serves what the first sequenced ...
+    assert_eq!(checkpoint_size(&second_url, &log_key), 1);
+    let entry: serde_json::Value = serde_json::from_str(&get(&format!("{second_url}/api/v1/entries/0"))).unwrap();
+    assert_eq!(entry["entry"].as_str().unwrap().as_bytes(), &report(&builder, 1)[..]);
+    // ... and refuses submissions with a JSON 503, writing nothing.
+    let (status, json) = post(&second_url, &report(&builder, 2));
+    assert_eq!((status, json["error"].as_str()), (503, Some("unavailable")), "{json}");
+    assert_eq!(checkpoint_size(&first_url, &log_key), 1);
+
+    // The sequencer dies: its session, and the lock, end; the second takes over.
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let index = loop {
+        let (status, json) = post(&second_url, &report(&builder, 2));
+        if status == 201 {
+            break json["index"].as_u64().unwrap();
+        }
+        assert!(status == 503 && std::time::Instant::now() < deadline, "{status} {json}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(index, 1, "the new sequencer continues the same tree");
+    assert_eq!(checkpoint_size(&second_url, &log_key), 2);
 }

@@ -1,7 +1,7 @@
 //! Load test of the log server (run by `bench/log_load.sh`, numbers in BENCHMARKS.md).
 //!
 //! `log_load DB CONCURRENCY SECONDS PREFILL [BATCH] [PROOF_CLIENTS]`: opens
-//! (creates) the SQLite log DB, optionally prefills it with PREFILL entries
+//! (creates) the log DB (a SQLite file, or a `postgres://` URL), optionally prefills it with PREFILL entries
 //! straight through the storage (same batches the sequencer writes), starts
 //! the server in process on 127.0.0.1, and for SECONDS runs CONCURRENCY
 //! threads that each POST signed reports (signed beforehand, as builders do)
@@ -12,7 +12,9 @@
 //! for SECONDS/3. Prints reports/s, receipt latency p50/p99 (per request),
 //! proofs/s and their latency, RSS now and at peak (of the whole process,
 //! submitters and their pre-signed reports included), the tile cache's
-//! size, and disk bytes per entry.
+//! size, and disk bytes per entry (on PostgreSQL: the growth of
+//! `pg_database_size` over the empty schema's; the PostgreSQL server's own
+//! CPU and memory are outside this process).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use provenix_formats::log::report::Report;
 use provenix_formats::log::tile::RightEdge;
 use provenix_formats::signature::SecretKey;
 use provenix_formats::store_path::StoreDir;
+use provenix_server::store::postgres::PostgresStore;
 use provenix_server::store::sqlite::SqliteStore;
 use provenix_server::store::{Batch, LogStore, NewEntry};
 
@@ -79,7 +82,7 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn prefill(store: &SqliteStore, log_key: &SecretKey, builder: &str, count: u64) {
+fn prefill(store: &dyn LogStore, log_key: &SecretKey, builder: &str, count: u64) {
     let mut edge = RightEdge::default();
     let mut done = 0u64;
     store
@@ -119,22 +122,31 @@ fn main() {
             let c: usize = c.parse().unwrap();
             let batch: usize = rest.first().map_or(1, |b| b.parse().unwrap());
             let proof_clients: usize = rest.get(1).map_or(c, |p| p.parse().unwrap());
-            (
-                std::path::PathBuf::from(db),
-                c,
-                s.parse::<u64>().unwrap(),
-                p.parse::<u64>().unwrap(),
-                batch,
-                proof_clients,
-            )
+            (db.clone(), c, s.parse::<u64>().unwrap(), p.parse::<u64>().unwrap(), batch, proof_clients)
         }
         _ => panic!("usage: log_load DB CONCURRENCY SECONDS PREFILL [BATCH] [PROOF_CLIENTS]"),
     };
     let log_key = SecretKey::from_seed("log.bench", [1; 32]).unwrap();
     let builder = SecretKey::from_seed("builder-bench", [2; 32]).unwrap();
-    let store = Arc::new(SqliteStore::open(&db).unwrap());
+    // The database's size on disk, in bytes.
+    let (store, disk_bytes): (Arc<dyn LogStore>, Box<dyn Fn() -> u64>) = if db.starts_with("postgres") {
+        let pg = Arc::new(PostgresStore::open(&db).unwrap());
+        let (p, empty) = (pg.clone(), pg.database_size().unwrap());
+        (pg, Box::new(move || p.database_size().unwrap().saturating_sub(empty)))
+    } else {
+        let file = std::path::PathBuf::from(db.strip_prefix("sqlite:").unwrap_or(&db));
+        let store = Arc::new(SqliteStore::open(&file).unwrap());
+        let bytes = move || {
+            ["", "-wal"]
+                .iter()
+                .filter_map(|s| std::fs::metadata(format!("{}{s}", file.display())).ok())
+                .map(|m| m.len())
+                .sum()
+        };
+        (store, Box::new(bytes))
+    };
     let t = Instant::now();
-    prefill(&store, &log_key, builder.name(), prefill_count);
+    prefill(&*store, &log_key, builder.name(), prefill_count);
     println!("prefill: {prefill_count} entries in {:.1} s", t.elapsed().as_secs_f64());
 
     // Signed in advance, on two threads: builders sign on their own machines.
@@ -265,11 +277,7 @@ receipt latency p50 {:.1} ms p99 {:.1} ms",
         percentile(&lat, 0.99).as_secs_f64() * 1e3
     );
     let size = store.latest_checkpoint().unwrap().map_or(0, |c| c.0);
-    let bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", db.display())).ok())
-        .map(|m| m.len())
-        .sum();
+    let bytes = disk_bytes();
     println!(
         "RSS {} MiB, peak {} MiB; tile cache {} of at most {} tiles; disk {:.0} bytes/entry ({size} entries, {bytes} bytes)",
         status_kib("VmRSS:") / 1024,

@@ -14,6 +14,7 @@
 
 pub mod git_http;
 pub mod http;
+pub mod postgres;
 pub use git_http::GitHttpServer;
 pub use http::HttpServer;
 

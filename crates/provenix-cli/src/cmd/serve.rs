@@ -1,8 +1,9 @@
 //! `provenix serve`: start the rebuild transparency log server
 //! (`provenix-server`; the API is in docs/log.md).
 //!
-//! `--db sqlite:FILE` names the log's database here (as `--db DIR` names the
-//! vulnerability data for `vulns`); the file is created on first start.
+//! `--db sqlite:FILE` or `--db postgres://USER@HOST:PORT/DB` names the log's
+//! database here (as `--db DIR` names the vulnerability data for `vulns`);
+//! the SQLite file, or the PostgreSQL schema, is created on first start.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use provenix_formats::signature::PublicKey;
-use provenix_server::store::sqlite::SqliteStore;
 
 use crate::cli::{Ctx, Outcome};
 use crate::cmd::key::load_secret_key;
@@ -51,16 +51,24 @@ fn load_builders(path: &PathBuf) -> anyhow::Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
+/// `url` with its password, if any, replaced by `***`, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((user_info, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match user_info.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let Some(db) = &ctx.db else { anyhow::bail!("serve needs --db sqlite:FILE") };
+    let Some(db) = &ctx.db else { anyhow::bail!("serve needs --db sqlite:FILE or --db postgres://USER@HOST:PORT/DB") };
     let db = db.to_string_lossy();
-    let file = match db.strip_prefix("sqlite:") {
-        Some(f) if !f.is_empty() => PathBuf::from(f),
-        _ if db.starts_with("postgres://") || db.starts_with("postgresql://") => {
-            anyhow::bail!("--db {db}: the PostgreSQL backend is not available yet; use sqlite:FILE")
-        }
-        _ => anyhow::bail!("--db {db}: expected sqlite:FILE"),
-    };
+    let shown = redact(&db);
+    let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
+    if !postgres && db.strip_prefix("sqlite:").is_none_or(str::is_empty) {
+        anyhow::bail!("--db {shown}: expected sqlite:FILE or postgres://USER@HOST:PORT/DB");
+    }
     anyhow::ensure!(args.batch_interval_ms <= 1000, "--batch-interval-ms {}: at most 1000", args.batch_interval_ms);
     let log_key = load_secret_key(&args.log_key).context("--log-key")?;
     let builders = match &args.builders {
@@ -80,7 +88,14 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         None => None,
     };
-    let store = SqliteStore::open(&file).with_context(|| format!("--db sqlite:{}", file.display()))?;
+    let (store, sequencer) = if postgres {
+        let store =
+            provenix_server::store::postgres::PostgresStore::open(&db).with_context(|| format!("--db {shown}"))?;
+        let sequencer = store.is_sequencer();
+        (Arc::new(store) as Arc<dyn provenix_server::store::LogStore>, Some(sequencer))
+    } else {
+        (provenix_server::store::open(&db).with_context(|| format!("--db {shown}"))?, None)
+    };
     let config = provenix_server::Config {
         log_key,
         builders,
@@ -89,11 +104,19 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
         store_dir: ctx.store.dir().clone(),
     };
     let quiet = ctx.quiet;
-    provenix_server::run_blocking(config, Arc::new(store), args.listen, |addr| {
+    provenix_server::run_blocking(config, store, args.listen, |addr| {
         if !quiet {
             eprintln!("provenix serve: listening on http://{addr}");
+            match sequencer {
+                Some(true) => eprintln!("provenix serve: this process sequences the PostgreSQL log"),
+                Some(false) => eprintln!(
+                    "provenix serve: another process sequences this PostgreSQL log; this one serves reads and \
+                     answers submissions 503 until it takes the sequencer lock over"
+                ),
+                None => {}
+            }
         }
     })
-    .with_context(|| format!("serving the log in {}", file.display()))?;
+    .with_context(|| format!("serving the log in {shown}"))?;
     Ok(Outcome::Ok)
 }

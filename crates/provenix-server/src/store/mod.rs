@@ -7,8 +7,11 @@
 //! transaction, so a crash leaves either all of a batch or none of it, and
 //! the stored tree size never goes backwards.
 
+pub mod postgres;
 mod scan;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use provenix_formats::log::merkle::NodeHash;
 use provenix_formats::log::report::Report;
@@ -25,6 +28,18 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed.
+    #[error("PostgreSQL")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The PostgreSQL client's runtime could not start or stopped.
+    #[error("the PostgreSQL client's runtime")]
+    Runtime(#[source] std::io::Error),
+    /// Another server process sequences this PostgreSQL log.
+    #[error("another server process holds this database's sequencer lock; this one serves reads only")]
+    NotSequencer,
+    /// The database URL names no backend.
+    #[error("`{0}`: expected sqlite:FILE or postgres://USER@HOST:PORT/DB")]
+    Url(String),
     /// The database holds something this server did not write.
     #[error("database is inconsistent: {0}")]
     Corrupt(String),
@@ -42,6 +57,18 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+}
+
+/// Opens the log named by `url`: `sqlite:FILE` (created on first start) or
+/// `postgres://…` / `postgresql://…` (the schema is created on first start).
+pub fn open(url: &str) -> Result<Arc<dyn LogStore>, StoreError> {
+    if let Some(file) = url.strip_prefix("sqlite:").filter(|f| !f.is_empty()) {
+        return Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(file))?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStore::open(url)?));
+    }
+    Err(StoreError::Url(url.to_owned()))
 }
 
 /// One entry of a batch, with its report for the query columns.
