@@ -2,59 +2,40 @@
 //! 127.0.0.1, with signed reports submitted over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use provenix_formats::log::report::Report;
 use provenix_formats::signature::SecretKey;
+use provenix_testkit::ServeProcess;
 
 fn key(name: &str, byte: u8) -> SecretKey {
     SecretKey::from_seed(name, [byte; 32]).unwrap()
 }
 
-/// A running `provenix serve`, stopped (by its PID) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(dir: &Path, builders: &[&SecretKey]) -> Server {
+fn serve(dir: &Path, builders: &[&SecretKey]) -> ServeProcess {
     serve_db(dir, &dir.join("log.sqlite"), builders)
 }
 
-fn serve_db(dir: &Path, db: &Path, builders: &[&SecretKey]) -> Server {
+fn serve_db(dir: &Path, db: &Path, builders: &[&SecretKey]) -> ServeProcess {
     let list: Vec<String> = builders.iter().map(|k| k.to_public().to_string()).collect();
     std::fs::write(dir.join("builders"), list.join("\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provenix"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    command
         .arg("--db")
         .arg(format!("sqlite:{}", db.display()))
         .args(["serve", "--listen", "127.0.0.1:0", "--batch-interval-ms", "5", "--log-key"])
         .arg(key("log.test", 7).to_string())
         .arg("--builders")
-        .arg(dir.join("builders"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    Server { child, url }
+        .arg(dir.join("builders"));
+    ServeProcess::start(command)
 }
 
 fn path(n: u32, name: &str) -> String {
     format!("/nix/store/{}-{name}", format!("{n:0>32}").replace(['0', 'e', 'o', 't', 'u'], "a"))
 }
 
-fn submit(server: &Server, k: &SecretKey, n: u32, nar: u8) {
+fn submit(server: &ServeProcess, k: &SecretKey, n: u32, nar: u8) {
     let report = Report {
         drv: path(n, &format!("pkg-{n}.drv")),
         output: "out".to_owned(),
@@ -68,7 +49,7 @@ fn submit(server: &Server, k: &SecretKey, n: u32, nar: u8) {
         attestation: None,
     };
     let body = report.sign(k).unwrap().to_bytes();
-    let resp = ureq::post(&format!("{}/api/v1/reports", server.url)).send(&body[..]).unwrap();
+    let resp = ureq::post(&format!("{}/api/v1/reports", server.url())).send(&body[..]).unwrap();
     assert_eq!(resp.status().as_u16(), 201);
 }
 
@@ -90,14 +71,14 @@ fn log_show_prints_the_reports_and_verdicts_of_a_running_log() {
     for (k, n, h) in [(&a, 1, 1), (&b, 1, 1), (&a, 2, 1), (&c, 2, 9)] {
         submit(&server, k, n, h);
     }
-    let out = provenix(&["log", "show", &path(1, "pkg-1.drv"), "--server", &server.url]);
+    let out = provenix(&["log", "show", &path(1, "pkg-1.drv"), "--server", server.url()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with(&format!("{}: reproduced\n", path(1, "pkg-1.drv"))), "{text}");
     assert!(text.contains(&format!("  out {}: reproduced\n", path(101, "pkg-1"))), "{text}");
     assert!(text.contains(&format!("    {} from builder-a, builder-b\n", nar(1))), "{text}");
 
-    let out = provenix(&["--json", "log", "show", &path(102, "pkg-2"), "--server", &server.url]);
+    let out = provenix(&["--json", "log", "show", &path(102, "pkg-2"), "--server", server.url()]);
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["verdict"], "disputed");
@@ -106,7 +87,7 @@ fn log_show_prints_the_reports_and_verdicts_of_a_running_log() {
     assert_eq!(j["outputs"][0]["reports"][1]["builder"], "builder-c");
     assert_eq!(j["outputs"][0]["reports"][1]["narHash"], nar(9));
 
-    let out = provenix(&["log", "show", &path(3, "pkg-3"), "--server", &server.url]);
+    let out = provenix(&["log", "show", &path(3, "pkg-3"), "--server", server.url()]);
     assert!(String::from_utf8(out.stdout).unwrap().contains(": unknown\n  no builder has reported it"));
 }
 
@@ -138,8 +119,8 @@ fn log_key_pub() -> String {
 }
 
 /// `provenix --json log verify` with the state in `state`: exit code, JSON, stderr.
-fn log_verify(server: &Server, state: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
-    let mut args = vec!["--json", "log", "verify", "--server", &server.url, "--trust-log-key"];
+fn log_verify(server: &ServeProcess, state: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut args = vec!["--json", "log", "verify", "--server", server.url(), "--trust-log-key"];
     let pubkey = log_key_pub();
     args.push(&pubkey);
     let state_arg = state.display().to_string();
@@ -219,7 +200,7 @@ fn log_verify_trusts_on_first_use_accepts_appends_and_catches_an_edited_record_w
         "log",
         "verify",
         "--server",
-        &server.url,
+        server.url(),
         "--trust-log-key",
         &pubkey,
         "--state-dir",
@@ -302,7 +283,7 @@ fn log_verify_refuses_a_secret_key_a_wrong_log_key_and_a_dead_server() {
     let state_arg = state.display().to_string();
     let secret = key("log.test", 7).to_string();
     let out =
-        provenix(&["log", "verify", "--server", &server.url, "--trust-log-key", &secret, "--state-dir", &state_arg]);
+        provenix(&["log", "verify", "--server", server.url(), "--trust-log-key", &secret, "--state-dir", &state_arg]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -313,7 +294,7 @@ fn log_verify_refuses_a_secret_key_a_wrong_log_key_and_a_dead_server() {
     // Another key of the same name: the checkpoint is not signed by it (exit 1), nothing recorded.
     let impostor = key("log.test", 8).to_public().to_string();
     let out =
-        provenix(&["log", "verify", "--server", &server.url, "--trust-log-key", &impostor, "--state-dir", &state_arg]);
+        provenix(&["log", "verify", "--server", server.url(), "--trust-log-key", &impostor, "--state-dir", &state_arg]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("problem: the checkpoint is not signed by the trusted key `log.test`"), "{text}");
@@ -353,7 +334,7 @@ fn two_leaf_outputs(h: &provenix_testkit::NixHarness) -> (Built, Built, Built) {
 }
 
 /// Submits a report of `out` by `k` with NAR hash `nar` (the local one unless given).
-fn report_output(server: &Server, k: &SecretKey, out: &Built, nar: Option<[u8; 32]>) {
+fn report_output(server: &ServeProcess, k: &SecretKey, out: &Built, nar: Option<[u8; 32]>) {
     let report = Report {
         drv: out.drv.clone(),
         output: "out".to_owned(),
@@ -366,7 +347,7 @@ fn report_output(server: &Server, k: &SecretKey, out: &Built, nar: Option<[u8; 3
         time: "2026-12-07T09:00:00Z".to_owned(),
         attestation: None,
     };
-    let resp = ureq::post(&format!("{}/api/v1/reports", server.url)).send(&report.sign(k).unwrap().to_bytes()[..]);
+    let resp = ureq::post(&format!("{}/api/v1/reports", server.url())).send(&report.sign(k).unwrap().to_bytes()[..]);
     assert_eq!(resp.unwrap().status().as_u16(), 201);
 }
 
@@ -386,7 +367,7 @@ fn challenge_compares_a_real_closure_with_the_log_and_fails_on_a_difference() {
     report_output(&server, &a, &leaf_b, None);
     report_output(&server, &b, &leaf_b, Some([9; 32]));
 
-    let out = in_store(&h, &["challenge", &top.path, "--server", &server.url]);
+    let out = in_store(&h, &["challenge", &top.path, "--server", server.url()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains(&format!("{}: matches 2 builders (builder-a, builder-b)\n", leaf_a.path)), "{text}");
@@ -398,7 +379,7 @@ fn challenge_compares_a_real_closure_with_the_log_and_fails_on_a_difference() {
     assert!(text.contains(&format!("{}: not in log\n", top.path)), "{text}");
     assert!(text.contains("3 outputs: 1 match the log, 1 differ, 1 not in log\n"), "{text}");
 
-    let out = in_store(&h, &["--json", "challenge", &top.path, "--server", &server.url]);
+    let out = in_store(&h, &["--json", "challenge", &top.path, "--server", server.url()]);
     assert_eq!(out.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -413,7 +394,7 @@ fn challenge_compares_a_real_closure_with_the_log_and_fails_on_a_difference() {
     assert_eq!(b_out["differing"][0]["narHash"], nar(9));
 
     // The closure of leaf-a alone agrees with the log: exit 0. Its `.drv` is a root too.
-    let out = in_store(&h, &["challenge", &leaf_a.drv, "--server", &server.url]);
+    let out = in_store(&h, &["challenge", &leaf_a.drv, "--server", server.url()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.ends_with("1 output: 1 match the log, 0 differ, 0 not in log\n"), "{text}");
@@ -462,7 +443,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
     }
     report_output(&server, &a, &leaf_b, None);
     report_output(&server, &c, &leaf_b, None);
-    let (code, j, found) = verify(&server.url);
+    let (code, j, found) = verify(server.url());
     assert_eq!(code, Some(1), "{j}");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["kind"], "not-reproduced");
@@ -475,7 +456,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
 
     // The second trusted builder reproduces leaf-b: everything passes.
     report_output(&server, &b, &leaf_b, None);
-    let (code, j, found) = verify(&server.url);
+    let (code, j, found) = verify(server.url());
     assert_eq!(code, Some(0), "{j}");
     assert!(found.is_empty(), "{found:?}");
     assert_eq!(j["checked"]["log"]["reproduced"], 3);
@@ -483,7 +464,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
 
     // A trusted builder reports another hash for top: disputed.
     report_output(&server, &b, &top, Some([9; 32]));
-    let (code, _, found) = verify(&server.url);
+    let (code, _, found) = verify(server.url());
     assert_eq!(code, Some(1));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["kind"], "disputed");
@@ -500,7 +481,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
             "verify",
             &top.path,
             "--log",
-            &server.url,
+            server.url(),
             "--require-builders",
             "2",
             "--trust-builder",
@@ -515,7 +496,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
     assert!(
         text.contains(&format!(
             "compared 3 realised outputs with the log at {}: 2 reproduced by at least 2 trusted builders",
-            server.url
+            server.url()
         )),
         "{text}"
     );
@@ -528,7 +509,7 @@ fn verify_log_requires_n_trusted_builders_by_key_and_finds_not_reproduced_and_di
         report_output(&server2, &a, o, None);
         report_output(&server2, &impostor, o, None);
     }
-    let (code, j, found) = verify(&server2.url);
+    let (code, j, found) = verify(server2.url());
     assert_eq!(code, Some(1), "{j}");
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(found.iter().all(|f| f["detail"] == "reproduced by 1 of the 2 trusted builders required: builder-a"));

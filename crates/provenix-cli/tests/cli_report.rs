@@ -8,46 +8,26 @@
 //! input is refused with a clear error and the documented exit code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use provenix_formats::hash::Hash;
-use provenix_testkit::{NixHarness, current_system};
+use provenix_testkit::{NixHarness, ServeProcess, current_system};
 use serde_json::Value;
 
-/// A running `provenix serve`, stopped (by its PID) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `provenix serve` with the log key `log.sec` and the public keys in `builders`.
-fn serve(dir: &Path, builders: &[&Path]) -> Server {
+fn serve(dir: &Path, builders: &[&Path]) -> ServeProcess {
     let list: Vec<String> = builders.iter().map(|p| std::fs::read_to_string(p).unwrap().trim().to_owned()).collect();
     std::fs::write(dir.join("builders"), list.join("\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provenix"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    command
         .arg("--db")
         .arg(format!("sqlite:{}", dir.join("log.sqlite").display()))
         .args(["serve", "--listen", "127.0.0.1:0", "--batch-interval-ms", "5", "--log-key"])
         .arg(dir.join("log.sec"))
         .arg("--builders")
-        .arg(dir.join("builders"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    Server { child, url }
+        .arg(dir.join("builders"));
+    ServeProcess::start(command)
 }
 
 /// A URL where nothing listens.
@@ -162,8 +142,8 @@ fn log_key(dir: &Path) -> PathBuf {
     public
 }
 
-fn log_show(server: &Server, path: &str) -> Value {
-    let out = provenix(&["--json", "log", "show", path, "--server", &server.url]);
+fn log_show(server: &ServeProcess, path: &str) -> Value {
+    let out = provenix(&["--json", "log", "show", path, "--server", server.url()]);
     assert!(out.status.success(), "{}", text(&out).1);
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -174,8 +154,8 @@ fn the_hook_reports_every_build_and_two_builders_reproduce_or_dispute() {
     let dir = tempfile::tempdir().unwrap();
     let log_pub = log_key(dir.path());
     let server = serve(dir.path(), &[&a.public, &b.public]);
-    a.set_hook(&server.url, &log_pub, true);
-    b.set_hook(&server.url, &log_pub, false);
+    a.set_hook(server.url(), &log_pub, true);
+    b.set_hook(server.url(), &log_pub, false);
 
     // Reproducible: both builders get the same bytes.
     let (out_a, log_a) = a.build("same", &expr("same", false));
@@ -229,7 +209,7 @@ fn the_hook_reports_every_build_and_two_builders_reproduce_or_dispute() {
         "--json",
         "report",
         "--server",
-        &server.url,
+        server.url(),
         "--key",
         b.sec.to_str().unwrap(),
         "--trust-log-key",
@@ -266,7 +246,7 @@ fn the_hook_spools_while_the_log_is_down_and_flushes_when_it_is_back() {
 
     // The log is back: the next build's hook reports its own output and flushes the spool.
     let server = serve(dir.path(), &[&a.public]);
-    a.set_hook(&server.url, &log_pub, true);
+    a.set_hook(server.url(), &log_pub, true);
     let (second, log) = a.build("second", &expr("second", false));
     assert!(log.contains(&format!("provenix report: {second} (out): logged as #0")), "{log}");
     assert!(log.contains(&format!("provenix report: {first} (out): logged as #1")), "{log}");
@@ -277,7 +257,8 @@ fn the_hook_spools_while_the_log_is_down_and_flushes_when_it_is_back() {
     a.set_hook(&dead_url(), &log_pub, false);
     let (third, _) = a.build("third", &expr("third", false));
     assert_eq!(a.spooled(), 1);
-    let out = provenix(&["--json", "report", "--flush", "--server", &server.url, "--spool", a.spool.to_str().unwrap()]);
+    let out =
+        provenix(&["--json", "report", "--flush", "--server", server.url(), "--spool", a.spool.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let j: Value = serde_json::from_str(&stdout).unwrap();
@@ -312,7 +293,7 @@ fn an_attestation_is_reported_per_subject_and_compared() {
         "report",
         envelope.to_str().unwrap(),
         "--server",
-        &server.url,
+        server.url(),
         "--key",
         a.public.to_str().unwrap(),
         "--trust-log-key",
@@ -332,7 +313,7 @@ fn an_attestation_is_reported_per_subject_and_compared() {
         a.nix.root().to_str().unwrap(),
         "report",
         "--server",
-        &server.url,
+        server.url(),
         "--key",
         a.sec.to_str().unwrap(),
         "--path",
@@ -399,14 +380,14 @@ fn bad_keys_urls_and_paths_are_refused_with_exit_2_and_a_bad_receipt_with_exit_1
     let sending = format!("sending to {dead}/api/v1/reports");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            report(stranger.0.to_str().unwrap(), &server.url, &out_path),
+            report(stranger.0.to_str().unwrap(), server.url(), &out_path),
             "403 unknown-builder: builder key `stranger` is not registered",
         ),
-        (report(public, &server.url, &out_path), "this is a public key; pass the secret key"),
+        (report(public, server.url(), &out_path), "this is a public key; pass the secret key"),
         (report(sec, &dead, &out_path), &sending),
         (report(sec, "ftp://x", &out_path), "expected an http:// or https:// URL"),
-        (report(sec, &server.url, &missing), "does not exist (not built, or another --store?)"),
-        (report(sec, &server.url, "/tmp/x"), "--path /tmp/x"),
+        (report(sec, server.url(), &missing), "does not exist (not built, or another --store?)"),
+        (report(sec, server.url(), "/tmp/x"), "--path /tmp/x"),
         (
             vec!["report".into(), "--key".into(), sec.into(), "--path".into(), out_path.clone()],
             "no log server: give --server URL",
@@ -423,7 +404,7 @@ fn bad_keys_urls_and_paths_are_refused_with_exit_2_and_a_bad_receipt_with_exit_1
     assert_eq!(log_show(&server, &out_path)["verdict"], "unknown");
 
     // A checkpoint not signed by the trusted log key: the receipt fails, exit 1.
-    let mut args = report(sec, &server.url, &out_path);
+    let mut args = report(sec, server.url(), &out_path);
     args.extend(["--trust-log-key".to_owned(), stranger.1.to_str().unwrap().to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = provenix(&args);
@@ -443,7 +424,7 @@ fn bad_keys_urls_and_paths_are_refused_with_exit_2_and_a_bad_receipt_with_exit_1
         let out = Command::new(env!("CARGO_BIN_EXE_provenix"))
             .args(["--store", &root, "report", "--post-build-hook", "--spool"])
             .arg(a.spool.as_os_str())
-            .env("PROVENIX_REPORT_SERVER", &server.url)
+            .env("PROVENIX_REPORT_SERVER", server.url())
             .env("DRV_PATH", &drv)
             .env("OUT_PATHS", &out_path)
             .envs(env.iter().copied())

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,52 +16,25 @@ use provenix_formats::log::proof::{ConsistencyProof, Receipt};
 use provenix_formats::log::report::Report;
 use provenix_formats::signature::SecretKey;
 
+use provenix_testkit::ServeProcess;
 use provenix_testkit::postgres::TempPostgres;
 
 fn sqlite_db(dir: &Path) -> String {
     format!("sqlite:{}", dir.join("log.sqlite").display())
 }
 
-/// Starts `provenix serve` on `db`; returns the process, its URL and the rest of its stderr.
-/// The server writes more to stderr later (its role on PostgreSQL, errors); a
-/// closed pipe would make those writes fail, so the rest is drained.
-fn start(dir: &Path, db: &str) -> (Child, String) {
-    let (child, url, stderr) = start_reading(dir, db);
-    drain(stderr);
-    (child, url)
-}
-
-fn drain(mut stderr: BufReader<std::process::ChildStderr>) {
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-}
-
-/// A server process killed when the test ends, passed or not.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_reading(dir: &Path, db: &str) -> (Child, String, BufReader<std::process::ChildStderr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provenix"))
+/// The `provenix serve` command on `db`, with `log.sec` and `builders` from `dir`.
+fn serve(dir: &Path, db: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provenix"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--batch-interval-ms", "20"])
         .arg("--db")
         .arg(db)
         .arg("--log-key")
         .arg(dir.join("log.sec"))
         .arg("--builders")
-        .arg(dir.join("builders"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    stderr.read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("provenix serve: listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
-    (child, url, stderr)
+        .arg(dir.join("builders"));
+    command
 }
 
 fn report(key: &SecretKey, n: u32) -> Vec<u8> {
@@ -107,7 +80,8 @@ fn kill_9_during_a_burst(dir: &Path, db: &str) {
     let builder = SecretKey::from_seed("builder-a", [2; 32]).unwrap();
     std::fs::write(dir.join("log.sec"), log_key.to_string()).unwrap();
     std::fs::write(dir.join("builders"), format!("# the one builder\n{}\n", builder.to_public())).unwrap();
-    let (mut child, url) = start(dir, db);
+    let mut server = ServeProcess::start(serve(dir, db));
+    let url = server.url().to_owned();
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4u32)
@@ -132,14 +106,14 @@ fn kill_9_during_a_burst(dir: &Path, db: &str) {
     while acked.lock().unwrap().len() < 150 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL, while the workers are still submitting
-    child.wait().unwrap();
+    server.kill(); // SIGKILL, while the workers are still submitting
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    let (mut child, url) = start(dir, db);
+    let server = ServeProcess::start(serve(dir, db));
+    let url = server.url();
     let note = get(&format!("{url}/checkpoint"));
     let now = verify_checkpoint(note.as_bytes(), &log_key.to_public(), "log.crash").unwrap();
     for (index, entry, _) in &acked {
@@ -161,8 +135,6 @@ fn kill_9_during_a_burst(dir: &Path, db: &str) {
     let mut resp = ureq::post(format!("{url}/api/v1/reports")).send(&report(&builder, 1_000_000)[..]).unwrap();
     let json: serde_json::Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(json["index"].as_u64().unwrap(), now.size);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -223,14 +195,13 @@ fn two_processes_on_one_postgres_database_have_one_sequencer() {
         stderr.read_line(&mut line).unwrap();
         line
     };
-    let (first, first_url, mut first_err) = start_reading(dir.path(), &db);
-    let mut first = Server(first);
+    let (mut first, mut first_err) = ServeProcess::start_reading(serve(dir.path(), &db));
     assert!(role(&mut first_err).contains("this process sequences"));
-    drain(first_err);
-    let (second, second_url, mut second_err) = start_reading(dir.path(), &db);
-    let _second = Server(second);
+    ServeProcess::drain(first_err);
+    let (second, mut second_err) = ServeProcess::start_reading(serve(dir.path(), &db));
     assert!(role(&mut second_err).contains("another process sequences"));
-    drain(second_err);
+    ServeProcess::drain(second_err);
+    let (first_url, second_url) = (first.url().to_owned(), second.url().to_owned());
 
     let (status, json) = post(&first_url, &report(&builder, 1));
     assert_eq!((status, json["index"].as_u64()), (201, Some(0)), "{json}");
@@ -244,8 +215,7 @@ fn two_processes_on_one_postgres_database_have_one_sequencer() {
     assert_eq!(checkpoint_size(&first_url, &log_key), 1);
 
     // The sequencer dies: its session, and the lock, end; the second takes over.
-    first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    first.kill();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let index = loop {
         let (status, json) = post(&second_url, &report(&builder, 2));

@@ -15,8 +15,10 @@
 pub mod git_http;
 pub mod http;
 pub mod postgres;
+pub mod serve;
 pub use git_http::GitHttpServer;
 pub use http::HttpServer;
+pub use serve::ServeProcess;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
