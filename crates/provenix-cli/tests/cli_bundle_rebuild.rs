@@ -709,6 +709,9 @@ fn a_non_reproducible_package_differs_and_diff_output_names_the_file() {
     let o = provenix(Some(s.h.root()), &args);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    // The two hashes stand in one column, as printed (a line that fits is not re-wrapped).
+    assert!(text.lines().any(|l| l.starts_with("      reference ")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("      rebuilt   ")), "{text}");
     let advice = text
         .lines()
         .skip_while(|l| l.trim() != "see what differs with:")

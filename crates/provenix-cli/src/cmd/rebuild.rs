@@ -131,10 +131,13 @@ fn check_output_target(target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `text` broken at spaces into lines of at most 80 columns: the first line after `indent`
-/// spaces, the others two further in. A word longer than the room (a store path, a command)
-/// stands alone on its line.
+/// Writes `text` after `indent` spaces, as it is when it fits in 80 columns (runs of spaces that
+/// align columns kept), else broken at spaces into lines of at most 80 columns, the others two
+/// further in. A word longer than the room (a store path, a command) stands alone on its line.
 fn para(out: &mut impl io::Write, indent: usize, text: &str) -> io::Result<()> {
+    if indent + text.chars().count() <= 80 {
+        return writeln!(out, "{:indent$}{text}", "");
+    }
     let lines = wrap(text, indent + 2, 80);
     for (i, line) in lines.iter().enumerate() {
         let line = if i == 0 { line.get(2..).unwrap_or(line) } else { line };
@@ -197,12 +200,7 @@ fn write_human(r: &RebuildReport, store_flag: &str, out: &mut impl io::Write) ->
             Verdict::NoReference => "no-reference",
             Verdict::NotBuilt => "NOT BUILT   ",
         };
-        let line = format!("  {mark} {} ({})", o.path, o.output);
-        if line.chars().count() <= 80 {
-            writeln!(out, "{line}")?;
-        } else {
-            para(out, 2, &format!("{} {} ({})", mark.trim_end(), o.path, o.output))?;
-        }
+        para(out, 2, &format!("{mark} {} ({})", o.path, o.output))?;
         if o.verdict == Verdict::Differs {
             para(out, 6, &format!("reference {}", o.reference.as_deref().unwrap_or("-")))?;
             para(out, 6, &format!("rebuilt   {}", o.rebuilt.as_deref().unwrap_or("-")))?;
