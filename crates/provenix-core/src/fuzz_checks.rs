@@ -298,7 +298,19 @@ fn may_be_nix_text(head: &[u8]) -> bool {
         }
         Err(_) => return false,
     };
-    let json = text.trim_start().strip_prefix('{').is_some_and(|rest| rest.trim_start().starts_with('"'));
+    // `{` and a string key followed by `:`, which JSON needs and Nix never has after a key.
+    let json =
+        text.trim_start().strip_prefix('{').and_then(|rest| rest.trim_start().strip_prefix('"')).is_some_and(|key| {
+            let mut chars = key.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => drop(chars.next()),
+                    '"' => return chars.as_str().trim_start().starts_with(':'),
+                    _ => {}
+                }
+            }
+            false
+        });
     let bzip2 =
         text.as_bytes().get(..4).is_some_and(|m| m.starts_with(b"BZh") && m.get(3).is_some_and(u8::is_ascii_digit));
     !text.chars().any(|c| c.is_control() && !c.is_ascii_whitespace()) && !json && !bzip2 && !text.starts_with("Derive(")

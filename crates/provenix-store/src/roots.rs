@@ -315,6 +315,23 @@ pub fn sniff(file: &Path) -> Option<(&'static str, &'static str)> {
     sniff_bytes(&head)
 }
 
+/// Whether `head` starts like a JSON object: `{`, then a string key followed by `:`. A Nix
+/// function's or attribute set's first key is mostly a name (`{ pkgs ? … }:`), and a quoted one
+/// is followed by `=` or `.` (`{ "runs" = 1; }`), never by `:`.
+fn json_object_start(head: &[u8]) -> bool {
+    let Some(rest) = head.trim_ascii_start().strip_prefix(b"{") else { return false };
+    let Some(key) = rest.trim_ascii_start().strip_prefix(b"\"") else { return false };
+    let mut escaped = false;
+    let Some(end) = key.iter().position(|&b| {
+        let close = b == b'"' && !escaped;
+        escaped = b == b'\\' && !escaped;
+        close
+    }) else {
+        return false;
+    };
+    key.get(end + 1..).is_some_and(|after| after.trim_ascii_start().starts_with(b":"))
+}
+
 /// [`sniff`] of a file's first bytes (at most [`SNIFF_LEN`] of them are looked at by `sniff`).
 /// Text that may be Nix is never named: each magic it looks for either holds a byte Nix text
 /// cannot (NUL, a control character, invalid UTF-8) or is anchored where Nix text cannot match it
@@ -322,8 +339,7 @@ pub fn sniff(file: &Path) -> Option<(&'static str, &'static str)> {
 pub fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
     const NAR_MAGIC: &[u8] = b"\x0d\0\0\0\0\0\0\0nix-archive-1";
     // A tar header is 512 bytes padded with NULs: `ustar` at 257 in text is not one.
-    let ustar = head.get(257..262) == Some(b"ustar".as_slice())
-        && head.get(..512.min(head.len())).is_some_and(|h| h.contains(&0));
+    let ustar = head.get(257..262) == Some(b"ustar".as_slice()) && head.iter().take(512).any(|&b| b == 0);
     let entry_name = head.get(..100).map(|n| n.split(|&b| b == 0).next().unwrap_or_default());
     if ustar && entry_name == Some(b"store.export".as_slice()) {
         return Some((
@@ -356,10 +372,7 @@ pub fn sniff_bytes(head: &[u8]) -> Option<(&'static str, &'static str)> {
     if head.starts_with(b"Derive(") {
         return Some(("a derivation outside the store", ": name its path in the store (`/nix/store/…drv`)"));
     }
-    // A JSON object's first key is a string; a Nix function's or attribute set's first is
-    // mostly a name (`{ pkgs ? … }:`).
-    let text = head.trim_ascii_start();
-    if text.strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"")) {
+    if json_object_start(head) {
         let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
         let json: [(&[u8], &'static str, &'static str); 5] = [
             (b"\"bomFormat\"", "a CycloneDX SBOM", ": name the roots it describes"),
@@ -558,6 +571,8 @@ mod tests {
         for nix in [
             b"{ pkgs ? import <nixpkgs> {} }: pkgs.hello\n".as_slice(),
             b"{ \"runs\" = 1; }",
+            b"{ \"bomFormat\" = 1; }",
+            b"{ \"runs\" = [ ]; x = \"sarif\"; }",
             b"{ runs = 1; x = \"sarif\"; y = \"bomFormat\"; }",
             b"derivation { name = \"caf\xc3\xa9\"; }",
             b"BZh: 1",
