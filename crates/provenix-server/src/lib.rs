@@ -24,10 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use provenix_formats::log::merkle::{self, NodeHash};
-use provenix_formats::log::proof::InclusionProof;
 use provenix_formats::log::report::Report;
-use provenix_formats::log::tile::TileNodes;
 use provenix_formats::signature::{PublicKey, SecretKey, TrustedKeys};
 use provenix_formats::store_path::StoreDir;
 use tokio::sync::{mpsc, oneshot};
@@ -200,24 +197,6 @@ impl AppState {
         rx.await.map_err(|_| unavailable())?.map_err(|()| unavailable())
     }
 }
-
-/// Inclusion proof of `index` in the tree of `size`, read from stored tiles.
-pub fn inclusion_proof(store: &dyn LogStore, index: u64, size: u64) -> Result<InclusionProof, ProofReadError> {
-    let mut nodes = TileNodes::new(|level, idx| store.tile(level, idx).map(Option::unwrap_or_default));
-    let hashes = merkle::inclusion_proof(&mut nodes, index, size).map_err(|e| ProofReadError(e.to_string()))?;
-    Ok(InclusionProof { leaf_index: index, tree_size: size, hashes })
-}
-
-/// Consistency proof between sizes, read from stored tiles.
-pub fn consistency_proof(store: &dyn LogStore, old: u64, new: u64) -> Result<Vec<NodeHash>, ProofReadError> {
-    let mut nodes = TileNodes::new(|level, idx| store.tile(level, idx).map(Option::unwrap_or_default));
-    merkle::consistency_proof(&mut nodes, old, new).map_err(|e| ProofReadError(e.to_string()))
-}
-
-/// A proof could not be built from storage (out of range, or storage failed).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProofReadError(String);
 
 /// The application: every route of `docs/log.md`.
 pub fn router(state: AppState) -> Router {

@@ -25,10 +25,9 @@ pub(super) async fn note(State(state): State<AppState>) -> Result<impl IntoRespo
 
 pub(super) async fn json(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     let note = latest(&state).await?;
-    let cp = Note::parse(&note)
-        .ok()
-        .and_then(|n| Checkpoint::parse_text(&n.text).ok())
-        .ok_or_else(|| AppError::internal(&crate::ProofReadError("stored checkpoint does not parse".into())))?;
+    let cp = Note::parse(&note).ok().and_then(|n| Checkpoint::parse_text(&n.text).ok()).ok_or_else(|| {
+        AppError::internal(&crate::store::StoreError::Corrupt("stored checkpoint does not parse".into()))
+    })?;
     Ok(Json(json!({
         "origin": cp.origin,
         "size": cp.size,

@@ -71,6 +71,11 @@ pub fn open(url: &str) -> Result<Arc<dyn LogStore>, StoreError> {
     Err(StoreError::Url(url.to_owned()))
 }
 
+/// A count or index as the databases store it (signed 64-bit).
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
+}
+
 /// One entry of a batch, with its report for the query columns.
 #[derive(Debug, Clone)]
 pub struct NewEntry {

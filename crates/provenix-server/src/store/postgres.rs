@@ -41,7 +41,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
-use super::{Agreement, Batch, LogStore, ReportRow, StoreError};
+use super::{Agreement, Batch, LogStore, ReportRow, StoreError, to_i64};
 
 /// The migrations, in order; the schema version is their count.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_init.sql")];
@@ -105,10 +105,6 @@ impl Conn {
         let st = self.statement(sql).await?;
         Ok(self.client.query(&st, params).await?)
     }
-}
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
 }
 
 fn to_u64(v: i64) -> Result<u64, StoreError> {

@@ -9,7 +9,7 @@ use provenix_formats::log::report::Entry;
 use provenix_formats::store_path::StoreDir;
 
 use super::{LogStore, OutputHit, ReportRow, StoreError, Summary, search_matches};
-use crate::verdict::{self, Verdict};
+use crate::verdict;
 
 /// Entries read per storage call.
 const PAGE: u64 = 1000;
@@ -92,13 +92,4 @@ pub(super) fn search<S: LogStore + ?Sized>(
         })
         .collect();
     Ok((hits, more))
-}
-
-/// The verdict of an output path from what the SQLite backend keeps per path.
-pub(super) fn verdict_of(hashes_differ: bool, builders_differ: bool) -> Verdict {
-    match (hashes_differ, builders_differ) {
-        (true, _) => Verdict::Disputed,
-        (false, true) => Verdict::Reproduced,
-        (false, false) => Verdict::Single,
-    }
 }

@@ -14,8 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use provenix_formats::store_path::StoreDir;
 
-use super::scan::verdict_of;
-use super::{Agreement, Batch, LogStore, OutputHit, ReportRow, StoreError, Summary, base_and_name, search_needle};
+use super::{
+    Agreement, Batch, LogStore, OutputHit, ReportRow, StoreError, Summary, base_and_name, search_needle, to_i64,
+};
+use crate::verdict::Verdict;
 
 /// The migrations, in order; the schema version is their count.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_outputs.sql")];
@@ -57,10 +59,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
-}
-
 fn row_to_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReportRow> {
     let hash: Vec<u8> = r.get(4)?;
     Ok(ReportRow {
@@ -85,7 +83,10 @@ struct Counts {
 impl Counts {
     /// An output path's state went from `prev` (-1: new path) to `state`.
     fn change(&mut self, prev: i64, state: i64) {
-        let class = |s: i64| (i64::from(s == 1), i64::from(s >= 2));
+        let class = |s: i64| {
+            let v = verdict_of(s);
+            (i64::from(v == Verdict::Reproduced), i64::from(v == Verdict::Disputed))
+        };
         if prev < 0 {
             self.outputs += 1;
         }
@@ -93,6 +94,18 @@ impl Counts {
         let (r1, d1) = class(state);
         self.reproduced += r1 - r0;
         self.disputed += d1 - d0;
+    }
+}
+
+/// The verdict of an output path from its `state` in `outputs` (migration 0002): bit 1 set
+/// once another hash was reported, bit 0 once another builder reported.
+fn verdict_of(state: i64) -> Verdict {
+    if state & 2 != 0 {
+        Verdict::Disputed
+    } else if state & 1 != 0 {
+        Verdict::Reproduced
+    } else {
+        Verdict::Single
     }
 }
 
@@ -350,7 +363,7 @@ impl LogStore for SqliteStore {
             for path in paths.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
                 let (drv, output, state, reports): (String, String, i64, i64) =
                     st.query_row(params![path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-                let verdict = verdict_of(state & 2 != 0, state & 1 != 0);
+                let verdict = verdict_of(state);
                 hits.push(OutputHit { path, drv, output, reports: reports as u64, verdict });
             }
             Ok((hits, more))
