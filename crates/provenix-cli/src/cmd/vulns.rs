@@ -142,11 +142,10 @@ fn warn_about_data(args: &Args, dir: &Path, stats: &IndexStats) {
         let shown: Vec<String> = stats.skipped_files.iter().take(10).map(|f| escape_controls(f)).collect();
         let more = stats.skipped_files.len() - shown.len();
         eprintln!(
-            "warning: --vuln-db {}: skipped {} {} that {} not vulnerability data (*.json, *.json.gz, *.zip): {}{}",
+            "warning: --vuln-db {}: skipped {} that {} not vulnerability data (*.json, *.json.gz, *.zip): {}{}",
             dir.display(),
-            stats.skipped_files.len(),
-            if stats.skipped_files.len() == 1 { "file" } else { "files" },
-            if stats.skipped_files.len() == 1 { "is" } else { "are" },
+            count(stats.skipped_files.len(), "file", "files"),
+            number(stats.skipped_files.len(), "is", "are"),
             shown.join(", "),
             if more > 0 { format!(" (+{more}; --json lists all)") } else { String::new() }
         );
@@ -177,11 +176,10 @@ fn ensure_advisories(dir: &Path, stats: &IndexStats) -> anyhow::Result<()> {
         format!("; skipped: {}{}", shown.join(", "), if stats.skipped_files.len() > 5 { ", ..." } else { "" })
     };
     anyhow::bail!(
-        "--vuln-db {}: no advisories to match against ({} data {} read, {} rejected and {} withdrawn skipped{skipped}); \
+        "--vuln-db {}: no advisories to match against ({} read, {} rejected and {} withdrawn skipped{skipped}); \
          a scan against no data proves nothing. Give a directory of NVD 2.0, CVE 5 or OSV files (.json, .json.gz, .zip)",
         dir.display(),
-        stats.files,
-        if stats.files == 1 { "file" } else { "files" },
+        count(stats.files, "data file", "data files"),
         stats.rejected,
         stats.withdrawn
     )
