@@ -880,86 +880,84 @@ fn repo_version_ranges(entry: &OsvAffected) -> impl Iterator<Item = &OsvRange> {
 /// A hit of a GIT range, with the range's `fixed` commit when it has one.
 fn osv_git(entry: &OsvAffected, target: &Prepared<'_>) -> Option<(RuleHit, Option<String>)> {
     entry.ranges.iter().filter(|r| r.kind == "GIT").find_map(|range| {
+        let hit = osv_git_range(entry, range, target)?;
         let fix_commit = range.events.iter().find_map(|e| match e {
             Event::Fixed(v) if is_commit(v) => Some(v.clone()),
             _ => None,
         });
-        osv_git_range(entry, range, target).map(|hit| (hit, fix_commit))
+        Some((hit, fix_commit))
     })
 }
 
 fn osv_git_range(entry: &OsvAffected, range: &OsvRange, target: &Prepared<'_>) -> Option<RuleHit> {
-    {
-        let repo = range.repo.as_deref()?;
-        target.repos.iter().filter(|(url, _, _)| url == repo).find_map(|(url, tag, rev)| {
-            // The GIT range's fixed version when written as one, else (an entry without a
-            // package) the first fix of its version ranges above the component's version.
-            let version_fixed = || {
-                range
-                    .events
-                    .iter()
-                    .find_map(|e| match e {
-                        Event::Fixed(v) if !is_commit(v) => Some(v.clone()),
-                        _ => None,
-                    })
-                    .or_else(|| {
-                        let (_, version) = target.version.as_ref()?;
-                        repo_version_ranges(entry).find_map(|r| range_affected(&r.events, version)).flatten()
-                    })
-            };
-            // 1. The version, then the tag, listed in versions[].
-            let name = repo_name(url);
-            let own_version = target.version.as_ref().map(|(raw, _)| (*raw, normalize_tag(raw, &[name]), false));
-            let own_tag = tag.as_ref().map(|(raw, norm)| (*raw, norm.clone(), true));
-            for (raw, norm, from_tag) in own_version.into_iter().chain(own_tag) {
-                let wanted = Version::parse(&norm);
-                if let Some(i) = entry.tags.iter().position(|t| Version::parse(t) == wanted) {
-                    let listed = entry.versions.get(i).cloned().unwrap_or_default();
-                    let rule = MatchRule::GitVersion { repo: url.clone(), listed, version: raw.to_owned(), from_tag };
+    let repo = range.repo.as_deref()?;
+    target.repos.iter().filter(|(url, _, _)| url == repo).find_map(|(url, tag, rev)| {
+        // The GIT range's fixed version when written as one, else (an entry without a
+        // package) the first fix of its version ranges above the component's version.
+        let version_fixed = || {
+            range
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Fixed(v) if !is_commit(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .or_else(|| {
+                    let (_, version) = target.version.as_ref()?;
+                    repo_version_ranges(entry).find_map(|r| range_affected(&r.events, version)).flatten()
+                })
+        };
+        // 1. The version, then the tag, listed in versions[].
+        let name = repo_name(url);
+        let own_version = target.version.as_ref().map(|(raw, _)| (*raw, normalize_tag(raw, &[name]), false));
+        let own_tag = tag.as_ref().map(|(raw, norm)| (*raw, norm.clone(), true));
+        for (raw, norm, from_tag) in own_version.into_iter().chain(own_tag) {
+            let wanted = Version::parse(&norm);
+            if let Some(i) = entry.tags.iter().position(|t| Version::parse(t) == wanted) {
+                let listed = entry.versions.get(i).cloned().unwrap_or_default();
+                let rule = MatchRule::GitVersion { repo: url.clone(), listed, version: raw.to_owned(), from_tag };
+                return Some((rule, version_fixed()));
+            }
+        }
+        // 2. The commit of an introduced or last_affected event.
+        if let Some(rev) = rev {
+            for e in &range.events {
+                let (value, event) = match e {
+                    Event::Introduced(v) => (v, "introduced"),
+                    Event::LastAffected(v) => (v, "last_affected"),
+                    _ => continue,
+                };
+                if is_commit(value) && value.eq_ignore_ascii_case(rev) {
+                    let rule = MatchRule::GitCommit { repo: url.clone(), rev: (*rev).to_owned(), event: event.into() };
                     return Some((rule, version_fixed()));
                 }
             }
-            // 2. The commit of an introduced or last_affected event.
-            if let Some(rev) = rev {
-                for e in &range.events {
-                    let (value, event) = match e {
-                        Event::Introduced(v) => (v, "introduced"),
-                        Event::LastAffected(v) => (v, "last_affected"),
-                        _ => continue,
-                    };
-                    if is_commit(value) && value.eq_ignore_ascii_case(rev) {
-                        let rule =
-                            MatchRule::GitCommit { repo: url.clone(), rev: (*rev).to_owned(), event: event.into() };
-                        return Some((rule, version_fixed()));
-                    }
-                }
-            }
-            let own = target.version.as_ref().map(|(_, v)| v);
-            let tag_version = tag.as_ref().map(|(_, norm)| Version::parse(norm));
-            // 3. A range written with versions rather than commits.
-            if range.events.iter().all(|e| !is_commit(e.value())) {
-                for v in own.into_iter().chain(tag_version.as_ref()) {
-                    if let Some(fixed) = range_affected(&range.events, v) {
-                        return Some((MatchRule::GitRange { repo: url.clone(), events: range.events.clone() }, fixed));
-                    }
-                }
-            }
-            // 4. An entry without a package: its SEMVER/ECOSYSTEM ranges are of this repository.
+        }
+        let own = target.version.as_ref().map(|(_, v)| v);
+        let tag_version = tag.as_ref().map(|(_, norm)| Version::parse(norm));
+        // 3. A range written with versions rather than commits.
+        if range.events.iter().all(|e| !is_commit(e.value())) {
             for v in own.into_iter().chain(tag_version.as_ref()) {
-                for r in repo_version_ranges(entry) {
-                    if let Some(fixed) = range_affected(&r.events, v) {
-                        let rule = MatchRule::RepoRange {
-                            repo: url.clone(),
-                            range_type: r.kind.clone(),
-                            events: r.events.clone(),
-                        };
-                        return Some((rule, fixed));
-                    }
+                if let Some(fixed) = range_affected(&range.events, v) {
+                    return Some((MatchRule::GitRange { repo: url.clone(), events: range.events.clone() }, fixed));
                 }
             }
-            None
-        })
-    }
+        }
+        // 4. An entry without a package: its SEMVER/ECOSYSTEM ranges are of this repository.
+        for v in own.into_iter().chain(tag_version.as_ref()) {
+            for r in repo_version_ranges(entry) {
+                if let Some(fixed) = range_affected(&r.events, v) {
+                    let rule = MatchRule::RepoRange {
+                        repo: url.clone(),
+                        range_type: r.kind.clone(),
+                        events: r.events.clone(),
+                    };
+                    return Some((rule, fixed));
+                }
+            }
+        }
+        None
+    })
 }
 
 #[cfg(test)]
