@@ -563,6 +563,22 @@ mod tests {
     }
 
     #[test]
+    fn a_remembered_check_is_not_run_again() {
+        // The trust model of the cache: an id in `known` vouches without ed25519. A forged
+        // signature is refused until its id is remembered, so a cache that is never consulted
+        // would fail this test.
+        let (mut env, k) = signed();
+        env.signatures[0].sig = [7; 64];
+        let trusted = trusting(&[&k]);
+        assert!(matches!(env.verify_remembering(&trusted, &HashSet::new()), Err(DsseError::InvalidSignature { .. })));
+        let forged = Signature::new("builder-1", [7; 64]).unwrap();
+        let id = CheckId::compute(&k.to_public(), &forged, &pae(&env.payload_type, &env.payload));
+        let known: HashSet<CheckId> = [id].into_iter().collect();
+        let (verified, ids) = env.verify_remembering(&trusted, &known).unwrap();
+        assert_eq!((verified.signers(), ids), (["builder-1".to_owned()].as_slice(), vec![id]));
+    }
+
+    #[test]
     fn remembered_checks_give_the_same_verdict_and_bind_the_bytes() {
         let (env, k) = signed();
         let trusted = trusting(&[&k]);
