@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use provenix_core::review::check_cache::CheckCache;
-use provenix_core::review::policy::{Policy, PolicyReport, Status, check_remembering};
+use provenix_core::review::policy::{Policy, PolicyReport, Status, check, check_remembering};
 use provenix_core::review::record::load_dirs;
 use provenix_core::review::sarif::to_sarif;
 use provenix_core::sources::{SourcesOptions, sources};
@@ -66,7 +66,11 @@ fn run_check(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let inventory = sources(&ctx.store, db.as_ref(), &roots, &options)?;
     let cache_path = if args.no_cache { None } else { cache_dir().map(|d| d.join(CHECK_CACHE_FILE)) };
     let mut cache = cache_path.as_deref().map(CheckCache::load).unwrap_or_default();
-    let report = check_remembering(&policy, &inventory.sources, &records, today(), &mut cache)?;
+    let report = if args.no_cache {
+        check(&policy, &inventory.sources, &records, today())?
+    } else {
+        check_remembering(&policy, &inventory.sources, &records, today(), &mut cache)?
+    };
     if let Some(path) = &cache_path
         && let Err(e) = cache.save(path)
         && !ctx.quiet

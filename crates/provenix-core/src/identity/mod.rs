@@ -426,19 +426,21 @@ pub fn inventory(
     let (graph, raws) = DrvClosure::load_graph_mapped(store, roots, |path, drv| raw(path, &drv, mirrors))?;
     let dir = store.dir();
     // Realised outputs: a stat each (in parallel), then the database for those on disk.
-    let all_outputs: Vec<(usize, usize, StorePath)> = raws
-        .iter()
-        .enumerate()
-        .flat_map(|(n, r)| r.outputs.iter().enumerate().filter_map(move |(k, (_, p))| Some((n, k, p.clone()?))))
-        .collect();
-    let present: Vec<&(usize, usize, StorePath)> = if options.skip_realisation {
+    let present: Vec<(usize, usize, &StorePath)> = if options.skip_realisation {
         Vec::new()
     } else {
-        all_outputs.par_iter().filter(|(_, _, p)| std::fs::symlink_metadata(store.physical(p)).is_ok()).collect()
+        let all_outputs: Vec<(usize, usize, &StorePath)> = raws
+            .iter()
+            .enumerate()
+            .flat_map(|(n, r)| r.outputs.iter().enumerate().filter_map(move |(k, (_, p))| Some((n, k, p.as_ref()?))))
+            .collect();
+        all_outputs.into_par_iter().filter(|(_, _, p)| std::fs::symlink_metadata(store.physical(p)).is_ok()).collect()
     };
     let mut infos: HashMap<(usize, usize), (String, u64)> = HashMap::new();
-    if let Some(db) = db {
-        let paths: Vec<StorePath> = present.iter().map(|(_, _, p)| p.clone()).collect();
+    if let Some(db) = db
+        && !present.is_empty()
+    {
+        let paths: Vec<StorePath> = present.iter().map(|(_, _, p)| (*p).clone()).collect();
         for ((n, k, _), info) in present.iter().zip(db.path_infos(&paths)?) {
             if let Some(info) = info {
                 infos.insert((*n, *k), (info.nar_hash.to_sri(), info.nar_size));

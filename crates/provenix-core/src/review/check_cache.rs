@@ -67,11 +67,6 @@ impl CheckCache {
         &self.known
     }
 
-    /// How many ids were remembered from earlier runs.
-    pub fn len(&self) -> usize {
-        self.known.len()
-    }
-
     /// True when nothing was remembered.
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()

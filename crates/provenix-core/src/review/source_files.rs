@@ -292,20 +292,15 @@ fn read_side(path: &Path, as_file: Option<&str>, limits: &Limits) -> Result<(Tre
         if len > limits.max_bytes {
             return Err(format!("{}: {len} bytes, more than the limit of {}", path.display(), limits.max_bytes));
         }
-        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let node = Node::File {
-            executable: false,
-            size: bytes.len() as u64,
-            sha256: provenix_formats::hash::Hash::compute(provenix_formats::hash::HashAlgo::Sha256, &bytes)
-                .digest()
-                .try_into()
-                .unwrap_or([0; 32]),
-        };
+        let (hash, size) = provenix_store::nar::hash_file_flat(path, provenix_formats::hash::HashAlgo::Sha256)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let sha256 = <[u8; 32]>::try_from(hash.digest()).map_err(|_| format!("{}: not a sha256", path.display()))?;
+        let node = Node::File { executable: false, size, sha256 };
         let tree = Tree {
             format: super::equiv::Format::Directory,
             stripped: None,
             entries: [(name.to_owned(), node)].into_iter().collect(),
-            bytes: bytes.len() as u64,
+            bytes: size,
         };
         return Ok((tree, "file"));
     }

@@ -157,16 +157,6 @@ pub struct InputInfo {
 }
 
 impl InputInfo {
-    fn of(input: &str, tree: &Tree) -> InputInfo {
-        InputInfo {
-            input: input.to_owned(),
-            format: tree.format,
-            stripped: tree.stripped.clone(),
-            files: tree.entries.values().filter(|n| !matches!(n, Node::Directory)).count(),
-            bytes: tree.bytes,
-        }
-    }
-
     fn of_listing(input: &str, side: &archive::Listing) -> InputInfo {
         InputInfo {
             input: input.to_owned(),
@@ -227,16 +217,6 @@ pub fn equiv(
     let v = v.map_err(EquivError::Vcs)?;
     let (findings, identical) = merge(a.manifest.iter(), v.manifest.iter(), known);
     Ok(report(InputInfo::of_listing(shown.0, &a), InputInfo::of_listing(shown.1, &v), findings, identical))
-}
-
-/// Compares two trees read already.
-pub fn compare(archive: (&str, &Tree), vcs: (&str, &Tree), known: &KnownCopies) -> EquivReport {
-    let (findings, identical) = merge(
-        archive.1.entries.iter().map(|(p, n)| (p.as_str(), n)),
-        vcs.1.entries.iter().map(|(p, n)| (p.as_str(), n)),
-        known,
-    );
-    report(InputInfo::of(archive.0, archive.1), InputInfo::of(vcs.0, vcs.1), findings, identical)
 }
 
 /// One merge of two sides' entries, each sorted by path: the findings and the count of
