@@ -2,10 +2,12 @@
 
 use std::io::{self, BufWriter, Write};
 
+use provenix_core::diff::Change;
 use provenix_core::identity::{InventoryOptions, Patch, inventory, short_name};
 use provenix_core::review::closure_diff::{ClosureDiff, SourceChange, SourceSide, diff_closures};
+use provenix_core::review::equiv::FileSide;
 use provenix_core::review::equiv::Limits;
-use provenix_core::review::source_files::{FileNode, FilesStatus, MAX_FILE_CHANGES, SourceFiles, source_files};
+use provenix_core::review::source_files::{FilesStatus, MAX_FILE_CHANGES, SourceFiles, source_files};
 use provenix_formats::store_path::StorePath;
 use provenix_store::drv::NodeId;
 
@@ -151,28 +153,21 @@ fn files_lines(f: &SourceFiles, out: &mut impl Write) -> io::Result<()> {
         s.old_bytes,
         s.new_bytes
     )?;
-    let size = |n: &Option<FileNode>| match n {
-        Some(FileNode { size: Some(size), .. }) => format!("{size} bytes"),
-        Some(FileNode { target: Some(t), .. }) => format!("-> {}", escape_controls(t)),
-        Some(n) => n.type_.to_owned(),
+    let size = |n: &Option<FileSide>| match n {
+        Some(FileSide { size: Some(size), .. }) => format!("{size} bytes"),
+        Some(FileSide { target: Some(t), .. }) => format!("-> {}", escape_controls(t)),
+        Some(n) => n.kind.to_owned(),
         None => "-".to_owned(),
     };
     for c in f.files.iter().take(HUMAN_FILES) {
-        let letter = match c.changes.first().copied() {
-            Some("added") => 'A',
-            Some("removed") => 'D',
-            Some("modified") => 'M',
-            Some("mode") => 'X',
-            Some("target") => 'L',
-            _ => 'T',
-        };
+        let letter = c.changes.first().map_or('T', |c| c.letter());
         let what = match (&c.old, &c.new) {
             (None, n) => size(n),
             (o, None) => size(o),
             (o, n) => format!("{} -> {}", size(o), size(n)),
         };
-        let mode = if c.changes.contains(&"mode") {
-            let x = |n: &Option<FileNode>| {
+        let mode = if c.changes.contains(&Change::Mode) {
+            let x = |n: &Option<FileSide>| {
                 n.as_ref().and_then(|n| n.executable).map_or("-", |e| if e { "+x" } else { "-x" })
             };
             format!(", {} -> {}", x(&c.old), x(&c.new))

@@ -27,48 +27,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::closure_diff::SourceChange;
-use super::equiv::{Limits, Node, Tree, hex, read_tree};
+use super::equiv::{FileSide, Limits, Node, Tree, read_tree};
+use crate::diff::Change;
 use crate::fod::SourceKind;
 
 /// Most changed paths listed per source; the summary counts them all.
 pub const MAX_FILE_CHANGES: usize = 100_000;
-
-/// One side of a changed path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileNode {
-    /// `file`, `symlink` or `directory`.
-    #[serde(rename = "type")]
-    pub type_: &'static str,
-    /// Bytes, for a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    /// The executable bit, for a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable: Option<bool>,
-    /// sha256 (hex) of the bytes, for a file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// The target, for a symlink.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-}
-
-impl FileNode {
-    fn of(node: &Node) -> FileNode {
-        let mut n = FileNode { type_: node.type_name(), size: None, executable: None, sha256: None, target: None };
-        match node {
-            Node::File { executable, size, sha256 } => {
-                n.size = Some(*size);
-                n.executable = Some(*executable);
-                n.sha256 = Some(hex(sha256));
-            }
-            Node::Symlink { target } => n.target = Some(target.clone()),
-            Node::Directory => {}
-        }
-        n
-    }
-}
 
 /// A path that differs between the two versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,13 +41,13 @@ pub struct FileChange {
     /// Relative to the top of the source (its single top directory stripped).
     pub path: String,
     /// Any of `modified`, `added`, `removed`, `type`, `mode`, `target` (module docs).
-    pub changes: Vec<&'static str>,
+    pub changes: Vec<Change>,
     /// The old side, absent for `added`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub old: Option<FileNode>,
+    pub old: Option<FileSide>,
     /// The new side, absent for `removed`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub new: Option<FileNode>,
+    pub new: Option<FileSide>,
 }
 
 /// Counts over one source.
@@ -179,21 +143,21 @@ pub struct SourceFiles {
 }
 
 /// The changes of one path on both sides, if any.
-fn changes_of(old: &Node, new: &Node) -> Vec<&'static str> {
+fn changes_of(old: &Node, new: &Node) -> Vec<Change> {
     match (old, new) {
         (Node::File { executable: eo, sha256: ho, .. }, Node::File { executable: en, sha256: hn, .. }) => {
             let mut c = Vec::new();
             if ho != hn {
-                c.push("modified");
+                c.push(Change::Modified);
             }
             if eo != en {
-                c.push("mode");
+                c.push(Change::Mode);
             }
             c
         }
-        (Node::Symlink { target: to }, Node::Symlink { target: tn }) if to != tn => vec!["target"],
+        (Node::Symlink { target: to }, Node::Symlink { target: tn }) if to != tn => vec![Change::Target],
         (Node::Symlink { .. }, Node::Symlink { .. }) | (Node::Directory, Node::Directory) => Vec::new(),
-        _ => vec!["type"],
+        _ => vec![Change::Type],
     }
 }
 
@@ -236,8 +200,8 @@ pub fn compare_trees(old: &Tree, new: &Tree) -> (FilesSummary, Vec<FileChange>, 
                 s.bytes_removed += size_of(node);
                 let change = FileChange {
                     path: path.clone(),
-                    changes: vec!["removed"],
-                    old: Some(FileNode::of(node)),
+                    changes: vec![Change::Removed],
+                    old: Some(FileSide::of(node)),
                     new: None,
                 };
                 push(&mut files, change);
@@ -249,8 +213,12 @@ pub fn compare_trees(old: &Tree, new: &Tree) -> (FilesSummary, Vec<FileChange>, 
                 }
                 s.added += 1;
                 s.bytes_added += size_of(node);
-                let change =
-                    FileChange { path: path.clone(), changes: vec!["added"], old: None, new: Some(FileNode::of(node)) };
+                let change = FileChange {
+                    path: path.clone(),
+                    changes: vec![Change::Added],
+                    old: None,
+                    new: Some(FileSide::of(node)),
+                };
                 push(&mut files, change);
             }
             std::cmp::Ordering::Equal => {
@@ -261,15 +229,15 @@ pub fn compare_trees(old: &Tree, new: &Tree) -> (FilesSummary, Vec<FileChange>, 
                     continue;
                 }
                 for c in &changes {
-                    match *c {
-                        "modified" => s.modified += 1,
-                        "mode" => s.mode_changed += 1,
-                        "target" => s.target_changed += 1,
-                        _ => s.type_changed += 1,
+                    match c {
+                        Change::Modified => s.modified += 1,
+                        Change::Mode => s.mode_changed += 1,
+                        Change::Target => s.target_changed += 1,
+                        Change::Type | Change::Added | Change::Removed => s.type_changed += 1,
                     }
                 }
                 let change =
-                    FileChange { path: path.clone(), changes, old: Some(FileNode::of(o)), new: Some(FileNode::of(n)) };
+                    FileChange { path: path.clone(), changes, old: Some(FileSide::of(o)), new: Some(FileSide::of(n)) };
                 push(&mut files, change);
             }
         }
@@ -417,16 +385,16 @@ mod tests {
         ]);
         let (s, files, truncated) = compare_trees(&old, &new);
         assert!(!truncated);
-        let got: Vec<(&str, Vec<&str>)> = files.iter().map(|f| (f.path.as_str(), f.changes.clone())).collect();
+        let got: Vec<(&str, Vec<Change>)> = files.iter().map(|f| (f.path.as_str(), f.changes.clone())).collect();
         assert_eq!(
             got,
             vec![
-                ("README", vec!["modified"]),
-                ("configure", vec!["mode"]),
-                ("gone.c", vec!["removed"]),
-                ("lib/new.c", vec!["added"]),
-                ("link", vec!["target"]),
-                ("x", vec!["type"]),
+                ("README", vec![Change::Modified]),
+                ("configure", vec![Change::Mode]),
+                ("gone.c", vec![Change::Removed]),
+                ("lib/new.c", vec![Change::Added]),
+                ("link", vec![Change::Target]),
+                ("x", vec![Change::Type]),
             ]
         );
         assert_eq!(

@@ -103,7 +103,7 @@ pub struct FileSide {
 }
 
 impl FileSide {
-    fn of(node: &Node) -> FileSide {
+    pub(crate) fn of(node: &Node) -> FileSide {
         let mut side = FileSide { kind: node.type_name(), size: None, sha256: None, executable: None, target: None };
         match node {
             Node::File { executable, size, sha256 } => {
