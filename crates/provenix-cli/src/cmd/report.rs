@@ -181,8 +181,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
             let report = report_for_output(&ctx.store, &db, &path, None, key.name(), &nix_version)
                 .with_context(|| format!("--path {arg}"))?;
             let entry = report.sign(&key).context("signing the report")?;
-            let submitted = run.submitter.submit_entry(&entry.to_bytes(), run.deadline)?;
-            run.logged(Reported::new("build", &entry.report), &entry.to_bytes(), &submitted);
+            let bytes = entry.to_bytes();
+            let submitted = run.submitter.submit_entry(&bytes, run.deadline)?;
+            run.logged(Reported::new("build", &entry.report), &bytes, &submitted);
         }
     } else {
         let trusted = attestation_key(args)?;
@@ -437,14 +438,7 @@ fn spool_dir(args: &Args) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &args.spool {
         return Ok(dir.clone());
     }
-    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    if let Some(state) = std::env::var_os("XDG_STATE_HOME").and_then(absolute) {
-        return Ok(state.join("provenix/report-spool"));
-    }
-    if let Some(home) = std::env::var_os("HOME").and_then(absolute).filter(|h| h != Path::new("/")) {
-        return Ok(home.join(".local/state/provenix/report-spool"));
-    }
-    Ok(PathBuf::from("/var/lib/provenix/report-spool"))
+    Ok(super::state_dir().unwrap_or_else(|| PathBuf::from("/var/lib/provenix")).join("report-spool"))
 }
 
 /// A `--path` argument as a store path: a logical or physical store path, or a link to one.
@@ -492,14 +486,7 @@ fn other_nar(c: &Comparison) -> (String, String) {
 
 fn diff_output_command(ctx: &Ctx, path: &str, c: &Comparison) -> String {
     let (_, nar) = other_nar(c);
-    let mut cmd = String::from("provenix");
-    if let Some(root) = ctx.store.root() {
-        cmd.push_str(&format!(" --store {}", root.display()));
-    }
-    if ctx.store.dir().as_str() != "/nix/store" {
-        cmd.push_str(&format!(" --store-dir {}", ctx.store.dir()));
-    }
-    format!("{cmd} diff-output {path} {nar}")
+    format!("provenix{} diff-output {path} {nar}", super::roots::store_flag(ctx))
 }
 
 fn builders(list: &[String]) -> String {

@@ -230,10 +230,15 @@ pub(crate) fn physical_arg(ctx: &Ctx, arg: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The `--store ROOT` a printed Nix or provenix command needs to see the same store
-/// (` --store ROOT`, with its leading space), or nothing for the host's store.
+/// The `--store ROOT` (and `--store-dir DIR` when it is not `/nix/store`) a printed provenix
+/// command needs to see the same store, each with its leading space, or nothing for the host's
+/// store.
 pub(crate) fn store_flag(ctx: &Ctx) -> String {
-    ctx.store.root().map(|root| format!(" --store {}", root.display())).unwrap_or_default()
+    let mut flag = ctx.store.root().map(|root| format!(" --store {}", root.display())).unwrap_or_default();
+    if ctx.store.dir().as_str() != "/nix/store" {
+        flag.push_str(&format!(" --store-dir {}", ctx.store.dir()));
+    }
+    flag
 }
 
 /// A bundle given as the root: its `.drv` files unpacked into a throwaway store, which the
