@@ -46,14 +46,9 @@ pub(crate) fn run(args: &Args, ctx: &Ctx) -> anyhow::Result<Outcome> {
     after_printing(if report.ok() { Outcome::Ok } else { Outcome::Failed }, printed)
 }
 
-/// `$XDG_STATE_HOME/provenix`, else `$HOME/.local/state/provenix` (XDG base directory spec).
+/// [`super::state_dir`], or an error saying to pass `--state-dir`.
 fn default_state_dir() -> anyhow::Result<PathBuf> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(state) = non_empty("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
-        return Ok(state.join("provenix"));
-    }
-    let home = non_empty("HOME").context("neither XDG_STATE_HOME nor HOME is set: pass --state-dir")?;
-    Ok(home.join(".local/state/provenix"))
+    super::state_dir().context("neither XDG_STATE_HOME nor HOME is an absolute directory: pass --state-dir")
 }
 
 fn head(h: &TreeHead) -> String {

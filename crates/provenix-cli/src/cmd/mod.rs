@@ -56,6 +56,28 @@ pub(crate) fn paint(on: bool, paint: Paint, text: &str) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
+/// The user's cache directory for provenix (XDG base directories): `$XDG_CACHE_HOME/provenix`,
+/// else `$HOME/.cache/provenix`; only absolute values count.
+pub(crate) fn cache_dir() -> Option<std::path::PathBuf> {
+    user_dir("XDG_CACHE_HOME", ".cache")
+}
+
+/// The user's state directory for provenix (XDG base directories): `$XDG_STATE_HOME/provenix`,
+/// else `$HOME/.local/state/provenix`; only absolute values count, and a `HOME` of `/` (a
+/// daemon's) does not.
+pub(crate) fn state_dir() -> Option<std::path::PathBuf> {
+    user_dir("XDG_STATE_HOME", ".local/state")
+}
+
+fn user_dir(xdg: &str, under_home: &str) -> Option<std::path::PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(std::path::PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(dir) = std::env::var_os(xdg).and_then(absolute) {
+        return Some(dir.join("provenix"));
+    }
+    let home = std::env::var_os("HOME").and_then(absolute).filter(|h| h != std::path::Path::new("/"))?;
+    Some(home.join(under_home).join("provenix"))
+}
+
 /// `n` and the noun, in the singular for one (`1 source`, `2 sources`); `plural` is the noun's
 /// plural form.
 pub(crate) fn count<N: Copy + PartialEq + From<u8> + std::fmt::Display>(n: N, singular: &str, plural: &str) -> String {

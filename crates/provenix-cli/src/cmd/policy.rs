@@ -11,9 +11,10 @@ use provenix_core::review::sarif::to_sarif;
 use provenix_core::sources::{SourcesOptions, sources};
 use provenix_store::fs::write_atomic;
 
+use super::cache_dir;
 use super::escape_controls;
 use super::roots::{RootArgs, open_db};
-use super::vulns::{cache_dir, today};
+use super::vulns::today;
 use crate::cli::{Ctx, Outcome, after_printing, print_json};
 
 #[derive(Debug, clap::Subcommand)]

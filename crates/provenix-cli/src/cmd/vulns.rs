@@ -96,15 +96,6 @@ pub(crate) fn today() -> Date {
     Date::parse(stamp.get(..10).unwrap_or_default()).unwrap_or(Date { year: 1970, month: 1, day: 1 })
 }
 
-/// The user's cache directory for provenix: `$XDG_CACHE_HOME/provenix`, else `~/.cache/provenix`.
-pub(crate) fn cache_dir() -> Option<PathBuf> {
-    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").and_then(absolute) {
-        return Some(xdg.join("provenix"));
-    }
-    std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".cache/provenix"))
-}
-
 /// The index to use for the data directory `dir`: `--index`, else [`default_index`], where a
 /// directory inside the store counts as read-only whatever its permissions say.
 fn index_path(args: &Args, ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
@@ -114,7 +105,7 @@ fn index_path(args: &Args, ctx: &Ctx, dir: &Path) -> anyhow::Result<PathBuf> {
     let canonical = std::fs::canonicalize(dir).with_context(|| format!("--vuln-db {}", dir.display()))?;
     let in_store = std::fs::canonicalize(ctx.store.physical_dir()).is_ok_and(|store| canonical.starts_with(store))
         || canonical.starts_with(ctx.store.dir().as_str());
-    let cache = cache_dir();
+    let cache = super::cache_dir();
     default_index(dir, in_store, cache.as_deref())
         .with_context(|| format!("--vuln-db {}", dir.display()))?
         .with_context(|| {
