@@ -445,7 +445,7 @@ pub fn verify(
             rehashed.insert(target.path.clone(), hash);
         }
         checked.bytes_hashed += check.bytes;
-        checked.outputs_rehashed += usize::from(check.nar_compared);
+        checked.outputs_rehashed += usize::from(check.nar.is_some());
         checked.fods_rehashed += usize::from(check.fod_compared);
         checked.outputs_pinned += usize::from(check.pinned);
         findings.extend(check.findings);
@@ -588,12 +588,11 @@ fn fod_hygiene(shown: String, drv: &Derivation, info: &FodInfo, findings: &mut V
 /// What rehashing one output found.
 struct ContentCheck {
     bytes: u64,
-    nar_compared: bool,
     fod_compared: bool,
     /// A flat source checked by its declared hash alone.
     pinned: bool,
     findings: Vec<Finding>,
-    /// The NAR hash computed, if any.
+    /// The NAR hash computed and compared with the database's, if any.
     nar: Option<Hash>,
 }
 
@@ -620,14 +619,7 @@ fn check_content(
     let dir = store.dir();
     let shown = dir.display(&target.path);
     let physical = store.physical(&target.path);
-    let mut check = ContentCheck {
-        bytes: 0,
-        nar_compared: false,
-        fod_compared: false,
-        pinned: false,
-        findings: Vec::new(),
-        nar: None,
-    };
+    let mut check = ContentCheck { bytes: 0, fod_compared: false, pinned: false, findings: Vec::new(), nar: None };
     let unreadable = |err: NarFsError, check: &mut ContentCheck, kind: FindingKind| {
         if content_problem(&err) {
             check.findings.push(Finding::new(kind, shown.clone(), format!("cannot be hashed: {}", chain(&err))));
@@ -647,7 +639,6 @@ fn check_content(
         progress.advance(if by_bytes { info.nar_size } else { 1 });
         return Ok(check);
     }
-    let mut nar: Option<(Hash, u64)> = None;
     // A flat source's file hash comes from the same read as its NAR hash.
     let mut flat: Option<(Hash, u64)> = None;
     if let Some(info) = info {
@@ -662,7 +653,6 @@ fn check_content(
         };
         match hashed {
             Ok((hash, size)) => {
-                check.nar_compared = true;
                 check.bytes += size;
                 if hash != info.nar_hash {
                     check.findings.push(
@@ -674,7 +664,6 @@ fn check_content(
                         .expected(info.nar_hash.to_sri(), hash.to_sri()),
                     );
                 }
-                nar = Some((hash, size));
                 check.nar = Some(hash);
             }
             Err(err) => unreadable(err, &mut check, FindingKind::OutputContentMismatch)?,
@@ -682,8 +671,8 @@ fn check_content(
     }
     if let Some((method, expected)) = &target.fod {
         let computed = match method {
-            ContentAddressMethod::Recursive => match &nar {
-                Some((hash, _)) if hash.algo() == expected.algo() => Ok((*hash, 0)),
+            ContentAddressMethod::Recursive => match &check.nar {
+                Some(hash) if hash.algo() == expected.algo() => Ok((*hash, 0)),
                 _ => hash_path(&physical, expected.algo()),
             },
             ContentAddressMethod::Flat | ContentAddressMethod::Text => match flat {
